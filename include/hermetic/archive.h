@@ -1,0 +1,129 @@
+// ArchiveWriter and ArchiveReader: the zip container of torch.package.
+//
+// Contract (format: docs/format.md; torch compatibility: spec section 1):
+//  - Every record lives under one top-level folder. The writer names it from
+//    the target file name (last path component, text from the last '.'
+//    removed) or "archive" for sinks; readers take it from the first central
+//    directory entry and require every other entry to share it.
+//  - The writer stores records uncompressed, data on `alignment`-byte file
+//    offsets via torch's "FB" padding extra field, local headers with zero
+//    CRC/sizes followed by data descriptors, zip64 extras and end records as
+//    torch writes them. Same records in the same order give the same bytes.
+//  - A file target is written to a temporary sibling and renamed into place by
+//    Finish(); Abort() or destroying an unfinished writer removes it, so a
+//    failed export never leaves a partial archive or clobbers an existing one.
+//  - Readers never trust the input: every offset and size is checked against
+//    the buffer and ReaderOptions limits before use; violations return
+//    Corrupt naming the archive and the record. No read outside the buffer.
+//  - Record names given to and returned by both classes exclude the
+//    top-level folder.
+#ifndef HERMETIC_ARCHIVE_H_
+#define HERMETIC_ARCHIVE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hermetic/status.h"
+
+namespace hermetic {
+
+struct RecordInfo {
+  std::string name;  // without the top-level folder
+  uint64_t header_offset = 0;
+  uint64_t data_offset = 0;
+  uint64_t size = 0;             // uncompressed
+  uint64_t compressed_size = 0;  // as stored
+  uint32_t crc32 = 0;
+  uint16_t method = 0;  // 0 stored, 8 deflated
+};
+
+// Destination for a writer that is not a file (e.g. a Python buffer).
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  virtual Status Write(std::span<const uint8_t> bytes) = 0;
+  virtual Status Flush() { return Status::Ok(); }
+};
+
+struct WriterOptions {
+  bool compute_crc32 = true;
+  uint32_t alignment = 64;
+  // Written as ".data/version" by Finish() unless that record exists.
+  uint32_t version = 6;
+};
+
+class ArchiveWriter {
+ public:
+  static Result<std::unique_ptr<ArchiveWriter>> OpenFile(
+      const std::string& path, const WriterOptions& options = {});
+  static Result<std::unique_ptr<ArchiveWriter>> OpenSink(
+      std::unique_ptr<ByteSink> sink, const WriterOptions& options = {});
+  virtual ~ArchiveWriter() = default;
+
+  virtual const std::string& archive_name() const = 0;
+
+  // Names must be relative, '/'-separated, without "..", NUL, backslash or a
+  // leading '/'; a duplicate is InvalidArgument.
+  virtual Status WriteRecord(std::string_view name,
+                             std::span<const uint8_t> data) = 0;
+  // Streams one record in pieces so a record larger than memory passes
+  // through; only one record may be open at a time.
+  virtual Status BeginRecord(std::string_view name) = 0;
+  virtual Status Append(std::span<const uint8_t> piece) = 0;
+  virtual Status EndRecord() = 0;
+
+  virtual bool HasRecord(std::string_view name) const = 0;
+  virtual std::vector<std::string> RecordNames() const = 0;
+
+  virtual Status Finish() = 0;
+  virtual void Abort() = 0;
+  virtual bool finished() const = 0;
+};
+
+struct ReaderOptions {
+  bool verify_crc = false;  // check CRC-32 on every Read()
+  uint64_t max_records = uint64_t{1} << 22;
+  uint64_t max_name_length = 4096;
+  // Upper bound for one inflated record, on top of its declared size.
+  uint64_t max_inflated_size = uint64_t{1} << 34;
+};
+
+class ArchiveReader {
+ public:
+  // A regular file is memory-mapped (MAP_PRIVATE, so views are writable
+  // copy-on-write memory that never reaches the file); a directory is read
+  // as an unzipped package folder (the folder holding .data/).
+  static Result<std::unique_ptr<ArchiveReader>> OpenPath(
+      const std::string& path, const ReaderOptions& options = {});
+  // `owner` keeps `data` alive for the reader's lifetime.
+  static Result<std::unique_ptr<ArchiveReader>> OpenBuffer(
+      std::span<const uint8_t> data, std::shared_ptr<const void> owner,
+      std::string display_name, const ReaderOptions& options = {});
+  virtual ~ArchiveReader() = default;
+
+  virtual const std::string& prefix() const = 0;
+  virtual const std::string& display_name() const = 0;
+  virtual bool is_directory() const = 0;
+  virtual const std::vector<RecordInfo>& records() const = 0;
+  virtual const RecordInfo* Find(std::string_view name) const = 0;
+
+  // Zero-copy view of a stored record (valid while the reader lives);
+  // Unsupported for a deflated record (use Read).
+  virtual Result<std::span<uint8_t>> View(std::string_view name) = 0;
+  // The record's bytes, inflated if needed.
+  virtual Result<std::vector<uint8_t>> Read(std::string_view name) = 0;
+  virtual Status Verify(std::string_view name) = 0;
+  virtual Status VerifyAll() = 0;
+};
+
+// CRC-32 (zip polynomial), continuing from `crc` (0 to start).
+uint32_t Crc32(uint32_t crc, std::span<const uint8_t> data);
+
+}  // namespace hermetic
+
+#endif  // HERMETIC_ARCHIVE_H_

@@ -1,0 +1,7 @@
+#include "bindings.h"
+
+namespace hermetic::python {
+
+void BindPackaging(nb::module_& m) {}
+
+}  // namespace hermetic::python

@@ -1,0 +1,1 @@
+"""hermetic: seal Python code and objects into one torch.package-compatible archive."""

@@ -1,0 +1,175 @@
+"""Type stubs of hermetic._core, the C++ core's Python binding.
+
+This file is the contract between python/bindings/ and python/hermetic/: the
+binding implements exactly this surface, the Python layer uses nothing else.
+Errors are raised as the classes of hermetic.errors (one mapping, in
+python/bindings/status_to_exception.cc), except where a docstring says
+otherwise.
+"""
+
+import os
+from typing import Callable, Iterable, Optional, Sequence, Union
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+# --------------------------------------------------------------------------
+# Archive (src/archive, include/hermetic/archive.h)
+
+class RecordInfo:
+    name: str  # without the archive's top-level folder
+    header_offset: int
+    data_offset: int
+    size: int  # uncompressed
+    compressed_size: int
+    crc32: int
+    method: int  # 0 stored, 8 deflated
+
+class ArchiveWriter:
+    """A torch-compatible zip writer.
+
+    target: a path (str or os.PathLike) or an object with write() (and
+    optionally flush()). A path is written atomically: the bytes go to a
+    temporary file beside it, renamed over the path by finish(); abort(), or
+    dropping the writer unfinished, removes the temporary file and leaves any
+    existing file at the path untouched. The archive's top-level folder is the
+    file name's stem, or "archive" for a buffer target.
+    """
+
+    def __init__(self, target: Union[str, os.PathLike, object], *,
+                 compute_crc32: bool = True) -> None: ...
+    @property
+    def archive_name(self) -> str: ...
+    def write_record(self, name: str, data: Buffer) -> None:
+        """Writes a whole record (name without the top-level folder).
+        A duplicate name raises InvalidArgumentError."""
+    def begin_record(self, name: str) -> None: ...
+    def append(self, piece: Buffer) -> None: ...
+    def end_record(self) -> None: ...
+    def has_record(self, name: str) -> bool: ...
+    def record_names(self) -> list[str]: ...
+    def finish(self) -> None:
+        """Writes .data/version (unless written), the central directory and
+        end records, then renames the temporary file into place."""
+    def abort(self) -> None: ...
+    @property
+    def finished(self) -> bool: ...
+
+class ArchiveReader:
+    """Reads a zip archive (mmap of a path, a bytes-like object, or a file-like
+    object read whole) or an unzipped package folder (path to a directory).
+    Records are named without the top-level folder."""
+
+    def __init__(self, source: Union[str, os.PathLike, Buffer, object], *,
+                 verify_crc: bool = False) -> None: ...
+    @property
+    def prefix(self) -> str: ...  # top-level folder; folder name for a directory
+    @property
+    def name(self) -> str: ...  # what errors call this archive
+    @property
+    def is_directory(self) -> bool: ...
+    def records(self) -> list[str]: ...  # central-directory order
+    def record_infos(self) -> list[RecordInfo]: ...
+    def has_record(self, name: str) -> bool: ...
+    def read(self, name: str) -> bytes: ...
+    def view(self, name: str) -> memoryview:
+        """Zero-copy, writable copy-on-write view of a stored record of a
+        mapped archive (writes never reach the file); other sources give a
+        view over a private copy. Valid while the memoryview lives: it keeps
+        the mapping alive."""
+    def verify(self, name: Optional[str] = None) -> None:
+        """Checks CRC-32 of one record or all; CorruptArchiveError naming
+        the archive and record on mismatch."""
+    def close(self) -> None: ...
+
+# --------------------------------------------------------------------------
+# Scanners (src/imports, src/pickle)
+
+def scan_imports(source: Union[str, bytes], module_name: str,
+                 is_package: bool) -> list[tuple[str, Optional[str]]]:
+    """The (module, name-or-None) pairs torch.package's AST visitor would
+    find, in order, de-duplicated. Relative imports are resolved against
+    module_name/is_package. Raises SyntaxError for source that cannot parse
+    and ImportError('attempted relative import beyond top-level package')."""
+
+def scan_pickle(data: Buffer) -> list[tuple[str, str]]:
+    """Every global (module, qualname) the pickle references, protocols 0-5,
+    in first-seen order, de-duplicated. Never executes anything. A malformed
+    pickle raises CorruptArchiveError."""
+
+# --------------------------------------------------------------------------
+# Patterns and graph (src/glob, src/graph)
+
+class GlobGroup:
+    def __init__(self, include: Sequence[str], exclude: Sequence[str] = (),
+                 separator: str = ".") -> None:
+        """ValueError('** can only appear as an entire path segment')."""
+    def matches(self, candidate: str) -> bool: ...
+
+class DiGraph:
+    """Insertion-ordered directed graph of names (structure only)."""
+    def __init__(self) -> None: ...
+    def add_node(self, name: str) -> None: ...
+    def add_edge(self, u: str, v: str) -> None: ...
+    def __contains__(self, name: str) -> bool: ...
+    def __len__(self) -> int: ...
+    def nodes(self) -> list[str]: ...
+    def edges(self) -> list[tuple[str, str]]: ...
+    def successors(self, name: str) -> list[str]: ...
+    def predecessors(self, name: str) -> list[str]: ...
+    def forward_transitive_closure(self, src: str) -> list[str]: ...
+    def backward_transitive_closure(self, src: str) -> list[str]: ...
+    def all_paths_dot(self, src: str, dst: str) -> str: ...
+    def first_path(self, dst: str) -> list[str]: ...
+    def to_dot(self) -> str: ...
+
+# --------------------------------------------------------------------------
+# Export engine (src/packaging, include/hermetic/packaging.h)
+
+# Actions, numbered as torch.package's _ModuleProviderAction.
+INTERN: int  # 1
+EXTERN: int  # 2
+MOCK: int  # 3
+DENY: int  # 4
+REPACKAGED_MOCK_MODULE: int  # 5
+SKIP: int  # 6
+
+class SourceProvider:
+    """Protocol of the object handed to ExportEngine (duck-typed)."""
+    def module_exists(self, name: str) -> bool:
+        """Whether the importer can import `name` (imports it)."""
+    def module_source(self, name: str) -> tuple[bool, Optional[str], str, str]:
+        """(is_package, source or None, reason, context). reason is "" when
+        source is given, else one of "IS_EXTENSION_MODULE", "NO_DUNDER_FILE",
+        "SOURCE_FILE_NOT_FOUND". Raising ModuleNotFoundError propagates."""
+
+class ExportEngine:
+    def __init__(self, writer: ArchiveWriter, provider: SourceProvider,
+                 mock_source: str) -> None: ...
+    def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
+                    action: int, allow_empty: bool) -> None: ...
+    def save_source_string(self, module_name: str, source: str,
+                           is_package: bool, dependencies: bool) -> None: ...
+    def save_module(self, module_name: str, dependencies: bool) -> None: ...
+    def add_dependency(self, module_name: str, dependencies: bool) -> None: ...
+    def add_pickle(self, package: str, resource: str, data: Buffer,
+                   dependencies: bool) -> None:
+        """Scans the pickle's globals, adds node '<package.resource>' with its
+        dependencies (and mocked-but-used errors), writes the record."""
+    def write_record(self, name: str, data: Buffer) -> None:
+        """torch's _write checks: AssertionError on a duplicate name or a
+        mangled name."""
+    def modules_with_action(self, action: int) -> list[str]: ...  # sorted
+    def rdeps(self, module_name: str) -> list[str]: ...
+    def graph(self) -> DiGraph: ...  # a copy
+    def node_attributes(self, name: str) -> dict: ...  # torch's attr names
+    def validate(self) -> Optional[str]:
+        """None when no node has an error, else the PackagingError text."""
+    def unmatched_patterns(self) -> list[int]:
+        """Indices (add_pattern order) of allow_empty=False patterns that
+        matched nothing."""
+    def finish(self, on_action: Callable[[str, int], None],
+               python_version: str) -> None:
+        """close() steps 2-5: per node in order calls on_action(name, action)
+        (extern, mock and intern, incl. pickle nodes) then writes sources,
+        _mock.py and stubs, .data/extern_modules, .data/python_version and
+        finishes the writer."""

@@ -1,0 +1,38 @@
+"""Exceptions raised by hermetic's core.
+
+Each class also inherits the builtin exception a Python user would reach for,
+so ``except ValueError`` catches a corrupt archive and ``except OSError`` an
+unwritable target, as with the standard library.
+"""
+
+
+class HermeticError(Exception):
+    """Base of every error hermetic's core raises."""
+
+
+class InvalidArgumentError(HermeticError, ValueError):
+    """An argument the core cannot use."""
+
+
+class NotFoundError(HermeticError, FileNotFoundError):
+    """A named archive, record or module does not exist."""
+
+
+class CorruptArchiveError(HermeticError, ValueError):
+    """An archive's bytes break the format or a safety limit."""
+
+
+class HermeticIOError(HermeticError, OSError):
+    """The operating system refused a read or a write."""
+
+
+class UnsupportedError(HermeticError, NotImplementedError):
+    """Valid input that uses a feature hermetic does not implement."""
+
+
+class StateError(HermeticError, RuntimeError):
+    """An operation not allowed in the object's current state."""
+
+
+class InternalError(HermeticError, RuntimeError):
+    """A bug in hermetic; please report it."""
