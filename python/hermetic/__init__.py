@@ -1,1 +1,38 @@
-"""hermetic: seal Python code and objects into one torch.package-compatible archive."""
+"""hermetic: seal Python code and objects into one torch.package-compatible
+archive, with a C++ core.
+
+Code written for torch.package works after changing its import:
+``from hermetic import PackageExporter, PackageImporter``. Importing hermetic
+never imports torch; tensors are handled when torch is installed.
+"""
+
+from .analyze.is_from_package import is_from_package
+from .errors import CorruptArchiveError, HermeticError
+from .file_structure_representation import Directory
+from .glob_group import GlobGroup
+from .importer import (
+    Importer,
+    ObjMismatchError,
+    ObjNotFoundError,
+    OrderedImporter,
+    sys_importer,
+)
+from .package_exporter import EmptyMatchError, PackageExporter, PackagingError
+from .package_importer import PackageImporter
+
+__all__ = [
+    "CorruptArchiveError",
+    "Directory",
+    "EmptyMatchError",
+    "GlobGroup",
+    "HermeticError",
+    "Importer",
+    "ObjMismatchError",
+    "ObjNotFoundError",
+    "OrderedImporter",
+    "PackageExporter",
+    "PackageImporter",
+    "PackagingError",
+    "is_from_package",
+    "sys_importer",
+]

@@ -144,7 +144,9 @@ class SourceProvider:
 
 class ExportEngine:
     def __init__(self, writer: ArchiveWriter, provider: SourceProvider,
-                 mock_source: str) -> None: ...
+                 mock_source: str, stdlib_modules: Iterable[str]) -> None:
+        """stdlib_modules: top-level names implicitly externed (minus sys and
+        io, which the engine excludes itself)."""
     def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
                     action: int, allow_empty: bool) -> None: ...
     def save_source_string(self, module_name: str, source: str,
