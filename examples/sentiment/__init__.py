@@ -1,0 +1,1 @@
+"""A tiny sentiment model: the code the demo seals into its package."""
