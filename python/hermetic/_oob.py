@@ -1,0 +1,62 @@
+"""Out-of-band buffers of protocol-5 pickles.
+
+A protocol-5 pickle can hand large contiguous buffers (numpy arrays,
+bytearrays, PickleBuffer) to a callback instead of copying them into the
+pickle stream. The exporter stores each as its own record
+``<package path>/<resource>.oob/<n>``, n counting from 0 in callback order;
+the writer aligns every record to 64 bytes, so the importer can give them
+back as zero-copy views of the mapped archive.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+from .errors import StateError
+
+
+def _oob_prefix(package: str, resource: str) -> str:
+    return f"{package.replace('.', '/')}/{resource}.oob/"
+
+
+class BufferWriter:
+    """A ``buffer_callback`` that writes each buffer as a record.
+
+    Returns False for every buffer, which tells pickle to leave it out of
+    the stream. Call finish() once pickling is done.
+    """
+
+    def __init__(self, exporter, package: str, resource: str) -> None:
+        self._exporter = exporter
+        self._prefix = _oob_prefix(package, resource)
+        self._count = 0
+        self._finished = False
+
+    def __call__(self, buffer: pickle.PickleBuffer) -> bool:
+        if self._finished:
+            raise StateError(
+                f"out-of-band buffers of {self._prefix[:-5]!r} were finished")
+        with buffer.raw() as data:
+            self._exporter._write_record(f"{self._prefix}{self._count}", data)
+        self._count += 1
+        return False
+
+    def finish(self) -> int:
+        """Ends the pickle's buffers; returns how many were written."""
+        self._finished = True
+        return self._count
+
+
+def load_buffers(importer, package: str,
+                 resource: str) -> list[memoryview] | None:
+    """The pickle's out-of-band buffers in order, or None if it has none.
+
+    Each is a writable copy-on-write view of the archive (writes never reach
+    the file) that keeps the archive's mapping alive.
+    """
+    reader = importer._reader
+    prefix = _oob_prefix(package, resource)
+    buffers = []
+    while reader.has_record(f"{prefix}{len(buffers)}"):
+        buffers.append(reader.view(f"{prefix}{len(buffers)}"))
+    return buffers or None

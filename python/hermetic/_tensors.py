@@ -1,0 +1,193 @@
+"""Torch storages in packages: the exporter's and importer's storage glue.
+
+Writing follows torch.package: each storage a pickle references becomes the
+persistent id ``('storage', storage_class, key, location, numel)`` and its
+bytes the record ``.data/<key>.storage``, written once per archive. Reading
+maps the record instead of copying it: the loaded storage is a view of the
+archive's copy-on-write mapping, so a tensor's pages are read when first
+touched and writing to it never reaches the file.
+
+This module never imports torch at import time; the exporter and importer
+call it only once ``"torch" in sys.modules``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+from .errors import CorruptArchiveError, NotFoundError
+
+# Exact storage types the pickler hands to persistent_id; filled on first use
+# because building it imports torch. A set lookup on type(obj) keeps the
+# per-object cost of the common non-storage case to one hash probe.
+_STORAGE_TYPES: frozenset = frozenset()
+
+
+def _storage_types() -> frozenset:
+    global _STORAGE_TYPES
+    import torch
+
+    found = set()
+    pending = [torch.UntypedStorage, torch.storage.TypedStorage]
+    while pending:
+        cls = pending.pop()
+        if cls not in found:
+            found.add(cls)
+            pending.extend(cls.__subclasses__())
+    _STORAGE_TYPES = frozenset(found)
+    return _STORAGE_TYPES
+
+
+def _cpu_bytes(untyped) -> memoryview:
+    """The storage's bytes without a copy; the caller keeps `untyped` alive."""
+    nbytes = untyped.nbytes()
+    if nbytes == 0:
+        return memoryview(b"")
+    array = (ctypes.c_ubyte * nbytes).from_address(untyped.data_ptr())
+    return memoryview(array).cast("B")
+
+
+def storage_persistent_id(exporter, obj) -> tuple | None:
+    """torch.package's persistent id for a storage, else None.
+
+    Writes ``.data/<key>.storage`` the first time a storage is seen by
+    `exporter`; keys count from 0 in first-seen order across all pickles of
+    the exporter. Views and differently typed wrappers of one storage share
+    its key, as in torch's SerializationStorageContext.
+    """
+    if type(obj) not in (_STORAGE_TYPES or _storage_types()):
+        return None
+    import torch
+    from torch.serialization import location_tag
+
+    if isinstance(obj, torch.storage.TypedStorage):
+        untyped = obj._untyped_storage
+        try:
+            storage_type = getattr(torch, obj._pickle_storage_type())
+            numel = obj._size()
+        except KeyError:
+            # A dtype without a legacy class (float8, uint16, ...): newest
+            # torch saves such storages untyped, numel counted in bytes.
+            storage_type = torch.UntypedStorage
+            numel = untyped.nbytes()
+    else:
+        untyped = obj
+        storage_type = torch.UntypedStorage
+        numel = untyped.nbytes()
+
+    location = location_tag(untyped)
+    seen = getattr(exporter, "_hermetic_storages", None)
+    if seen is None:
+        seen = exporter._hermetic_storages = {}
+    entry = seen.get(untyped._cdata)
+    if entry is None:
+        key = len(seen)
+        # Holding the storage keeps its _cdata address from being reused by
+        # another storage while the exporter lives.
+        seen[untyped._cdata] = (key, untyped)
+        cpu = untyped if untyped.device.type == "cpu" else untyped.cpu()
+        exporter._write_record(f".data/{key}.storage", _cpu_bytes(cpu))
+    else:
+        key = entry[0]
+    return ("storage", storage_type, key, location, numel)
+
+
+def _storage_dtype(torch, storage_type):
+    if storage_type is torch.UntypedStorage:
+        return torch.uint8
+    if isinstance(storage_type, type) and issubclass(
+            storage_type, torch.storage._LegacyStorage):
+        # _dtype: the public dtype of legacy classes warns of deprecation.
+        return storage_type._dtype
+    return None
+
+
+def _class_name(storage_type) -> str:
+    module = getattr(storage_type, "__module__", None)
+    name = getattr(storage_type, "__qualname__", None)
+    if isinstance(module, str) and isinstance(name, str):
+        return f"{module}.{name}"
+    return repr(storage_type)
+
+
+def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
+                copy: bool, describe):
+    """An UntypedStorage over the first `nbytes` of record `name`."""
+    try:
+        view = reader.view(name)
+    except NotFoundError as e:
+        raise CorruptArchiveError(f"{describe()} is missing") from e
+    if view.nbytes < nbytes:
+        raise CorruptArchiveError(
+            f"{describe()} holds {view.nbytes} bytes, fewer than the "
+            f"{nbytes} its pickle declares")
+    if nbytes == 0:
+        return torch.UntypedStorage(0)
+    if view.readonly:
+        # torch.frombuffer warns on read-only memory; a private copy is what
+        # the caller would get from a non-mapped source anyway.
+        view = memoryview(bytearray(view[:nbytes]))
+    # The tensor holds the memoryview, which holds the archive's mapping, so
+    # the storage outlives the importer and its reader.
+    untyped = torch.frombuffer(view, dtype=torch.uint8,
+                               count=nbytes).untyped_storage()
+    # Records of torch-written archives start 64-byte aligned; those of
+    # foreign zips may not, and kernels expect aligned elements.
+    if copy or untyped.data_ptr() % min(itemsize, 8):
+        untyped = untyped.clone()
+    return untyped
+
+
+def load_storage(importer, storage_type, key, location, numel, map_location,
+                 loaded_storages: dict[Any, Any]):
+    """The TypedStorage for one ``'storage'`` persistent id.
+
+    Storages are shared within one load_pickle call through
+    `loaded_storages` (key -> restored UntypedStorage). Bytes are not copied
+    unless ``importer.copy_tensors`` is true, `map_location` moves them, or
+    the record is misaligned for its dtype.
+    """
+    import torch
+    from torch.serialization import _get_restore_location
+
+    reader = importer._reader
+    name = f".data/{key}.storage"
+
+    def describe() -> str:
+        return (f"archive {reader.name!r}: storage record {name!r} of "
+                f"{_class_name(storage_type)}")
+
+    dtype = _storage_dtype(torch, storage_type)
+    if dtype is None:
+        raise CorruptArchiveError(
+            f"{describe()}: this torch ({torch.__version__}) has no storage "
+            f"dtype for that class")
+    if not isinstance(key, (int, str)) or isinstance(key, bool):
+        raise CorruptArchiveError(
+            f"{describe()}: key must be an int or a str, not "
+            f"{type(key).__name__}")
+    if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+        raise CorruptArchiveError(
+            f"{describe()}: element count {numel!r} is not a count")
+    if isinstance(location, bytes):
+        location = location.decode("ascii")
+
+    nbytes = numel * dtype.itemsize
+    untyped = loaded_storages.get(key)
+    if untyped is None:
+        untyped = _map_record(torch, reader, name, nbytes, dtype.itemsize,
+                              getattr(importer, "copy_tensors", False),
+                              describe)
+        typed = torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype,
+                                           _internal=True)
+        restored = _get_restore_location(map_location)(typed, location)
+        if isinstance(restored, torch.storage.TypedStorage):
+            restored = restored._untyped_storage
+        untyped = loaded_storages[key] = restored
+    elif untyped.nbytes() < nbytes:
+        raise CorruptArchiveError(
+            f"{describe()} holds {untyped.nbytes()} bytes, fewer than the "
+            f"{nbytes} its pickle declares")
+    return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype,
+                                      _internal=True)
