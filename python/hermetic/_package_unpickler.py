@@ -1,0 +1,132 @@
+"""PackageUnpickler: the C unpickler, resolving globals through an importer.
+
+torch.package unpickles with the pure-Python pickle._Unpickler; subclassing
+the C pickle.Unpickler instead keeps every opcode in C, and only global
+lookups and persistent ids call back into Python.
+"""
+
+import _compat_pickle
+import pickle
+
+_PROTO = 0x80
+
+
+def _peek_protocol(file):
+    # The C Unpickler does not expose the protocol it reads, yet find_class
+    # needs it (Python 2 names are mapped only for protocols < 3). A pickle
+    # of protocol >= 2 starts with PROTO <n>; older ones have no header.
+    try:
+        if not file.seekable():
+            return None
+        position = file.tell()
+        head = file.read(2)
+        file.seek(position)
+    except (AttributeError, OSError):
+        return None
+    if len(head) == 2 and head[0] == _PROTO:
+        return head[1]
+    return 0
+
+
+def _decode_ascii(value):
+    # Pickles written by Python 2 carry str fields as bytes.
+    return value.decode("ascii") if isinstance(value, bytes) else value
+
+
+class PackageUnpickler(pickle.Unpickler):
+    """Unpickler whose globals come from ``importer.import_module``.
+
+    Persistent ids are the ones PackageExporter writes: tensor storages
+    ``('storage', storage_type, key, location, numel)`` and
+    ``('reduce_package', id, func, args)`` (or the legacy
+    ``('reduce_package', func, args)``). State shared across one load
+    (storages, reduce results) lives in this object, so two loads never
+    share it.
+
+    record: the archive record being read, named in import errors.
+    map_location: as torch.load's, for storages.
+    """
+
+    def __init__(
+        self,
+        importer,
+        file,
+        *,
+        fix_imports=True,
+        encoding="ASCII",
+        errors="strict",
+        buffers=None,
+        map_location=None,
+        record=None,
+    ):
+        super().__init__(file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
+        self._importer = importer
+        self._map_python2_names = fix_imports and (_peek_protocol(file) or 0) < 3
+        self._map_location = map_location
+        self._record = record
+        self.loaded_storages = {}
+        self._loaded_reduces = {}
+
+    def find_class(self, module, name):
+        if self._map_python2_names:
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
+        try:
+            obj = self._importer.import_module(module)
+        except ModuleNotFoundError as error:
+            if self._record is None:
+                raise
+            raise ModuleNotFoundError(
+                f"{error} (pickle record '{self._record}' references '{module}.{name}')",
+                name=error.name,
+            ) from error
+        # Protocol 4 names nested classes by dotted qualname; torch.package
+        # does a single getattr and fails on them.
+        for part in name.split("."):
+            try:
+                obj = getattr(obj, part)
+            except AttributeError:
+                raise AttributeError(f"Can't get attribute {name!r} on {obj!r}") from None
+        return obj
+
+    def persistent_load(self, saved_id):
+        if not isinstance(saved_id, tuple) or not saved_id:
+            raise pickle.UnpicklingError(f"persistent id must be a non-empty tuple, got {saved_id!r}")
+        typename = _decode_ascii(saved_id[0])
+        if typename == "storage":
+            if len(saved_id) != 5:
+                raise pickle.UnpicklingError(
+                    f"storage persistent id must have 5 fields, got {len(saved_id)}"
+                )
+            _, storage_type, key, location, numel = saved_id
+            # Imported here so that packages without tensors never load torch.
+            from ._tensors import load_storage
+
+            return load_storage(
+                self._importer,
+                storage_type,
+                key,
+                _decode_ascii(location),
+                numel,
+                self._map_location,
+                self.loaded_storages,
+            )
+        if typename == "reduce_package":
+            if len(saved_id) == 3:
+                # Legacy form without an id: nothing to memoise on.
+                _, func, args = saved_id
+                return func(self._importer, *args)
+            if len(saved_id) != 4:
+                raise pickle.UnpicklingError(
+                    f"reduce_package persistent id must have 3 or 4 fields, got {len(saved_id)}"
+                )
+            _, reduce_id, func, args = saved_id
+            if reduce_id not in self._loaded_reduces:
+                self._loaded_reduces[reduce_id] = func(self._importer, *args)
+            return self._loaded_reduces[reduce_id]
+        raise pickle.UnpicklingError(
+            "Unknown typename for persistent_load, expected 'storage' or 'reduce_package' "
+            f"but got '{typename}'"
+        )

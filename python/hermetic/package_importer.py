@@ -1,0 +1,562 @@
+"""PackageImporter: import code and load objects from a package archive.
+
+Modules come from the archive's sources, never from the running environment,
+except the ones the archive lists as external (``.data/extern_modules``).
+Each importer keeps its own module table (``modules``, demangled names) and
+mangles the names of the module objects it creates (``<torch_package_N>.``),
+so several packages, or several copies of one package, coexist in a process
+without touching ``sys.modules``.
+
+Loading a package runs its code and unpickles its data: only open archives
+you trust.
+"""
+
+import builtins
+import importlib
+import importlib.machinery
+import inspect
+import io
+import linecache
+import os
+import sys
+import types
+import weakref
+
+try:
+    from importlib.resources.abc import Traversable, TraversableResources
+except ImportError:  # Python < 3.11
+    from importlib.abc import Traversable, TraversableResources
+
+from . import _core
+from ._directory_reader import DirectoryReader, RecordReader
+from ._importlib import calc_package, normalize_line_endings, normalize_resource, resolve_name, sanity_check
+from ._mangling import PackageMangler, demangle
+from ._package_unpickler import PackageUnpickler
+from .errors import CorruptArchiveError
+from .file_structure_representation import _create_directory_from_file_list
+from .importer import Importer
+
+__all__ = ["PackageImporter"]
+
+# torch depends on numpy without packages being able to record it, and FX
+# code uses builtins without externing it: these may always come from the
+# environment.
+IMPLICIT_IMPORT_ALLOWLIST = ("numpy", "numpy.core", "numpy.core._multiarray_umath", "builtins")
+
+# Names newer releases of external modules removed but old pickles use.
+EXTERN_IMPORT_COMPAT_NAME_MAPPING = {"numpy": {"str": str, "bool": bool}}
+
+_EXTERN_LIST = ".data/extern_modules"
+_PYTHON_VERSION = ".data/python_version"
+_MODULE_ORIGIN = "<package_importer>"
+_NOT_LOADED = object()
+
+
+class _PackageNode:
+    """A folder of the archive: a package, with __init__.py source or not."""
+
+    __slots__ = ("source_file", "children")
+
+    def __init__(self, source_file=None):
+        self.source_file = source_file
+        self.children = {}
+
+
+class _ModuleNode:
+    __slots__ = ("source_file",)
+
+    def __init__(self, source_file):
+        self.source_file = source_file
+
+
+class _ExternNode:
+    """A module (and everything below it) imported from the environment."""
+
+    __slots__ = ()
+
+
+def _package_at(root, atoms):
+    """The package node at `atoms` below root (created as needed), or the
+    extern node that covers that path."""
+    node = root
+    for depth, atom in enumerate(atoms):
+        child = node.children.get(atom)
+        if child is None:
+            child = node.children[atom] = _PackageNode()
+        if isinstance(child, _ExternNode):
+            return child
+        if isinstance(child, _ModuleNode):
+            raise ImportError(
+                "inconsistent module structure. "
+                f"module {'.'.join(atoms[:depth])} is not a package, but has submodules"
+            )
+        node = child
+    return node
+
+
+def _build_module_tree(extern_modules, record_names):
+    root = _PackageNode()
+    for name in extern_modules:
+        *parents, last = name.split(".")
+        package = _package_at(root, parents)
+        # An extern parent already covers everything below it.
+        if not isinstance(package, _ExternNode):
+            package.children[last] = _ExternNode()
+    for record in record_names:
+        *folders, file_name = record.split("/")
+        # Storages and TorchScript tables, not modules.
+        if len(folders) > 1 and folders[0] == ".data":
+            continue
+        package = _package_at(root, folders)
+        if isinstance(package, _ExternNode):
+            raise ImportError(
+                f"inconsistent module structure. package contains a module file {record}"
+                " that is a subpackage of a module marked external."
+            )
+        if file_name == "__init__.py":
+            package.source_file = record
+        elif file_name.endswith(".py"):
+            package.children[file_name[: -len(".py")]] = _ModuleNode(record)
+    return root
+
+
+def _open_records(file_or_buffer):
+    """(reader, filename) for a path, a directory or a readable binary file."""
+    if isinstance(file_or_buffer, (str, os.PathLike)):
+        filename = os.fsdecode(os.fspath(file_or_buffer))
+        if os.path.isdir(filename):
+            return DirectoryReader(filename), filename
+        return RecordReader(_core.ArchiveReader(filename)), filename
+    if isinstance(file_or_buffer, (bytes, bytearray, memoryview)):
+        return RecordReader(_core.ArchiveReader(file_or_buffer)), "<binary>"
+    read = getattr(file_or_buffer, "read", None)
+    if not callable(read):
+        raise TypeError(
+            "PackageImporter expects a path (str or os.PathLike), a directory, "
+            f"or a readable binary file object, got {type(file_or_buffer).__name__}"
+        )
+    # Zip offsets count from the start of the stream, not from wherever the
+    # caller left it.
+    seekable = getattr(file_or_buffer, "seekable", None)
+    if callable(seekable) and seekable():
+        file_or_buffer.seek(0)
+    data = read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"PackageImporter needs a binary file object; read() returned {type(data).__name__}"
+        )
+    return RecordReader(_core.ArchiveReader(data)), "<binary>"
+
+
+def _read_extern_list(reader):
+    archive = reader.archive
+    if not reader.has_record(_EXTERN_LIST):
+        raise CorruptArchiveError(
+            f"archive {archive.name!r} has no record {_EXTERN_LIST}: it is not a package "
+            "(or its exporter was never closed)"
+        )
+    try:
+        text = reader.get_record(_EXTERN_LIST).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorruptArchiveError(f"archive {archive.name!r}: {_EXTERN_LIST} is not UTF-8: {error}") from None
+    # A package without externs stores a lone newline; a blank name means
+    # nothing and would only confuse module_allowed.
+    return [name for name in text.splitlines() if name]
+
+
+# Mangled module name -> module, for every module any PackageImporter
+# created; lets inspect find source files of packaged classes.
+_package_imported_modules = weakref.WeakValueDictionary()
+
+
+class PackageImporter(Importer):
+    """Imports modules and loads resources from a package archive.
+
+    file_or_buffer: path of a zip archive or of an unzipped package folder
+    (the folder that holds ``.data/``; str or os.PathLike), a bytes-like
+    object, or a readable binary file object (read whole).
+    module_allowed: called with every external module the package needs;
+    returning False refuses the package with ImportError.
+
+    Attributes: ``filename`` (the path given, or ``"<binary>"``),
+    ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
+    ``has_record(name)``, ``get_all_records()``; see _directory_reader),
+    ``root`` (the module tree), ``modules`` (demangled name -> module, like
+    sys.modules but private), ``extern_modules``, ``patched_builtins``
+    (the builtins packaged code sees), ``storage_context`` and
+    ``last_map_location`` (set while load_pickle runs), ``Unpickler``
+    (a factory, so the importer serves as torch.load's pickle_module).
+    """
+
+    def __init__(self, file_or_buffer, module_allowed=lambda module_name: True):
+        # Everything that can fail on a bad archive runs before any shared
+        # state (mangle counter, registries) is touched.
+        reader, filename = _open_records(file_or_buffer)
+        extern_modules = _read_extern_list(reader)
+        for name in extern_modules:
+            if not module_allowed(name):
+                raise ImportError(
+                    f"package '{file_or_buffer}' needs the external module '{name}' "
+                    "but that module has been disallowed"
+                )
+        self.root = _build_module_tree(extern_modules, reader.get_all_records())
+
+        self.filename = filename
+        self.zip_reader = reader
+        # The C++ reader itself, for the tensor and out-of-band buffer glue.
+        self._reader = reader.archive
+        self.extern_modules = extern_modules
+        self.modules = {"torch_package_importer": self}
+        self.patched_builtins = dict(builtins.__dict__)
+        self.patched_builtins["__import__"] = self.__import__
+        self.storage_context = None
+        self.last_map_location = None
+        self._mangler = PackageMangler()
+
+    def Unpickler(self, *args, **kwargs):  # noqa: N802 (torch's attribute name)
+        return PackageUnpickler(self, *args, **kwargs)
+
+    # ------------------------------------------------------------------
+    # Public API
+
+    def import_module(self, name, package=None):
+        """Imports `name` from the package (or its externs) and returns it.
+
+        Names mangled by this importer (e.g. an object's __module__) are
+        accepted; `package` is unused (importlib.import_module's signature).
+        """
+        return self._gcd_import(self._mangler.demangle(name))
+
+    def load_binary(self, package, resource):
+        """Bytes of `resource` in `package` (a package name or module)."""
+        return self.zip_reader.get_record(self._zipfile_path(package, resource))
+
+    def load_text(self, package, resource, encoding="utf-8", errors="strict"):
+        return self.load_binary(package, resource).decode(encoding, errors)
+
+    def load_pickle(self, package, resource, map_location=None):
+        """Unpickles `resource` of `package`, importing the globals it names
+        from this package; map_location is torch.load's, for tensors."""
+        record = self._zipfile_path(package, resource)
+        data = self.zip_reader.get_record(record)
+        buffers = None
+        if self.zip_reader.has_record(f"{record}.oob/0"):
+            # Imported here: most pickles have no out-of-band buffers.
+            from ._oob import load_buffers
+
+            package_name = record.rpartition("/")[0].replace("/", ".")
+            buffers = load_buffers(self, package_name, resource)
+        unpickler = PackageUnpickler(
+            self, io.BytesIO(data), buffers=buffers, map_location=map_location, record=record
+        )
+        self.storage_context = unpickler.loaded_storages
+        self.last_map_location = map_location
+        try:
+            result = unpickler.load()
+        finally:
+            self.storage_context = None
+            self.last_map_location = None
+        if unpickler.loaded_storages:
+            # torch checks sparse tensors only once all their parts exist.
+            sys.modules["torch"]._utils._validate_loaded_sparse_tensors()
+        return result
+
+    def id(self):
+        """This importer's mangle prefix, e.g. ``<torch_package_0>``."""
+        return self._mangler.parent_name()
+
+    def file_structure(self, *, include="**", exclude=()):
+        """A Directory tree of the records matching the '/'-separated globs."""
+        return _create_directory_from_file_list(
+            self.filename, self.zip_reader.get_all_records(), include, exclude
+        )
+
+    def python_version(self):
+        """The exporting Python's version (e.g. "3.11.7"), or None if not
+        recorded."""
+        if not self.zip_reader.has_record(_PYTHON_VERSION):
+            return None
+        return self.zip_reader.get_record(_PYTHON_VERSION).decode("utf-8").strip()
+
+    # linecache and inspect call these two by name on a module's __loader__.
+    def get_source(self, module_name):
+        module = self.import_module(demangle(module_name))
+        if module.__file__ is None:
+            return None
+        return self.zip_reader.get_record(demangle(module.__file__)).decode("utf-8")
+
+    def get_resource_reader(self, fullname):
+        """importlib.resources support for package `fullname` of this archive."""
+        try:
+            package = self._get_package(fullname)
+        except ImportError:
+            return None
+        if package.__loader__ is not self:
+            return None
+        return _PackageResourceReader(self, demangle(package.__name__))
+
+    # ------------------------------------------------------------------
+    # Import machinery (the shape of importlib._bootstrap)
+
+    def __import__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0:
+            module = self._gcd_import(name)
+        else:
+            module = self._gcd_import(name, calc_package(globals if globals is not None else {}), level)
+        if fromlist:
+            return self._handle_fromlist(module, fromlist)
+        if level == 0:
+            return self._gcd_import(name.partition(".")[0])
+        if not name:
+            return module
+        # `from .a.b import` without fromlist: return the module that `.a`
+        # names, i.e. cut the tail after the first dot of `name`.
+        tail = len(name) - len(name.partition(".")[0])
+        module_name = demangle(module.__name__)
+        return self.modules[module_name[: len(module_name) - tail]]
+
+    def _gcd_import(self, name, package=None, level=0):
+        sanity_check(name, package, level)
+        if level > 0:
+            name = resolve_name(name, package, level)
+        return self._find_and_load(name)
+
+    def _find_and_load(self, name):
+        module = self.modules.get(name, _NOT_LOADED)
+        if module is _NOT_LOADED:
+            return self._do_find_and_load(name)
+        if module is None:
+            raise ModuleNotFoundError(f"import of {name} halted; None in sys.modules", name=name)
+        # os and typing fake submodules through sys.modules, which this
+        # importer does not share: register the aliases here.
+        if name == "os":
+            self.modules["os.path"] = module.path
+        elif name == "typing" and sys.version_info < (3, 13):
+            self.modules["typing.io"] = module.io
+            self.modules["typing.re"] = module.re
+        return module
+
+    def _do_find_and_load(self, name):
+        parent, _, child = name.rpartition(".")
+        if parent:
+            if parent not in self.modules:
+                self._gcd_import(parent)
+            # Importing the parent may have imported this module too.
+            if name in self.modules:
+                return self.modules[name]
+            self._check_is_package(name, parent, child)
+        module = self._load_module(name, parent)
+        self._install_on_parent(parent, name, module)
+        return module
+
+    def _check_is_package(self, name, parent, child):
+        parent_module = self.modules[parent]
+        if hasattr(parent_module, "__path__"):
+            return
+        if not isinstance(parent_module.__loader__, importlib.machinery.ExtensionFileLoader):
+            raise ModuleNotFoundError(f"No module named {name!r}; {parent!r} is not a package", name=name)
+        if name not in self.extern_modules:
+            raise ModuleNotFoundError(
+                f"No module named {name!r}; {name!r} is a c extension module which was not externed. "
+                "C extension modules need to be externed by the PackageExporter in order to be used "
+                "as we do not support interning them.",
+                name=name,
+            )
+        if not isinstance(parent_module.__dict__.get(child), types.ModuleType):
+            raise ModuleNotFoundError(
+                f"No module named {name!r}; {parent!r} is a c extension package which does not contain {name!r}.",
+                name=name,
+            )
+
+    def _load_module(self, name, parent):
+        node = self.root
+        for atom in name.split("."):
+            if not isinstance(node, _PackageNode) or atom not in node.children:
+                if name in IMPLICIT_IMPORT_ALLOWLIST:
+                    module = self.modules[name] = importlib.import_module(name)
+                    return module
+                raise ModuleNotFoundError(
+                    f'No module named "{name}" in self-contained archive "{self.filename}" '
+                    f"and the module is also not in the list of allowed external modules: {self.extern_modules}",
+                    name=name,
+                )
+            node = node.children[atom]
+            if isinstance(node, _ExternNode):
+                module = self.modules[name] = importlib.import_module(name)
+                for old_name, value in EXTERN_IMPORT_COMPAT_NAME_MAPPING.get(name, {}).items():
+                    module.__dict__.setdefault(old_name, value)
+                return module
+        return self._make_module(name, node.source_file, isinstance(node, _PackageNode), parent)
+
+    def _make_module(self, name, source_file, is_package, parent):
+        mangled_name = self._mangler.mangle(name)
+        mangled_file = self._mangler.mangle(source_file) if source_file is not None else None
+        spec = importlib.machinery.ModuleSpec(name, self, origin=_MODULE_ORIGIN, is_package=is_package)
+        module = types.ModuleType(mangled_name)
+        namespace = module.__dict__
+        namespace.update(
+            __spec__=spec,
+            __loader__=self,
+            __package__=spec.parent,
+            __file__=mangled_file,
+            __cached__=None,
+            __builtins__=self.patched_builtins,
+            __torch_package__=True,
+        )
+        if is_package:
+            namespace["__path__"] = spec.submodule_search_locations
+        self.modules[name] = module
+        _package_imported_modules[mangled_name] = module
+        # Installed before running the code so that `from . import x` inside
+        # a package's own __init__ finds x without a second import.
+        self._install_on_parent(parent, name, module)
+        if source_file is None:
+            return module
+        linecache.lazycache(mangled_file, namespace)
+        try:
+            code = compile(
+                normalize_line_endings(self.zip_reader.get_record(source_file)),
+                mangled_file,
+                "exec",
+                dont_inherit=True,
+            )
+            exec(code, namespace)
+        except BaseException:
+            # As importlib does: a module whose code failed is not imported.
+            del self.modules[name]
+            if parent and getattr(self.modules[parent], name.rpartition(".")[2], None) is module:
+                delattr(self.modules[parent], name.rpartition(".")[2])
+            raise
+        return module
+
+    def _install_on_parent(self, parent, name, module):
+        if not parent:
+            return
+        parent_module = self.modules[parent]
+        # Never modify a module of the environment (an extern parent).
+        if parent_module.__loader__ is self:
+            setattr(parent_module, name.rpartition(".")[2], module)
+
+    def _handle_fromlist(self, module, fromlist, *, recursive=False):
+        if not hasattr(module, "__path__"):
+            return module
+        module_name = demangle(module.__name__)
+        for item in fromlist:
+            if not isinstance(item, str):
+                where = f"{module_name}.__all__" if recursive else "``from list''"
+                raise TypeError(f"Item in {where} must be str, not {type(item).__name__}")
+            if item == "*":
+                if not recursive and hasattr(module, "__all__"):
+                    self._handle_fromlist(module, module.__all__, recursive=True)
+            elif not hasattr(module, item):
+                submodule = f"{module_name}.{item}"
+                try:
+                    self._gcd_import(submodule)
+                except ModuleNotFoundError as error:
+                    # `from pkg import name` where name is neither attribute
+                    # nor submodule: IMPORT_FROM reports it, not us.
+                    if error.name == submodule and self.modules.get(submodule, _NOT_LOADED) is not None:
+                        continue
+                    raise
+        return module
+
+    # ------------------------------------------------------------------
+    # Resource paths
+
+    def _get_package(self, package):
+        """The package module for a name or module object; TypeError if it
+        is a plain module."""
+        module = package if hasattr(package, "__spec__") else self.import_module(package)
+        if module.__spec__.submodule_search_locations is None:
+            shown = module.__spec__.name if module is package else package
+            raise TypeError(f"{shown!r} is not a package")
+        return module
+
+    def _zipfile_path(self, package, resource=None):
+        module = self._get_package(package)
+        if module.__loader__ is not self:
+            raise ValueError(f"{module.__name__!r} was not imported by this PackageImporter ({self.id()})")
+        folder = demangle(module.__name__).replace(".", "/")
+        if resource is None:
+            return folder
+        return f"{folder}/{normalize_resource(resource)}"
+
+
+class _RecordPath(Traversable):
+    """A file or folder of the archive, for importlib.resources.files()."""
+
+    def __init__(self, importer, path):
+        self._importer = importer
+        self._path = path
+
+    @property
+    def name(self):
+        return self._path.rpartition("/")[2]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._importer.filename!r}, {self._path!r})"
+
+    def _child_names(self):
+        folder = self._path + "/"
+        names = {}
+        for record in self._importer.zip_reader.get_all_records():
+            if record.startswith(folder):
+                names.setdefault(record[len(folder):].partition("/")[0])
+        return list(names)
+
+    def iterdir(self):
+        return (_RecordPath(self._importer, f"{self._path}/{name}") for name in self._child_names())
+
+    def is_file(self):
+        return self._importer.zip_reader.has_record(self._path)
+
+    def is_dir(self):
+        return not self.is_file() and bool(self._child_names())
+
+    def joinpath(self, *descendants):
+        parts = [part for descendant in descendants for part in str(descendant).split("/") if part]
+        return _RecordPath(self._importer, "/".join([self._path, *parts]))
+
+    __truediv__ = joinpath
+
+    def open(self, mode="r", *args, **kwargs):
+        if mode not in ("r", "rb"):
+            raise ValueError(f"package resources are read-only; cannot open with mode {mode!r}")
+        if not self.is_file():
+            raise FileNotFoundError(f"{self._path!r} is not a file in package {self._importer.filename!r}")
+        data = io.BytesIO(self._importer.zip_reader.get_record(self._path))
+        return data if mode == "rb" else io.TextIOWrapper(data, *args, **kwargs)
+
+
+class _PackageResourceReader(TraversableResources):
+    """What PackageImporter.get_resource_reader returns: the resources of one
+    package, also through the older open_resource/contents interface."""
+
+    def __init__(self, importer, package_name):
+        self._importer = importer
+        self._folder = package_name.replace(".", "/")
+
+    def files(self):
+        return _RecordPath(self._importer, self._folder)
+
+    def resource_path(self, resource):
+        # Only an unzipped package has resources as real files.
+        reader = self._importer.zip_reader
+        record = f"{self._folder}/{normalize_resource(resource)}"
+        if isinstance(reader, DirectoryReader) and reader.has_record(record):
+            return reader.record_path(record)
+        raise FileNotFoundError(record)
+
+
+def _getfile(obj):
+    # inspect only looks in sys.modules for a class's module; packaged
+    # modules live in the registry instead.
+    if inspect.isclass(obj):
+        module = _package_imported_modules.get(obj.__module__)
+        if module is not None:
+            return module.__file__
+    return _inspect_getfile(obj)
+
+
+_inspect_getfile = inspect.getfile
+inspect.getfile = _getfile
