@@ -1,0 +1,213 @@
+"""Pickling for PackageExporter.save_pickle.
+
+Every global (class, function) must be written under the name the exporter's
+importer gives it, demangled, and must resolve back to the very same object;
+objects with ``__reduce_package__`` and torch storages become persistent ids.
+
+Speed comes from CPython's C pickler: by default an object is pickled by the
+C pickler with only a ``reducer_override`` hook, which sees each class and
+function once per pickle (verdicts are cached per object) and each instance's
+type. Two things the C pickler cannot do make the attempt restart one tier
+lower, from scratch (nothing is written until an attempt succeeds):
+  1. a type that may need a persistent id: restart with ``persistent_id``
+     (still C; a Python call per pickled object);
+  2. a global the C pickler would name differently from the importer
+     (packaged code under a mangled module, or a name the importer resolves
+     to another object): restart with the pure-Python PackagePickler, whose
+     ``save_global`` asks the importer and raises torch's PicklingError.
+"""
+
+import copyreg
+import io
+import pickle
+import sys
+from pickle import EXT1, EXT2, EXT4, GLOBAL, STACK_GLOBAL, PicklingError
+from struct import pack
+from types import BuiltinFunctionType, FunctionType
+
+from .importer import ObjMismatchError, ObjNotFoundError
+
+__all__ = ["PackagePickler", "PickleContext"]
+
+# What a type's instances need from the pickler.
+_PLAIN = 0  # the C pickler's own rules
+_GLOBAL = 1  # saved by name: the name must be checked with the importer
+_PERSISTENT = 2  # may need a persistent id
+
+_TIER_C = 0
+_TIER_C_PERSISTENT = 1
+_TIER_PYTHON = 2
+
+
+class _Restart(Exception):
+    """Raised inside a pickler to retry one tier lower."""
+
+    def __init__(self, tier):
+        super().__init__(tier)
+        self.tier = tier
+
+
+class PackagePickler(pickle._Pickler):
+    """Pure-Python pickler that names globals through an Importer."""
+
+    def __init__(self, importer, file, *, protocol, persistent_id=None,
+                 buffer_callback=None):
+        super().__init__(file, protocol=protocol,
+                         buffer_callback=buffer_callback)
+        self.importer = importer
+        self._persistent_id = persistent_id
+        # A private copy: other libraries patch pickle._Pickler.dispatch, and
+        # functions must go through our save_global.
+        self.dispatch = pickle._Pickler.dispatch.copy()
+        self.dispatch[FunctionType] = PackagePickler.save_global
+
+    def persistent_id(self, obj):
+        if self._persistent_id is None:
+            return None
+        return self._persistent_id(obj)
+
+    def save_global(self, obj, name=None):
+        try:
+            module_name, name = self.importer.get_name(obj, name)
+        except (ObjNotFoundError, ObjMismatchError) as err:
+            raise PicklingError(f"Can't pickle {obj}: {err}") from err
+        path = name.split(".")
+        if "<locals>" in path:
+            raise PicklingError(f"Can't pickle local object {obj!r}")
+        module = self.importer.import_module(module_name)
+        parent = module
+        for part in path[:-1]:
+            parent = getattr(parent, part)
+
+        code = copyreg._extension_registry.get((module_name, name))
+        if code:
+            if code <= 0xFF:
+                self.write(EXT1 + pack("<B", code))
+            elif code <= 0xFFFF:
+                self.write(EXT2 + pack("<H", code))
+            else:
+                self.write(EXT4 + pack("<i", code))
+            return
+        if self.proto >= 4:
+            self.save(module_name)
+            self.save(name)
+            self.write(STACK_GLOBAL)
+        elif parent is not module:
+            # Protocol 3's GLOBAL cannot name nested objects.
+            self.save_reduce(getattr, (parent, path[-1]))
+        else:
+            self.write(GLOBAL + module_name.encode("utf-8") + b"\n" +
+                       name.encode("utf-8") + b"\n")
+        self.memoize(obj)
+
+
+class _CPickler(pickle.Pickler):
+    """The C pickler, checking every global and persistent-id candidate."""
+
+    def __init__(self, file, *, protocol, context, with_persistent_id,
+                 buffer_callback):
+        super().__init__(file, protocol=protocol,
+                         buffer_callback=buffer_callback)
+        self._context = context
+        self._kinds = context._kinds
+        self._with_persistent_id = with_persistent_id
+        if with_persistent_id:
+            self.persistent_id = context.persistent_id
+
+    def reducer_override(self, obj):
+        cls = type(obj)
+        kind = self._kinds.get(cls)
+        if kind is None:
+            kind = self._context._classify(cls)
+        if kind == _GLOBAL:
+            self._context._check_global(obj)
+        elif kind == _PERSISTENT and not self._with_persistent_id:
+            raise _Restart(_TIER_C_PERSISTENT)
+        return NotImplemented
+
+
+class PickleContext:
+    """Pickling state of one PackageExporter: caches that live as long as
+    the exporter, and the persistent-id hook."""
+
+    def __init__(self, exporter):
+        self._exporter = exporter
+        self._kinds = {}
+        # id -> object (kept alive so that the id stays valid) of globals
+        # the C pickler names exactly as the importer does.
+        self._checked_globals = {}
+        self._storage_persistent_id = None
+
+    def dumps(self, obj, protocol, buffer_callback=None) -> bytes:
+        """Pickles obj; may call __reduce_package__ and write storages."""
+        if "torch" in sys.modules and self._storage_persistent_id is None:
+            from . import _tensors
+
+            self._storage_persistent_id = _tensors.storage_persistent_id
+        tier = _TIER_C
+        while True:
+            buffer = io.BytesIO()
+            if tier == _TIER_PYTHON:
+                pickler = PackagePickler(
+                    self._exporter.importer, buffer, protocol=protocol,
+                    persistent_id=self.persistent_id,
+                    buffer_callback=buffer_callback)
+            else:
+                pickler = _CPickler(
+                    buffer, protocol=protocol, context=self,
+                    with_persistent_id=tier == _TIER_C_PERSISTENT,
+                    buffer_callback=buffer_callback)
+            try:
+                pickler.dump(obj)
+            except _Restart as restart:
+                tier = restart.tier
+                continue
+            return buffer.getvalue()
+
+    def persistent_id(self, obj):
+        cls = type(obj)
+        kind = self._kinds.get(cls)
+        if kind is None:
+            kind = self._classify(cls)
+        if kind != _PERSISTENT:
+            return None
+        if self._storage_persistent_id is not None:
+            pid = self._storage_persistent_id(self._exporter, obj)
+            if pid is not None:
+                return pid
+        if not hasattr(obj, "__reduce_package__"):
+            return None
+        # torch caches by id() for the exporter's lifetime, so an object is
+        # reduced (and its side effects happen) once per archive.
+        reduces = self._exporter.serialized_reduces
+        pid = reduces.get(id(obj))
+        if pid is None:
+            pid = reduces[id(obj)] = ("reduce_package", id(obj),
+                                      *obj.__reduce_package__(self._exporter))
+        return pid
+
+    def _classify(self, cls) -> int:
+        if (issubclass(cls, type) or cls is FunctionType or
+                cls is BuiltinFunctionType):
+            kind = _GLOBAL
+        elif hasattr(cls, "__reduce_package__") or (
+                "torch" in sys.modules and
+                str(getattr(cls, "__module__", "")).partition(".")[0] ==
+                "torch"):
+            kind = _PERSISTENT
+        else:
+            kind = _PLAIN
+        self._kinds[cls] = kind
+        return kind
+
+    def _check_global(self, obj) -> None:
+        if self._checked_globals.get(id(obj)) is obj:
+            return
+        try:
+            module_name, name = self._exporter.importer.get_name(obj)
+        except (ObjNotFoundError, ObjMismatchError):
+            raise _Restart(_TIER_PYTHON) from None
+        if (module_name != getattr(obj, "__module__", None) or
+                name != getattr(obj, "__qualname__", None)):
+            raise _Restart(_TIER_PYTHON)
+        self._checked_globals[id(obj)] = obj

@@ -1,0 +1,519 @@
+"""PackageExporter: writes code, pickled objects and resources into one
+torch.package-compatible archive.
+
+The C++ export engine (_core.ExportEngine) does dependency discovery, action
+resolution, validation, the error report and archive writing. This module
+keeps what needs live Python objects: importing modules to read their source,
+pickling, user hooks, and turning the engine's verdicts into exceptions.
+"""
+
+import collections.abc
+import functools
+import importlib.machinery
+import io
+import itertools
+import linecache
+import os
+import platform
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence, Union
+
+from . import _core
+from ._digraph import DiGraph
+from ._mangling import is_mangled
+from ._package_pickler import PickleContext
+from .glob_group import GlobGroup, GlobPattern
+from .importer import Importer, OrderedImporter, sys_importer
+
+__all__ = [
+    "EmptyMatchError",
+    "PackageExporter",
+    "PackagingError",
+    "PackagingErrorReason",
+]
+
+ActionHook = Callable[["PackageExporter", str], None]
+
+
+class _ModuleProviderAction(Enum):
+    """What the exporter does with a module; values as torch's."""
+
+    INTERN = 1
+    EXTERN = 2
+    MOCK = 3
+    DENY = 4
+    # A dependency literally named `_mock`: a re-saved package's mock runtime,
+    # which this exporter writes itself.
+    REPACKAGED_MOCK_MODULE = 5
+    # `torch_package_importer`, the importer packaged code may import.
+    SKIP = 6
+
+
+class PackagingErrorReason(Enum):
+    """Why a module cannot be packaged."""
+
+    def __repr__(self):
+        return f"<{self.__class__.__name__}.{self.name}>"
+
+    IS_EXTENSION_MODULE = (
+        "Module is a C extension module. torch.package supports Python modules only."
+    )
+    NO_DUNDER_FILE = "Module had no __file__ defined."
+    SOURCE_FILE_NOT_FOUND = (
+        "Module had a __file__, but we could not find it in your filesystem."
+    )
+    DEPENDENCY_RESOLUTION_FAILED = "Dependency resolution failed."
+    NO_ACTION = (
+        "Module did not match against any action pattern. Extern, mock, or intern it."
+    )
+    DENIED = "Module was denied by a pattern."
+    MOCKED_BUT_STILL_USED = (
+        "Module was mocked out, but is still being used in the package. "
+        "Please intern or extern the mocked modules if objects are supposed to be in "
+        "the package."
+    )
+
+
+class _PatternInfo:
+    """An intern/extern/mock/deny call: its action and whether it may end up
+    matching nothing."""
+
+    def __init__(self, action: _ModuleProviderAction, allow_empty: bool):
+        self.action = action
+        self.allow_empty = allow_empty
+        # Brought up to date by PackageExporter.close() for allow_empty=False
+        # patterns; the engine does the matching.
+        self.was_matched = False
+
+
+class EmptyMatchError(Exception):
+    """A pattern marked allow_empty=False matched no module."""
+
+
+class PackagingError(Exception):
+    """Modules that cannot be packaged, all reported at once.
+
+    `dependency_graph` is the exporter's graph; a broken node's attributes
+    carry `error` (a PackagingErrorReason) and maybe `error_context`.
+    """
+
+    def __init__(self, dependency_graph: DiGraph, debug: bool = False,
+                 message: str = ""):
+        self.dependency_graph = dependency_graph
+        self.debug = debug
+        super().__init__(message)
+
+
+_ACTIONS = {action.value: action for action in _ModuleProviderAction}
+_REASONS = list(PackagingErrorReason)
+
+
+def _reason(error) -> PackagingErrorReason:
+    """The engine's error attribute (member name or index) as a member."""
+    if isinstance(error, PackagingErrorReason):
+        return error
+    if isinstance(error, int):
+        return _REASONS[error]
+    return PackagingErrorReason[error]
+
+
+def _node_attributes(engine, name: str) -> dict:
+    attrs = dict(engine.node_attributes(name))
+    if attrs.get("action") is not None:
+        attrs["action"] = _ACTIONS[int(attrs["action"])]
+    if attrs.get("error") is not None:
+        attrs["error"] = _reason(attrs["error"])
+    return attrs
+
+
+class RemovableHandle:
+    """Returned by register_*_hook; remove() unregisters the hook."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict):
+        self._hooks = hooks
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        self.remove()
+
+
+def _filename(package: str, resource: str) -> str:
+    if os.path.split(resource)[0]:
+        raise ValueError(f"{resource!r} must be only a file name")
+    return f"{package.replace('.', '/')}/{resource}"
+
+
+class _SourceProvider:
+    """What the engine needs to know of the exporting interpreter: modules
+    are imported through the exporter's importer."""
+
+    def __init__(self, exporter: "PackageExporter"):
+        self._exporter = exporter
+
+    def module_exists(self, name: str) -> bool:
+        try:
+            self._exporter._import_module(name)
+        except Exception:
+            return False
+        return True
+
+    def module_source(self, name: str):
+        module = self._exporter._import_module(name)
+        is_package = hasattr(module, "__path__")
+        filename = _module_filename(module)
+        if filename is None:
+            return is_package, None, "NO_DUNDER_FILE", ""
+        if not filename.endswith(".py"):
+            if filename.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+                return is_package, None, "IS_EXTENSION_MODULE", ""
+            return (is_package, None, "SOURCE_FILE_NOT_FOUND",
+                    f"filename: {filename}")
+        source = _module_source(module, filename)
+        if source is None:
+            return (is_package, None, "SOURCE_FILE_NOT_FOUND",
+                    f"filename: {filename}")
+        return is_package, source, "", ""
+
+
+def _module_filename(module) -> Optional[str]:
+    spec = getattr(module, "__spec__", None)
+    loader = getattr(spec, "loader", None)
+    if isinstance(loader, importlib.machinery.SourceFileLoader):
+        try:
+            return loader.get_filename(module.__name__)
+        except ImportError:
+            pass
+    filename = getattr(module, "__file__", None)
+    return filename if isinstance(filename, str) else None
+
+
+def _module_source(module, filename: str) -> Optional[str]:
+    """The text of a module whose file name ends in .py, from its loader
+    (which is how modules of a PackageImporter give theirs), else from the
+    file; None if neither has it."""
+    loader = getattr(module, "__loader__", None)
+    get_source = getattr(loader, "get_source", None)
+    if get_source is not None:
+        try:
+            source = get_source(module.__name__)
+        except Exception:
+            source = None
+        if source is not None:
+            return source
+    lines = linecache.getlines(filename, module.__dict__)
+    if lines:
+        return "".join(lines)
+    return "" if os.path.isfile(filename) else None
+
+
+class PackageExporter:
+    """Writes a package: source code, pickled objects and resources, plus
+    the list of external modules it needs.
+
+    Source added to the package is scanned for imports (``dependencies=True``)
+    and each imported module gets the action of the first matching pattern
+    (:meth:`intern`, :meth:`extern`, :meth:`mock`, :meth:`deny`); the
+    standard library and torch are always extern. Everything is checked and
+    written at :meth:`close` (or the end of a ``with`` block). A path target
+    is replaced atomically: if exporting fails, no partial archive is left
+    and an existing file at the path is untouched.
+    """
+
+    importer: Importer
+
+    def __init__(self, f: Union[str, os.PathLike, io.IOBase],
+                 importer: Union[Importer, Sequence[Importer]] = sys_importer,
+                 debug: bool = False):
+        self.debug = debug
+        if isinstance(f, (str, os.PathLike)):
+            target = os.fspath(f)
+            self.buffer = None
+        elif callable(getattr(f, "write", None)):
+            target = f
+            self.buffer = f
+        else:
+            raise TypeError(
+                "f should be a path (str or os.PathLike) or a writable binary "
+                f"buffer, got {type(f)} instead.")
+
+        if isinstance(importer, Importer):
+            self.importer = importer
+        elif isinstance(importer, collections.abc.Sequence):
+            self.importer = OrderedImporter(*importer)
+        else:
+            raise TypeError(
+                "importer arg should be an Importer or a sequence of Importers, "
+                f"got {type(importer)} instead.")
+
+        self.patterns: dict = {}
+        self.serialized_reduces: dict = {}
+        self._extern_hooks: dict = {}
+        self._mock_hooks: dict = {}
+        self._intern_hooks: dict = {}
+        self._unique_id = 0
+        self._pickling = PickleContext(self)
+        self._closed = False
+        self._writer = _core.ArchiveWriter(target)
+        self._engine = _core.ExportEngine(self._writer, _SourceProvider(self),
+                                          _mock_source(),
+                                          sorted(sys.stdlib_module_names))
+
+    # -- archive contents -------------------------------------------------
+
+    def save_source_file(self, module_name: str, file_or_directory: str,
+                         dependencies: bool = True) -> None:
+        """Adds the code of a .py file as `module_name` (a package if the
+        file is ``__init__.py``), or every .py file below a directory as
+        submodules of `module_name`."""
+        path = Path(file_or_directory)
+        if not path.is_dir():
+            self.save_source_string(module_name, _read_text(path),
+                                    is_package=path.name == "__init__.py",
+                                    dependencies=dependencies)
+            return
+        # Read everything first so that every module of the directory is
+        # provided before any of them has its imports resolved.
+        module_path = module_name.replace(".", "/")
+        to_save = []
+        for file in path.glob("**/*.py"):
+            archive_name = f"{module_path}/{file.relative_to(path).as_posix()}"
+            is_package = file.name == "__init__.py"
+            suffix = "/__init__.py" if is_package else ".py"
+            submodule = archive_name[:-len(suffix)].replace("/", ".")
+            to_save.append((submodule, _read_text(file), is_package))
+        for submodule, source, is_package in to_save:
+            self.save_source_string(submodule, source, is_package=is_package,
+                                    dependencies=dependencies)
+
+    def save_source_string(self, module_name: str, src: str,
+                           is_package: bool = False,
+                           dependencies: bool = True) -> None:
+        """Adds `src` as the code of `module_name`, replacing any source the
+        module was given before."""
+        self._engine.save_source_string(module_name, src, is_package,
+                                        dependencies)
+
+    def save_module(self, module_name: str, dependencies: bool = True) -> None:
+        """Interns the module `module_name` as found by the importer."""
+        if not isinstance(module_name, str):
+            raise TypeError(
+                "save_module() expects a string input, did you perhaps mean to pass `__name__`?"
+            )
+        self._engine.save_module(module_name, dependencies)
+
+    def add_dependency(self, module_name: str, dependencies: bool = True) -> None:
+        """Decides the action of `module_name` as if some saved code
+        imported it."""
+        self._engine.add_dependency(module_name, dependencies)
+
+    def save_pickle(self, package: str, resource: str, obj: Any,
+                    dependencies: bool = True, pickle_protocol: int = 3, *,
+                    out_of_band: bool = False) -> None:
+        """Pickles `obj` into `<package>/<resource>`.
+
+        Globals are named through the importer, so objects of packaged code
+        can be re-saved. With `dependencies`, the modules of the pickle's
+        globals are added like imports. `out_of_band=True` pickles with
+        protocol 5 and stores large buffers (e.g. array data) as separate
+        records.
+        """
+        if pickle_protocol not in (3, 4):
+            raise AssertionError(
+                "torch.package only supports pickle protocols 3 and 4, "
+                f"got {pickle_protocol}")
+        _filename(package, resource)
+        if out_of_band:
+            from . import _oob
+
+            callback = _oob.BufferWriter(self, package, resource)
+            data = self._pickling.dumps(obj, 5, buffer_callback=callback)
+            callback.finish()
+        else:
+            data = self._pickling.dumps(obj, pickle_protocol)
+        self._engine.add_pickle(package, resource, data, dependencies)
+
+    def save_text(self, package: str, resource: str, text: str) -> None:
+        """Writes `text` as UTF-8 to `<package>/<resource>`."""
+        self.save_binary(package, resource, text.encode("utf-8"))
+
+    def save_binary(self, package: str, resource: str, binary: bytes) -> None:
+        """Writes `binary` to `<package>/<resource>`."""
+        self._write_record(_filename(package, resource), binary)
+
+    def _write_record(self, name: str, data) -> None:
+        self._engine.write_record(name, data)
+
+    # -- patterns and hooks -----------------------------------------------
+
+    def _add_pattern(self, include: GlobPattern, exclude: GlobPattern,
+                     action: _ModuleProviderAction, allow_empty: bool) -> None:
+        group = GlobGroup(include, exclude=exclude)
+        self._engine.add_pattern(group.include, group.exclude, action.value,
+                                 allow_empty)
+        self.patterns[group] = _PatternInfo(action, allow_empty)
+
+    def intern(self, include: GlobPattern, *, exclude: GlobPattern = (),
+               allow_empty: bool = True) -> None:
+        """Put matching modules' source into the package."""
+        self._add_pattern(include, exclude, _ModuleProviderAction.INTERN,
+                          allow_empty)
+
+    def extern(self, include: GlobPattern, *, exclude: GlobPattern = (),
+               allow_empty: bool = True) -> None:
+        """Load matching modules from the loading environment."""
+        self._add_pattern(include, exclude, _ModuleProviderAction.EXTERN,
+                          allow_empty)
+
+    def mock(self, include: GlobPattern, *, exclude: GlobPattern = (),
+             allow_empty: bool = True) -> None:
+        """Replace matching modules by stubs whose attributes are
+        MockedObjects."""
+        self._add_pattern(include, exclude, _ModuleProviderAction.MOCK,
+                          allow_empty)
+
+    def deny(self, include: GlobPattern, *, exclude: GlobPattern = ()) -> None:
+        """Fail the export if a matching module is needed."""
+        self._add_pattern(include, exclude, _ModuleProviderAction.DENY, True)
+
+    def register_extern_hook(self, hook: ActionHook) -> RemovableHandle:
+        """`hook(exporter, module_name)` runs at close() for each extern."""
+        return self._register(self._extern_hooks, hook)
+
+    def register_mock_hook(self, hook: ActionHook) -> RemovableHandle:
+        """`hook(exporter, module_name)` runs at close() for each mock."""
+        return self._register(self._mock_hooks, hook)
+
+    def register_intern_hook(self, hook: ActionHook) -> RemovableHandle:
+        """`hook(exporter, name)` runs at close() for each interned module
+        and, as in torch, each pickle (`<package.resource>`)."""
+        return self._register(self._intern_hooks, hook)
+
+    @staticmethod
+    def _register(hooks: dict, hook: ActionHook) -> RemovableHandle:
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    # -- inspection ---------------------------------------------------------
+
+    def get_unique_id(self) -> str:
+        """"0", "1", ...: ids unique within this package."""
+        unique_id = str(self._unique_id)
+        self._unique_id += 1
+        return unique_id
+
+    @property
+    def dependency_graph(self) -> DiGraph:
+        """A snapshot of the dependency graph."""
+        engine = self._engine
+        return DiGraph._from_core(engine.graph(),
+                                  lambda name: _node_attributes(engine, name))
+
+    def dependency_graph_string(self) -> str:
+        """The dependency graph as DOT text."""
+        return self._engine.graph().to_dot()
+
+    def all_paths(self, src: str, dst: str) -> str:
+        """DOT text of the subgraph of every path from src to dst."""
+        return self.dependency_graph.all_paths(src, dst)
+
+    def get_rdeps(self, module_name: str) -> list:
+        """The nodes that directly depend on `module_name`."""
+        return self._engine.rdeps(module_name)
+
+    def externed_modules(self) -> list:
+        return self._engine.modules_with_action(_core.EXTERN)
+
+    def interned_modules(self) -> list:
+        return self._engine.modules_with_action(_core.INTERN)
+
+    def mocked_modules(self) -> list:
+        return self._engine.modules_with_action(_core.MOCK)
+
+    def denied_modules(self) -> list:
+        return self._engine.modules_with_action(_core.DENY)
+
+    # -- closing ------------------------------------------------------------
+
+    def _import_module(self, module_name: str):
+        try:
+            return self.importer.import_module(module_name)
+        except ModuleNotFoundError:
+            if not is_mangled(module_name):
+                raise
+            raise ModuleNotFoundError(
+                f"Module not found: '{module_name}'. Make sure the PackageImporter "
+                "that created this module is present in `self.importer`"
+            ) from None
+
+    def _on_action(self, name: str, action: int) -> None:
+        hooks = {
+            _core.EXTERN: self._extern_hooks,
+            _core.MOCK: self._mock_hooks,
+            _core.INTERN: self._intern_hooks,
+        }.get(action)
+        for hook in list(hooks.values()) if hooks else ():
+            hook(self, name)
+
+    def _validate(self) -> None:
+        message = self._engine.validate(self.debug)
+        if message is not None:
+            raise PackagingError(self.dependency_graph, self.debug, message)
+        unmatched = set(self._engine.unmatched_patterns())
+        for index, info in enumerate(self.patterns.values()):
+            if not info.allow_empty:
+                info.was_matched = index not in unmatched
+        if unmatched:
+            group = list(self.patterns)[min(unmatched)]
+            raise EmptyMatchError(
+                f"Exporter did not match any modules to {group}, which was "
+                "marked as allow_empty=False")
+
+    def close(self) -> None:
+        """Checks the package and writes it. The exporter cannot be used
+        afterwards. On failure nothing is left at a path target."""
+        if self._closed:
+            return
+        try:
+            self._validate()
+            self._engine.finish(self._on_action, platform.python_version())
+        except BaseException:
+            self._abort()
+            raise
+        self._closed = True
+        if self.buffer is not None and hasattr(self.buffer, "flush"):
+            self.buffer.flush()
+
+    def _abort(self) -> None:
+        self._closed = True
+        self._writer.abort()
+
+    def __enter__(self) -> "PackageExporter":
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if exc_type is not None:
+            # Unlike torch, which finalises a half-written archive, leave
+            # nothing behind.
+            self._abort()
+            return
+        self.close()
+
+
+def _read_text(path: Path) -> str:
+    return path.read_bytes().decode("utf-8")
+
+
+@functools.cache
+def _mock_source() -> str:
+    return _read_text(Path(__file__).parent / "_mock.py")
