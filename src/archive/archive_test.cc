@@ -1,0 +1,625 @@
+#include "hermetic/archive.h"
+
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <libdeflate.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "archive/zip_format.h"
+
+namespace hermetic {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+std::string Str(std::span<const uint8_t> b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+class VectorSink : public ByteSink {
+ public:
+  explicit VectorSink(std::vector<uint8_t>* out) : out_(out) {}
+  Status Write(std::span<const uint8_t> bytes) override {
+    out_->insert(out_->end(), bytes.begin(), bytes.end());
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<uint8_t>* out_;
+};
+
+using Records = std::vector<std::pair<std::string, std::string>>;
+
+std::vector<uint8_t> WriteToBuffer(const Records& records,
+                                   const WriterOptions& options = {}) {
+  std::vector<uint8_t> out;
+  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out), options);
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  for (const auto& [name, data] : records) {
+    EXPECT_TRUE((*w)->WriteRecord(name, Bytes(data)).ok());
+  }
+  EXPECT_TRUE((*w)->Finish().ok());
+  return out;
+}
+
+Result<std::unique_ptr<ArchiveReader>> Open(const std::vector<uint8_t>& bytes,
+                                            const ReaderOptions& options = {}) {
+  return ArchiveReader::OpenBuffer(bytes, nullptr, "test.pt", options);
+}
+
+// A temporary directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "hermetic-archive-XXXXXX";
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+  std::vector<std::string> List() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(path_)) {
+      names.push_back(e.path().filename().string());
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+ private:
+  std::string path_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// Builds zips by hand, independent of ArchiveWriter, so that reader tests
+// can express any (broken) layout: local headers carry the sizes, no data
+// descriptors, classic end record only.
+struct RawEntry {
+  std::string name;  // full name, prefix included
+  std::string data;  // bytes as stored
+  uint16_t method = 0;
+  uint64_t size = 0;  // declared uncompressed size
+  bool size_set = false;
+};
+
+std::vector<uint8_t> BuildZip(const std::vector<RawEntry>& entries) {
+  std::string out, cd;
+  for (const RawEntry& e : entries) {
+    const uint32_t crc = e.method == 0 ? Crc32(0, Bytes(e.data)) : 0;
+    const uint64_t size = e.size_set ? e.size : e.data.size();
+    const uint64_t offset = out.size();
+    zip::Put32(out, zip::kLocalHeaderSig);
+    zip::Put16(out, 20);
+    zip::Put16(out, 0);
+    zip::Put16(out, e.method);
+    zip::Put32(out, 0);
+    zip::Put32(out, crc);
+    zip::Put32(out, static_cast<uint32_t>(e.data.size()));
+    zip::Put32(out, static_cast<uint32_t>(size));
+    zip::Put16(out, static_cast<uint16_t>(e.name.size()));
+    zip::Put16(out, 0);
+    out += e.name;
+    out += e.data;
+    zip::Put32(cd, zip::kCentralHeaderSig);
+    zip::Put16(cd, 20);
+    zip::Put16(cd, 20);
+    zip::Put16(cd, 0);
+    zip::Put16(cd, e.method);
+    zip::Put32(cd, 0);
+    zip::Put32(cd, crc);
+    zip::Put32(cd, static_cast<uint32_t>(e.data.size()));
+    zip::Put32(cd, static_cast<uint32_t>(size));
+    zip::Put16(cd, static_cast<uint16_t>(e.name.size()));
+    zip::Put32(cd, 0);
+    zip::Put32(cd, 0);
+    zip::Put32(cd, 0);
+    zip::Put32(cd, static_cast<uint32_t>(offset));
+    cd += e.name;
+  }
+  const uint64_t cd_offset = out.size();
+  out += cd;
+  zip::Put32(out, zip::kEndSig);
+  zip::Put32(out, 0);
+  zip::Put16(out, static_cast<uint16_t>(entries.size()));
+  zip::Put16(out, static_cast<uint16_t>(entries.size()));
+  zip::Put32(out, static_cast<uint32_t>(cd.size()));
+  zip::Put32(out, static_cast<uint32_t>(cd_offset));
+  zip::Put16(out, 0);
+  return std::vector<uint8_t>(out.begin(), out.end());
+}
+
+std::string Deflate(const std::string& data) {
+  libdeflate_compressor* c = libdeflate_alloc_compressor(6);
+  std::string out(libdeflate_deflate_compress_bound(c, data.size()), '\0');
+  size_t n = libdeflate_deflate_compress(c, data.data(), data.size(),
+                                         out.data(), out.size());
+  libdeflate_free_compressor(c);
+  out.resize(n);
+  return out;
+}
+
+// Expects `bytes` to be rejected as corrupt with a message naming the
+// archive and containing `what` (the record and the reason).
+void ExpectCorrupt(const std::vector<uint8_t>& bytes, std::string_view what,
+                   const ReaderOptions& options = {}) {
+  auto r = Open(bytes, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruptArchive)
+      << r.status().ToString();
+  EXPECT_THAT(r.status().message(), HasSubstr("test.pt"));
+  EXPECT_THAT(r.status().message(), HasSubstr(std::string(what)));
+}
+
+uint64_t FindBytes(const std::vector<uint8_t>& hay, std::string_view needle) {
+  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end());
+  EXPECT_NE(it, hay.end()) << needle;
+  return static_cast<uint64_t>(it - hay.begin());
+}
+
+void Patch32(std::vector<uint8_t>& b, uint64_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+// ---------------------------------------------------------------- writer
+
+TEST(ArchiveWriterTest, LayoutMatchesTorchConventions) {
+  std::vector<uint8_t> bytes =
+      WriteToBuffer({{"a.txt", "hello"}, {"b/c", "xyz"}});
+  EXPECT_EQ(zip::Get32(bytes.data()), zip::kLocalHeaderSig);
+  EXPECT_EQ(zip::Get16(bytes.data() + 6), 0x0808);
+  EXPECT_EQ(zip::Get32(bytes.data() + 14), 0u);  // CRC deferred
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->prefix(), "archive");
+  ASSERT_EQ((*r)->records().size(), 3u);
+  EXPECT_EQ((*r)->records()[2].name, ".data/version");
+  for (const RecordInfo& info : (*r)->records()) {
+    EXPECT_EQ(info.data_offset % 64, 0u) << info.name;
+    EXPECT_EQ(info.method, 0);
+  }
+  EXPECT_EQ(Str(*(*r)->Read(".data/version")), "6\n");
+  EXPECT_EQ(Str(*(*r)->Read("b/c")), "xyz");
+  EXPECT_EQ((*r)->records()[0].crc32, Crc32(0, Bytes("hello")));
+  EXPECT_TRUE((*r)->VerifyAll().ok());
+}
+
+TEST(ArchiveWriterTest, EndsWithZip64EndRecordLocatorAndClassicEnd) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"x", "1"}});
+  const size_t n = bytes.size();
+  EXPECT_EQ(zip::Get32(&bytes[n - 22]), zip::kEndSig);
+  EXPECT_EQ(zip::Get32(&bytes[n - 42]), zip::kZip64LocatorSig);
+  EXPECT_EQ(zip::Get32(&bytes[n - 98]), zip::kZip64EndSig);
+  EXPECT_EQ(zip::Get16(&bytes[n - 98 + 12]), 0x031E);
+}
+
+TEST(ArchiveWriterTest, KeepsAnExplicitVersionRecord) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{".data/version", "3\n"}});
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)->records().size(), 1u);
+  EXPECT_EQ(Str(*(*r)->Read(".data/version")), "3\n");
+}
+
+TEST(ArchiveWriterTest, IsDeterministicAndStreamingMatchesWholeRecords) {
+  Records recs = {{"a", std::string(1000, 'a')}, {"b/c.py", "print(1)\n"}};
+  std::vector<uint8_t> first = WriteToBuffer(recs);
+  EXPECT_EQ(first, WriteToBuffer(recs));
+
+  std::vector<uint8_t> streamed;
+  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&streamed));
+  ASSERT_TRUE(w.ok());
+  for (const auto& [name, data] : recs) {
+    ASSERT_TRUE((*w)->BeginRecord(name).ok());
+    for (size_t i = 0; i < data.size(); i += 7) {
+      ASSERT_TRUE(
+          (*w)->Append(Bytes(std::string_view(data).substr(i, 7))).ok());
+    }
+    ASSERT_TRUE((*w)->EndRecord().ok());
+  }
+  ASSERT_TRUE((*w)->Finish().ok());
+  EXPECT_EQ(first, streamed);
+}
+
+TEST(ArchiveWriterTest, LargeWritesPassThroughIntact) {
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+  std::vector<uint8_t> bytes = WriteToBuffer({{"small", "s"}, {"big", big}});
+  auto r = Open(bytes, {.verify_crc = true});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Str(*(*r)->Read("big")), big);
+  EXPECT_EQ((*r)->Find("big")->data_offset % 64, 0u);
+}
+
+TEST(ArchiveWriterTest, RejectsBadNamesAndDuplicates) {
+  std::vector<uint8_t> out;
+  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));
+  ASSERT_TRUE(w.ok());
+  for (std::string_view bad : std::vector<std::string_view>{
+           "", "../x", "a/../b", "/abs", "a\\b", std::string_view("a\0b", 3),
+           "a//b", "./a"}) {
+    Status s = (*w)->WriteRecord(bad, Bytes("1"));
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+  }
+  ASSERT_TRUE((*w)->WriteRecord("ok", Bytes("1")).ok());
+  Status dup = (*w)->WriteRecord("ok", Bytes("2"));
+  EXPECT_EQ(dup.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(dup.message(), HasSubstr("duplicate record ok"));
+  EXPECT_EQ((*w)->RecordNames(), std::vector<std::string>{"ok"});
+}
+
+TEST(ArchiveWriterTest, EnforcesRecordState) {
+  std::vector<uint8_t> out;
+  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->Append(Bytes("x")).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*w)->BeginRecord("a").ok());
+  EXPECT_EQ((*w)->BeginRecord("b").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*w)->Finish().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*w)->EndRecord().ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  EXPECT_TRUE((*w)->finished());
+  EXPECT_EQ((*w)->WriteRecord("c", Bytes("x")).code(),
+            StatusCode::kFailedPrecondition);
+}
+
+TEST(ArchiveWriterTest, NamesTheFolderAfterTheFileStem) {
+  TempDir dir;
+  for (auto [file, stem] : {std::pair{"model.pt", "model"},
+                            {"c.tar.gz", "c.tar"},
+                            {"noext", "noext"},
+                            {"x.", "x"}}) {
+    auto w = ArchiveWriter::OpenFile(dir.path() + "/" + file);
+    ASSERT_TRUE(w.ok()) << file;
+    EXPECT_EQ((*w)->archive_name(), stem);
+    (*w)->Abort();
+  }
+  auto hidden = ArchiveWriter::OpenFile(dir.path() + "/.hidden");
+  ASSERT_FALSE(hidden.ok());
+  EXPECT_EQ(hidden.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(hidden.status().message(), "invalid file name: .hidden");
+  auto missing = ArchiveWriter::OpenFile(dir.path() + "/missingdir/a.pt");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("missingdir does not exist"));
+  EXPECT_TRUE(dir.List().empty());
+}
+
+TEST(ArchiveWriterTest, FileTargetIsReplacedOnlyByFinish) {
+  TempDir dir;
+  const std::string path = dir.path() + "/model.pt";
+  { std::ofstream(path) << "old"; }
+  {
+    auto w = ArchiveWriter::OpenFile(path);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRecord("a", Bytes("new")).ok());
+    EXPECT_EQ(dir.List().size(), 2u);  // target and its temporary sibling
+    EXPECT_EQ(ReadFile(path), "old");
+    (*w)->Abort();
+    EXPECT_EQ(dir.List(), std::vector<std::string>{"model.pt"});
+  }
+  {
+    auto w = ArchiveWriter::OpenFile(path);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->WriteRecord("a", Bytes("new")).ok());
+  }  // destroyed unfinished
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"model.pt"});
+  EXPECT_EQ(ReadFile(path), "old");
+
+  auto w = ArchiveWriter::OpenFile(path);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WriteRecord("a", Bytes("new")).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"model.pt"});
+  auto r = ArchiveReader::OpenPath(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->prefix(), "model");
+  EXPECT_EQ(Str(*(*r)->Read("a")), "new");
+}
+
+TEST(ZipLayoutTest, Zip64BlocksAndPaddingFollowTorch) {
+  zip::LocalLayout small = zip::ComputeLocalLayout(0, 19, 24, 64);
+  EXPECT_FALSE(small.zip64());
+  EXPECT_EQ(small.padding, 11);  // the spec's worked example
+  EXPECT_EQ(small.data_offset, 64u);
+
+  zip::LocalLayout big = zip::ComputeLocalLayout(0, 10, uint64_t{5} << 30, 64);
+  EXPECT_TRUE(big.size_zip64 && !big.offset_zip64);
+  EXPECT_EQ(big.zip64_extra_payload, 16);
+  EXPECT_EQ(big.data_offset % 64, 0u);
+  EXPECT_EQ(big.extra_length, 4 + 16 + 4 + big.padding);
+
+  zip::LocalLayout far = zip::ComputeLocalLayout(0xFFFFFFFF, 10, 5, 64);
+  EXPECT_TRUE(far.offset_zip64 && !far.size_zip64);
+  EXPECT_EQ(far.zip64_extra_payload, 8);
+  EXPECT_EQ(far.descriptor_size(), 24u);
+  EXPECT_EQ(far.data_offset % 64, 0u);
+  EXPECT_EQ(far.data_offset - 0xFFFFFFFF, 30u + 10 + 4 + 12 + far.padding);
+}
+
+// Writes a >4 GiB archive as a sparse file (zero data is skipped with lseek,
+// CRC disabled) so the zip64 offset path is exercised end to end in
+// milliseconds.
+class SparseFileSink : public ByteSink {
+ public:
+  explicit SparseFileSink(int fd) : fd_(fd) {}
+  ~SparseFileSink() override { close(fd_); }
+  Status Write(std::span<const uint8_t> bytes) override {
+    const bool zeros = bytes.size() >= (1 << 20) &&
+                       std::all_of(bytes.begin(), bytes.begin() + 64,
+                                   [](uint8_t b) { return b == 0; });
+    if (zeros) {
+      lseek(fd_, static_cast<off_t>(bytes.size()), SEEK_CUR);
+      return Status::Ok();
+    }
+    if (write(fd_, bytes.data(), bytes.size()) !=
+        static_cast<ssize_t>(bytes.size())) {
+      return Status::IOError("short write");
+    }
+    return Status::Ok();
+  }
+  Status Flush() override {
+    off_t end = lseek(fd_, 0, SEEK_CUR);
+    return ftruncate(fd_, end) == 0 ? Status::Ok() : Status::IOError("trunc");
+  }
+
+ private:
+  int fd_;
+};
+
+TEST(ArchiveWriterTest, Zip64RecordsPastFourGiBRoundTrip) {
+  TempDir dir;
+  const std::string path = dir.path() + "/big.zip";
+  int fd = open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  auto w = ArchiveWriter::OpenSink(std::make_unique<SparseFileSink>(fd),
+                                   {.compute_crc32 = false});
+  ASSERT_TRUE(w.ok());
+  std::vector<uint8_t> zeros(64 << 20, 0);
+  ASSERT_TRUE((*w)->BeginRecord("huge").ok());
+  for (int i = 0; i < 65; ++i) ASSERT_TRUE((*w)->Append(zeros).ok());
+  ASSERT_TRUE((*w)->EndRecord().ok());
+  ASSERT_TRUE((*w)->WriteRecord("after", Bytes("tail")).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+
+  auto r = ArchiveReader::OpenPath(path);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const RecordInfo* huge = (*r)->Find("huge");
+  ASSERT_NE(huge, nullptr);
+  EXPECT_EQ(huge->size, uint64_t{65} << 26);
+  const RecordInfo* after = (*r)->Find("after");
+  ASSERT_NE(after, nullptr);
+  EXPECT_GT(after->header_offset, 0xFFFFFFFFu);
+  EXPECT_EQ(after->data_offset % 64, 0u);
+  EXPECT_EQ(Str(*(*r)->Read("after")), "tail");
+}
+
+// ---------------------------------------------------------------- reader
+
+TEST(ArchiveReaderTest, ReadsDeflatedRecords) {
+  std::string text(5000, 'q');
+  RawEntry e{"p/t.txt", Deflate(text), 8, text.size(), true};
+  std::vector<uint8_t> bytes = BuildZip({e});
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Str(*(*r)->Read("t.txt")), text);
+  EXPECT_EQ((*r)->View("t.txt").status().code(), StatusCode::kUnsupported);
+}
+
+TEST(ArchiveReaderTest, ViewsOfABufferArePrivateCopies) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok());
+  auto v = (*r)->View("a");
+  ASSERT_TRUE(v.ok());
+  (*v)[0] = 'X';
+  EXPECT_EQ(Str(*(*r)->Read("a")), "abc");
+}
+
+TEST(ArchiveReaderTest, MappedViewsAreCopyOnWrite) {
+  TempDir dir;
+  const std::string path = dir.path() + "/m.pt";
+  auto w = ArchiveWriter::OpenFile(path);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WriteRecord("a", Bytes("abc")).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  const std::string before = ReadFile(path);
+  auto r = ArchiveReader::OpenPath(path);
+  ASSERT_TRUE(r.ok());
+  auto v = (*r)->View("a");
+  ASSERT_TRUE(v.ok());
+  (*v)[0] = 'X';
+  EXPECT_EQ(Str(*v), "Xbc");
+  EXPECT_EQ(ReadFile(path), before);
+}
+
+TEST(ArchiveReaderTest, ReadsAnUnzippedFolder) {
+  TempDir dir;
+  const std::string root = dir.path() + "/pkg";
+  std::filesystem::create_directories(root + "/.data");
+  std::filesystem::create_directories(root + "/a/b");
+  { std::ofstream(root + "/.data/version") << "6\n"; }
+  { std::ofstream(root + "/a/b/c.py") << "x = 1\n"; }
+  auto r = ArchiveReader::OpenPath(root);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE((*r)->is_directory());
+  EXPECT_EQ((*r)->prefix(), "pkg");
+  ASSERT_EQ((*r)->records().size(), 2u);
+  EXPECT_EQ((*r)->records()[0].name, ".data/version");
+  EXPECT_EQ((*r)->records()[1].name, "a/b/c.py");
+  EXPECT_EQ(Str(*(*r)->Read("a/b/c.py")), "x = 1\n");
+  EXPECT_EQ(Str(*(*r)->View(".data/version")), "6\n");
+  EXPECT_EQ((*r)->Read("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST(ArchiveReaderTest, VerifyNamesTheDamagedRecord) {
+  std::vector<uint8_t> bytes =
+      WriteToBuffer({{"good", "aaaa"}, {"bad", "bbbb"}});
+  bytes[FindBytes(bytes, "bbbb")] = 'X';
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE((*r)->Verify("good").ok());
+  Status s = (*r)->VerifyAll();
+  EXPECT_EQ(s.code(), StatusCode::kCorruptArchive);
+  EXPECT_THAT(s.message(), HasSubstr("test.pt, record bad: CRC-32 mismatch"));
+  auto checked = Open(bytes, {.verify_crc = true});
+  ASSERT_TRUE(checked.ok());
+  EXPECT_EQ((*checked)->Read("bad").status().code(),
+            StatusCode::kCorruptArchive);
+}
+
+TEST(ArchiveReaderCorruptTest, Truncated) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  bytes.resize(bytes.size() - 5);
+  ExpectCorrupt(bytes, "end of central directory not found");
+  ExpectCorrupt({'P', 'K'}, "too short");
+  std::vector<uint8_t> cut = WriteToBuffer({{"a", "abc"}});
+  cut.erase(cut.begin(), cut.begin() + 80);  // loses the first local header
+  ExpectCorrupt(cut, "zip64 end record out of range");
+}
+
+TEST(ArchiveReaderCorruptTest, WrongLocalSignature) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  bytes[0] = 'Q';
+  ExpectCorrupt(bytes, "record archive/a: bad local header signature");
+}
+
+TEST(ArchiveReaderCorruptTest, WrongCentralSignature) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  Patch32(bytes, FindBytes(bytes, "PK\x01\x02"), 0x12345678);
+  ExpectCorrupt(bytes, "bad signature");
+}
+
+TEST(ArchiveReaderCorruptTest, WrongZip64EndSignature) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  Patch32(bytes, FindBytes(bytes, "PK\x06\x06"), 0x12345678);
+  ExpectCorrupt(bytes, "bad zip64 end record signature");
+}
+
+TEST(ArchiveReaderCorruptTest, CentralDirectoryOutOfRange) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  const uint64_t z = FindBytes(bytes, "PK\x06\x06");
+  Patch32(bytes, z + 48, 0x7FFFFFF0);  // CD offset
+  ExpectCorrupt(bytes, "lies outside the archive");
+}
+
+TEST(ArchiveReaderCorruptTest, OverlappingRecords) {
+  std::vector<RawEntry> e = {{"p/a", "aaaa"}, {"p/b", "bbbb"}};
+  std::vector<uint8_t> bytes = BuildZip(e);
+  // Declared sizes of 40 stretch a over b's local header.
+  const uint64_t cd = FindBytes(bytes, "PK\x01\x02");
+  Patch32(bytes, cd + 20, 40);
+  Patch32(bytes, cd + 24, 40);
+  Patch32(bytes, 18, 40);
+  Patch32(bytes, 22, 40);
+  ExpectCorrupt(bytes, "record b: overlaps record a");
+}
+
+TEST(ArchiveReaderCorruptTest, LocalSizesDisagreeWithCentralDirectory) {
+  std::vector<uint8_t> bytes = BuildZip({{"p/a", "aaaa"}});
+  Patch32(bytes, 22, 3);
+  ExpectCorrupt(bytes, "record p/a: local header sizes (4, 3) disagree");
+}
+
+TEST(ArchiveReaderCorruptTest, LocalNameDisagreesWithCentralDirectory) {
+  std::vector<uint8_t> bytes = BuildZip({{"p/a", "aaaa"}});
+  bytes[30 + 2] = 'z';
+  ExpectCorrupt(bytes, "record p/a: local header names it 'p/z'");
+}
+
+TEST(ArchiveReaderCorruptTest, DeclaredSizeBeyondTheFile) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
+  const uint64_t cd = FindBytes(bytes, "PK\x01\x02");
+  Patch32(bytes, cd + 20, 0x7FFFFFFF);
+  Patch32(bytes, cd + 24, 0x7FFFFFFF);
+  ExpectCorrupt(bytes, "record archive/a: declared size 2147483647 runs past");
+}
+
+TEST(ArchiveReaderCorruptTest, DeflateExpandsPastDeclaredSize) {
+  std::string text(5000, 'q');
+  std::vector<uint8_t> bytes = BuildZip({{"p/t", Deflate(text), 8, 100, true}});
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Status s = (*r)->Read("t").status();
+  EXPECT_EQ(s.code(), StatusCode::kCorruptArchive);
+  EXPECT_THAT(s.message(), HasSubstr("test.pt, record t: inflates past"));
+}
+
+TEST(ArchiveReaderCorruptTest, DeflatedSizeThatCannotBeReal) {
+  std::vector<uint8_t> bytes =
+      BuildZip({{"p/t", Deflate("abc"), 8, uint64_t{1} << 31, true}});
+  ExpectCorrupt(bytes, "record p/t: declared size 2147483648 is impossible");
+}
+
+TEST(ArchiveReaderCorruptTest, DuplicateNames) {
+  ExpectCorrupt(BuildZip({{"p/a", "1"}, {"p/a", "2"}}),
+                "record p/a: duplicate record name");
+}
+
+TEST(ArchiveReaderCorruptTest, DotDotComponent) {
+  ExpectCorrupt(BuildZip({{"p/a", "1"}, {"p/../evil", "2"}}),
+                "record p/../evil: unsafe record name ('..' component)");
+}
+
+TEST(ArchiveReaderCorruptTest, AbsolutePath) {
+  ExpectCorrupt(BuildZip({{"/etc/passwd", "1"}}),
+                "record /etc/passwd: file in archive is not in a subdirectory");
+  ExpectCorrupt(BuildZip({{"p/a", "1"}, {"p//etc/passwd", "2"}}),
+                "record p//etc/passwd: unsafe record name (absolute path)");
+}
+
+TEST(ArchiveReaderCorruptTest, Backslash) {
+  ExpectCorrupt(BuildZip({{"p/a", "1"}, {"p/..\\evil", "2"}}),
+                "unsafe record name (backslash in name)");
+}
+
+TEST(ArchiveReaderCorruptTest, Nul) {
+  ExpectCorrupt(BuildZip({{"p/a", "1"}, {std::string("p/a\0b", 5), "2"}}),
+                "unsafe record name (NUL in name)");
+}
+
+TEST(ArchiveReaderCorruptTest, SecondTopLevelFolder) {
+  ExpectCorrupt(
+      BuildZip({{"p/a", "1"}, {"q/b", "2"}}),
+      "record q/b: file in archive is not in the top-level folder p/");
+}
+
+TEST(ArchiveReaderCorruptTest, TooManyRecords) {
+  std::vector<uint8_t> bytes =
+      BuildZip({{"p/a", "1"}, {"p/b", "2"}, {"p/c", "3"}});
+  ExpectCorrupt(bytes, "too many records: 3 (limit 2)", {.max_records = 2});
+  EXPECT_TRUE(Open(bytes, {.max_records = 3}).ok());
+}
+
+TEST(ArchiveReaderCorruptTest, NameLongerThanTheLimit) {
+  ExpectCorrupt(BuildZip({{"p/" + std::string(100, 'n'), "1"}}),
+                "record name longer than 50 bytes", {.max_name_length = 50});
+}
+
+TEST(ArchiveReaderCorruptTest, EveryTruncationIsRejectedWithoutOverreading) {
+  // Run under ASan: any read past the shortened buffer would abort.
+  std::vector<uint8_t> full = WriteToBuffer({{"a", "abc"}, {"b/c", "de"}});
+  for (size_t n = 0; n < full.size(); ++n) {
+    std::vector<uint8_t> cut(full.begin(), full.begin() + n);
+    cut.shrink_to_fit();
+    auto r = Open(cut);
+    EXPECT_FALSE(r.ok()) << n;
+  }
+}
+
+}  // namespace
+}  // namespace hermetic

@@ -1,0 +1,463 @@
+// ArchiveWriter: torch's PyTorchStreamWriter layout (docs/format.md), written
+// through a small output buffer so that headers and descriptors do not cost a
+// system call each while large record data goes straight to the target.
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "archive/zip_format.h"
+#include "hermetic/archive.h"
+
+namespace hermetic {
+namespace {
+
+using zip::Put16;
+using zip::Put32;
+using zip::Put64;
+
+constexpr size_t kBufferSize = size_t{1} << 20;
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+// The file target: a temporary sibling renamed over the target by Commit().
+class TempFileSink : public ByteSink {
+ public:
+  static Result<std::unique_ptr<TempFileSink>> Create(const std::string& path) {
+    std::string dir = ".";
+    size_t slash = path.find_last_of('/');
+    if (slash != std::string::npos)
+      dir = slash == 0 ? "/" : path.substr(0, slash);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      return Status::NotFound("Parent directory " + dir + " does not exist.");
+    }
+    std::string tmpl = (dir == "/" ? "" : dir) + "/." +
+                       path.substr(slash == std::string::npos ? 0 : slash + 1) +
+                       ".tmp-XXXXXX";
+    if (dir == ".") tmpl = tmpl.substr(2);
+    int fd = mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd < 0) {
+      return Status::IOError("cannot create a temporary file beside " + path +
+                             ": " + ErrnoText(errno));
+    }
+    // mkostemp creates 0600; give the archive the mode an ordinary create
+    // would, or keep the mode of the file being replaced.
+    mode_t mode = 0666 & ~CurrentUmask();
+    if (stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
+    fchmod(fd, mode);
+    return std::unique_ptr<TempFileSink>(new TempFileSink(path, tmpl, fd));
+  }
+
+  ~TempFileSink() override { Discard(); }
+
+  Status Write(std::span<const uint8_t> bytes) override {
+    while (!bytes.empty()) {
+      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Status::IOError("writing " + path_ + ": " + ErrnoText(errno));
+      }
+      bytes = bytes.subspan(static_cast<size_t>(n));
+    }
+    return Status::Ok();
+  }
+
+  Status Commit() {
+    int fd = std::exchange(fd_, -1);
+    if (::close(fd) != 0) {
+      unlink(temp_.c_str());
+      return Status::IOError("closing " + path_ + ": " + ErrnoText(errno));
+    }
+    if (rename(temp_.c_str(), path_.c_str()) != 0) {
+      int err = errno;
+      unlink(temp_.c_str());
+      return Status::IOError("renaming the temporary file to " + path_ + ": " +
+                             ErrnoText(err));
+    }
+    temp_.clear();
+    return Status::Ok();
+  }
+
+  void Discard() {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (!temp_.empty()) unlink(temp_.c_str());
+    temp_.clear();
+  }
+
+ private:
+  TempFileSink(std::string path, std::string temp, int fd)
+      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
+
+  static mode_t CurrentUmask() {
+    // umask() can only be read by setting it, which races with other threads;
+    // /proc reports it without side effects.
+    FILE* f = fopen("/proc/self/status", "re");
+    mode_t mask = 022;
+    if (f == nullptr) return mask;
+    char line[256];
+    while (fgets(line, sizeof line, f) != nullptr) {
+      if (std::strncmp(line, "Umask:", 6) == 0) {
+        mask = static_cast<mode_t>(std::strtoul(line + 6, nullptr, 8));
+        break;
+      }
+    }
+    fclose(f);
+    return mask;
+  }
+
+  std::string path_;
+  std::string temp_;
+  int fd_;
+};
+
+struct Entry {
+  std::string full_name;
+  uint64_t header_offset;
+  uint64_t size;
+  uint32_t crc;
+};
+
+class WriterImpl : public ArchiveWriter {
+ public:
+  WriterImpl(std::string archive_name, std::unique_ptr<ByteSink> sink,
+             TempFileSink* file, const WriterOptions& options)
+      : name_(std::move(archive_name)),
+        sink_(std::move(sink)),
+        file_(file),
+        options_(options) {
+    buffer_.reserve(kBufferSize);
+  }
+
+  ~WriterImpl() override { Abort(); }
+
+  const std::string& archive_name() const override { return name_; }
+
+  Status WriteRecord(std::string_view name,
+                     std::span<const uint8_t> data) override {
+    HERMETIC_RETURN_IF_ERROR(Begin(name, data.size()));
+    HERMETIC_RETURN_IF_ERROR(Append(data));
+    return EndRecord();
+  }
+
+  Status BeginRecord(std::string_view name) override {
+    // The final size is unknown, so the local header cannot announce a
+    // zip64 size; the central directory and descriptor still carry it.
+    return Begin(name, 0);
+  }
+
+  Status Append(std::span<const uint8_t> piece) override {
+    HERMETIC_RETURN_IF_ERROR(CheckOpen());
+    if (!open_) {
+      return Status::FailedPrecondition("archive " + name_ +
+                                        ": Append() without BeginRecord()");
+    }
+    if (options_.compute_crc32) current_.crc = Crc32(current_.crc, piece);
+    current_.size += piece.size();
+    return Emit(piece);
+  }
+
+  Status EndRecord() override {
+    HERMETIC_RETURN_IF_ERROR(CheckOpen());
+    if (!open_) {
+      return Status::FailedPrecondition("archive " + name_ +
+                                        ": EndRecord() without BeginRecord()");
+    }
+    open_ = false;
+    bool zip64 = current_.size >= zip::kZip64Marker32 ||
+                 current_.header_offset >= zip::kZip64Marker32;
+    std::string d;
+    Put32(d, zip::kDataDescriptorSig);
+    Put32(d, current_.crc);
+    if (zip64) {
+      Put64(d, current_.size);
+      Put64(d, current_.size);
+    } else {
+      Put32(d, static_cast<uint32_t>(current_.size));
+      Put32(d, static_cast<uint32_t>(current_.size));
+    }
+    entries_.push_back(std::move(current_));
+    return Emit(d);
+  }
+
+  bool HasRecord(std::string_view name) const override {
+    return names_.contains(std::string(name));
+  }
+
+  std::vector<std::string> RecordNames() const override {
+    std::vector<std::string> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_)
+      out.push_back(e.full_name.substr(name_.size() + 1));
+    return out;
+  }
+
+  Status Finish() override {
+    HERMETIC_RETURN_IF_ERROR(CheckOpen());
+    if (open_) {
+      return Status::FailedPrecondition("archive " + name_ +
+                                        ": Finish() with a record still open");
+    }
+    Status s = WriteTail();
+    if (s.ok()) s = Flush();
+    if (s.ok()) s = sink_->Flush();
+    if (s.ok() && file_ != nullptr) s = file_->Commit();
+    if (!s.ok()) {
+      Fail();
+      return s;
+    }
+    finished_ = true;
+    return s;
+  }
+
+  void Abort() override {
+    if (finished_ || failed_) return;
+    Fail();
+  }
+
+  bool finished() const override { return finished_; }
+
+ private:
+  Status CheckOpen() const {
+    if (finished_) {
+      return Status::FailedPrecondition("archive " + name_ + " is finished");
+    }
+    if (failed_) {
+      return Status::FailedPrecondition("archive " + name_ +
+                                        " was aborted after an error");
+    }
+    return Status::Ok();
+  }
+
+  void Fail() {
+    failed_ = true;
+    if (file_ != nullptr) file_->Discard();
+  }
+
+  // Any failed write leaves the output unusable, so later calls report it
+  // instead of producing a torn archive.
+  Status Guard(Status s) {
+    if (!s.ok()) Fail();
+    return s;
+  }
+
+  Status Begin(std::string_view name, uint64_t known_size) {
+    HERMETIC_RETURN_IF_ERROR(CheckOpen());
+    if (open_) {
+      return Status::FailedPrecondition("archive " + name_ + ": record " +
+                                        current_.full_name + " is still open");
+    }
+    std::string_view problem = zip::NameProblem(name);
+    if (!problem.empty()) {
+      return Status::InvalidArgument(
+          "archive " + name_ + ": invalid record name '" + std::string(name) +
+          "': " + std::string(problem));
+    }
+    std::string full = name_ + "/" + std::string(name);
+    if (full.size() > 0xFFFF) {
+      return Status::InvalidArgument(
+          "archive " + name_ + ": record name too long: " + std::string(name));
+    }
+    if (!names_.insert(std::string(name)).second) {
+      return Status::InvalidArgument("archive " + name_ +
+                                     ": duplicate record " + std::string(name));
+    }
+    zip::LocalLayout l = zip::ComputeLocalLayout(
+        offset_, full.size(), known_size, options_.alignment);
+    std::string h;
+    h.reserve(zip::kLocalHeaderSize + full.size() + l.extra_length);
+    Put32(h, zip::kLocalHeaderSig);
+    Put16(h, 0);  // version needed
+    Put16(h, zip::kWriterFlags);
+    Put16(h, zip::kMethodStored);
+    Put32(h, 0);  // time, date
+    Put32(h, 0);  // crc
+    Put32(h, 0);  // compressed size
+    Put32(h, 0);  // uncompressed size
+    Put16(h, static_cast<uint16_t>(full.size()));
+    Put16(h, l.extra_length);
+    h += full;
+    if (l.zip64()) {
+      Put16(h, zip::kZip64ExtraId);
+      Put16(h, l.zip64_extra_payload);
+      if (l.size_zip64) {
+        Put64(h, known_size);
+        Put64(h, known_size);
+      }
+      if (l.offset_zip64) Put64(h, offset_);
+    }
+    Put16(h, zip::kPaddingExtraId);
+    Put16(h, l.padding);
+    h.append(l.padding, static_cast<char>(zip::kPaddingByte));
+    current_ = Entry{std::move(full), offset_, 0, 0};
+    open_ = true;
+    return Emit(h);
+  }
+
+  Status Emit(std::string_view bytes) {
+    return Emit({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+  }
+
+  Status Emit(std::span<const uint8_t> bytes) {
+    offset_ += bytes.size();
+    if (buffer_.size() + bytes.size() <= kBufferSize) {
+      buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+      return Status::Ok();
+    }
+    HERMETIC_RETURN_IF_ERROR(Flush());
+    if (bytes.size() >= kBufferSize) return Guard(sink_->Write(bytes));
+    buffer_.assign(bytes.begin(), bytes.end());
+    return Status::Ok();
+  }
+
+  Status Flush() {
+    if (buffer_.empty()) return Status::Ok();
+    Status s = sink_->Write(buffer_);
+    buffer_.clear();
+    return Guard(s);
+  }
+
+  Status WriteTail() {
+    const bool modern = options_.version >= 6;
+    const char* version_record = modern ? ".data/version" : "version";
+    if (!HasRecord(".data/version") && !HasRecord("version")) {
+      std::string v = std::to_string(options_.version) + "\n";
+      HERMETIC_RETURN_IF_ERROR(
+          WriteRecord(version_record,
+                      {reinterpret_cast<const uint8_t*>(v.data()), v.size()}));
+    }
+    const uint64_t cd_offset = offset_;
+    std::string cd;
+    for (const Entry& e : entries_) {
+      const bool big_size = e.size >= zip::kZip64Marker32;
+      const bool big_offset = e.header_offset >= zip::kZip64Marker32;
+      const uint16_t extra =
+          (big_size || big_offset)
+              ? static_cast<uint16_t>(4 + (big_size ? 16 : 0) +
+                                      (big_offset ? 8 : 0))
+              : 0;
+      const uint32_t size32 =
+          big_size ? zip::kZip64Marker32 : static_cast<uint32_t>(e.size);
+      Put32(cd, zip::kCentralHeaderSig);
+      Put16(cd, 0);  // made by
+      Put16(cd, 0);  // needed
+      Put16(cd, zip::kWriterFlags);
+      Put16(cd, zip::kMethodStored);
+      Put32(cd, 0);  // time, date
+      Put32(cd, e.crc);
+      Put32(cd, size32);
+      Put32(cd, size32);
+      Put16(cd, static_cast<uint16_t>(e.full_name.size()));
+      Put16(cd, extra);
+      Put16(cd, 0);  // comment
+      Put16(cd, 0);  // disk
+      Put16(cd, 0);  // internal attributes
+      Put32(cd, 0);  // external attributes
+      Put32(cd, big_offset ? zip::kZip64Marker32
+                           : static_cast<uint32_t>(e.header_offset));
+      cd += e.full_name;
+      if (extra != 0) {
+        Put16(cd, zip::kZip64ExtraId);
+        Put16(cd, static_cast<uint16_t>(extra - 4));
+        if (big_size) {
+          Put64(cd, e.size);
+          Put64(cd, e.size);
+        }
+        if (big_offset) Put64(cd, e.header_offset);
+      }
+      if (cd.size() >= kBufferSize) {
+        HERMETIC_RETURN_IF_ERROR(Emit(cd));
+        cd.clear();
+      }
+    }
+    HERMETIC_RETURN_IF_ERROR(Emit(cd));
+    const uint64_t cd_size = offset_ - cd_offset;
+    const uint64_t zip64_end_offset = offset_;
+    const uint64_t count = entries_.size();
+    std::string end;
+    Put32(end, zip::kZip64EndSig);
+    Put64(end, zip::kZip64EndSize - 12);
+    Put16(end, zip::kZip64MadeBy);
+    Put16(end, zip::kZip64Needed);
+    Put32(end, 0);  // this disk
+    Put32(end, 0);  // central directory disk
+    Put64(end, count);
+    Put64(end, count);
+    Put64(end, cd_size);
+    Put64(end, cd_offset);
+    Put32(end, zip::kZip64LocatorSig);
+    Put32(end, 0);
+    Put64(end, zip64_end_offset);
+    Put32(end, 1);  // total disks
+    const uint16_t count16 = count >= zip::kZip64Marker16
+                                 ? zip::kZip64Marker16
+                                 : static_cast<uint16_t>(count);
+    Put32(end, zip::kEndSig);
+    Put16(end, 0);
+    Put16(end, 0);
+    Put16(end, count16);
+    Put16(end, count16);
+    Put32(end, cd_size >= zip::kZip64Marker32 ? zip::kZip64Marker32
+                                              : static_cast<uint32_t>(cd_size));
+    Put32(end, cd_offset >= zip::kZip64Marker32
+                   ? zip::kZip64Marker32
+                   : static_cast<uint32_t>(cd_offset));
+    Put16(end, 0);  // comment
+    return Emit(end);
+  }
+
+  std::string name_;
+  std::unique_ptr<ByteSink> sink_;
+  TempFileSink* file_;  // sink_ when writing a file, else null
+  WriterOptions options_;
+  std::vector<uint8_t> buffer_;
+  uint64_t offset_ = 0;
+  std::vector<Entry> entries_;
+  std::unordered_set<std::string> names_;
+  Entry current_;
+  bool open_ = false;
+  bool finished_ = false;
+  bool failed_ = false;
+};
+
+Status CheckOptions(const WriterOptions& options) {
+  if (options.alignment == 0 || options.alignment > 0x8000) {
+    return Status::InvalidArgument("alignment must be in [1, 32768], got " +
+                                   std::to_string(options.alignment));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::OpenFile(
+    const std::string& path, const WriterOptions& options) {
+  HERMETIC_RETURN_IF_ERROR(CheckOptions(options));
+  size_t sep = path.find_last_of("/\\");
+  std::string base = sep == std::string::npos ? path : path.substr(sep + 1);
+  std::string stem = base.substr(0, base.rfind('.'));
+  if (stem.empty())
+    return Status::InvalidArgument("invalid file name: " + base);
+  HERMETIC_ASSIGN_OR_RETURN(std::unique_ptr<TempFileSink> file,
+                            TempFileSink::Create(path));
+  TempFileSink* raw = file.get();
+  return std::unique_ptr<ArchiveWriter>(
+      new WriterImpl(std::move(stem), std::move(file), raw, options));
+}
+
+Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::OpenSink(
+    std::unique_ptr<ByteSink> sink, const WriterOptions& options) {
+  HERMETIC_RETURN_IF_ERROR(CheckOptions(options));
+  if (sink == nullptr) return Status::InvalidArgument("null ByteSink");
+  return std::unique_ptr<ArchiveWriter>(
+      new WriterImpl("archive", std::move(sink), nullptr, options));
+}
+
+}  // namespace hermetic
