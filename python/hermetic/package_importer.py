@@ -88,7 +88,7 @@ def _package_at(root, atoms):
         if isinstance(child, _ModuleNode):
             raise ImportError(
                 "inconsistent module structure. "
-                f"module {'.'.join(atoms[:depth])} is not a package, but has submodules"
+                f"module {'.'.join(atoms[: depth + 1])} is not a package, but has submodules"
             )
         node = child
     return node
@@ -225,7 +225,9 @@ class PackageImporter(Importer):
         Names mangled by this importer (e.g. an object's __module__) are
         accepted; `package` is unused (importlib.import_module's signature).
         """
-        return self._gcd_import(self._mangler.demangle(name))
+        if isinstance(name, str):
+            name = self._mangler.demangle(name)
+        return self._gcd_import(name)
 
     def load_binary(self, package, resource):
         """Bytes of `resource` in `package` (a package name or module)."""
@@ -299,8 +301,10 @@ class PackageImporter(Importer):
     # Import machinery (the shape of importlib._bootstrap)
 
     def __import__(self, name, globals=None, locals=None, fromlist=(), level=0):
-        if level == 0:
-            module = self._gcd_import(name)
+        if level <= 0:
+            # A negative level fails the sanity check before any package
+            # lookup.
+            module = self._gcd_import(name, None, level)
         else:
             module = self._gcd_import(name, calc_package(globals if globals is not None else {}), level)
         if fromlist:

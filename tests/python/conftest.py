@@ -1,0 +1,71 @@
+"""Shared fixtures of the Python tests.
+
+Archives are written by torch.package (the reference implementation) unless a
+test says otherwise, so the importer is checked against real torch output.
+"""
+
+import itertools
+import sys
+import textwrap
+
+import pytest
+
+
+@pytest.fixture
+def torch_export(tmp_path):
+    """build(fill, name=None, importer=None) -> path of an archive that
+    torch.package's PackageExporter wrote; fill(exporter) adds the content."""
+    pytest.importorskip("torch")
+    from torch.package import PackageExporter, sys_importer
+
+    numbers = itertools.count()
+
+    def build(fill, name=None, importer=None):
+        path = tmp_path / (name or f"package{next(numbers)}.pt")
+        with PackageExporter(str(path), importer=importer or sys_importer) as exporter:
+            fill(exporter)
+        return path
+
+    return build
+
+
+@pytest.fixture
+def source_tree(tmp_path, monkeypatch):
+    """write({relative path: source}) -> folder, put on sys.path.
+
+    Lets a test define real modules (e.g. classes to pickle) that an exporter
+    interns. Every module imported from the folder is dropped from
+    sys.modules afterwards, so names never leak between tests.
+    """
+    root = tmp_path / "src"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    top_names = set()
+
+    def write(files):
+        for relative, source in files.items():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(textwrap.dedent(source))
+            top_names.add(relative.split("/")[0].removesuffix(".py"))
+        return root
+
+    yield write
+    for name in list(sys.modules):
+        if name.split(".")[0] in top_names:
+            del sys.modules[name]
+
+
+@pytest.fixture
+def extract_archive(tmp_path):
+    """extract(archive path) -> the unzipped package folder (holding .data/)."""
+    import zipfile
+
+    def extract(archive):
+        target = tmp_path / "unzipped"
+        with zipfile.ZipFile(archive) as zf:
+            prefix = zf.namelist()[0].split("/")[0]
+            zf.extractall(target)
+        return target / prefix
+
+    return extract
