@@ -1,7 +1,337 @@
+// hermetic._core.ArchiveWriter / ArchiveReader / RecordInfo (see _core.pyi).
+//
+// Every call that touches the C++ objects releases the GIL first and then
+// takes the object's mutex: Python sinks re-acquire the GIL from inside the
+// writer, so taking the mutex while holding the GIL could deadlock.
+#include <Python.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "bindings.h"
+#include "hermetic/archive.h"
 
 namespace hermetic::python {
+namespace {
 
-void BindArchive(nb::module_& m) {}
+// A contiguous buffer-protocol export, released (with the GIL) on
+// destruction.
+class PyBuffer {
+ public:
+  static std::shared_ptr<PyBuffer> Get(nb::handle obj) {
+    auto b = std::shared_ptr<PyBuffer>(new PyBuffer());
+    if (PyObject_GetBuffer(obj.ptr(), &b->view_, PyBUF_C_CONTIGUOUS) != 0) {
+      throw nb::python_error();
+    }
+    b->held_ = true;
+    return b;
+  }
+  ~PyBuffer() {
+    if (!held_) return;
+    nb::gil_scoped_acquire gil;
+    PyBuffer_Release(&view_);
+  }
+  PyBuffer(const PyBuffer&) = delete;
+  PyBuffer& operator=(const PyBuffer&) = delete;
+
+  std::span<const uint8_t> span() const {
+    return {static_cast<const uint8_t*>(view_.buf),
+            static_cast<size_t>(view_.len)};
+  }
+
+ private:
+  PyBuffer() = default;
+  Py_buffer view_{};
+  bool held_ = false;
+};
+
+bool IsPathLike(nb::handle obj) {
+  return nb::isinstance<nb::str>(obj) || nb::hasattr(obj, "__fspath__");
+}
+
+std::string FsPath(nb::handle obj) {
+  nb::module_ os = nb::module_::import_("os");
+  return nb::cast<std::string>(os.attr("fsdecode")(os.attr("fspath")(obj)));
+}
+
+// A writer target that is a Python object with write() (and maybe flush()).
+class PySink : public ByteSink {
+ public:
+  explicit PySink(nb::object target) : target_(std::move(target)) {}
+  ~PySink() override {
+    nb::gil_scoped_acquire gil;
+    target_.reset();
+  }
+
+  Status Write(std::span<const uint8_t> bytes) override {
+    return Call("write", bytes);
+  }
+  Status Flush() override { return Call("flush", std::nullopt); }
+
+ private:
+  Status Call(const char* method,
+              std::optional<std::span<const uint8_t>> bytes) {
+    nb::gil_scoped_acquire gil;
+    try {
+      if (!bytes) {
+        if (nb::hasattr(target_, method)) target_.attr(method)();
+        return Status::Ok();
+      }
+      target_.attr(method)(nb::bytes(
+          reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+      return Status::Ok();
+    } catch (nb::python_error& e) {
+      return Status::IOError(std::string("archive target ") + method +
+                             "() failed: " + e.what());
+    }
+  }
+
+  nb::object target_;
+};
+
+class PyArchiveWriter {
+ public:
+  PyArchiveWriter(nb::object target, bool compute_crc32) {
+    WriterOptions options;
+    options.compute_crc32 = compute_crc32;
+    if (IsPathLike(target)) {
+      std::string path = FsPath(target);
+      writer_ = ValueOrRaise(ArchiveWriter::OpenFile(path, options));
+    } else if (nb::hasattr(target, "write")) {
+      writer_ = ValueOrRaise(ArchiveWriter::OpenSink(
+          std::make_unique<PySink>(std::move(target)), options));
+    } else {
+      throw nb::type_error(
+          "ArchiveWriter target must be a path or have a write() method");
+    }
+  }
+
+  const std::string& archive_name() const { return writer_->archive_name(); }
+
+  void WriteRecord(const std::string& name, nb::handle data) {
+    auto buf = PyBuffer::Get(data);
+    Run([&] { return writer_->WriteRecord(name, buf->span()); });
+  }
+  void BeginRecord(const std::string& name) {
+    Run([&] { return writer_->BeginRecord(name); });
+  }
+  void Append(nb::handle piece) {
+    auto buf = PyBuffer::Get(piece);
+    Run([&] { return writer_->Append(buf->span()); });
+  }
+  void EndRecord() {
+    Run([&] { return writer_->EndRecord(); });
+  }
+  bool HasRecord(const std::string& name) {
+    std::lock_guard lock(mu_);
+    return writer_->HasRecord(name);
+  }
+  std::vector<std::string> RecordNames() {
+    std::lock_guard lock(mu_);
+    return writer_->RecordNames();
+  }
+  void Finish() {
+    Run([&] { return writer_->Finish(); });
+  }
+  void Abort() {
+    Run([&] {
+      writer_->Abort();
+      return Status::Ok();
+    });
+  }
+  bool finished() {
+    std::lock_guard lock(mu_);
+    return writer_->finished();
+  }
+
+ private:
+  template <typename F>
+  void Run(F&& f) {
+    Status s;
+    {
+      nb::gil_scoped_release nogil;
+      std::lock_guard lock(mu_);
+      s = f();
+    }
+    ThrowIfError(s);
+  }
+
+  std::mutex mu_;
+  std::unique_ptr<ArchiveWriter> writer_;
+};
+
+// Owned through a shared_ptr so that memoryviews from view() keep the
+// mapping alive after the Python reader is closed or collected.
+struct SharedReader {
+  std::mutex mu;
+  std::unique_ptr<ArchiveReader> reader;
+};
+
+class PyArchiveReader {
+  // Helpers first: their deduced return types are needed below.
+  template <typename F>
+  static std::unique_ptr<ArchiveReader> Open(F&& open) {
+    Result<std::unique_ptr<ArchiveReader>> r = [&] {
+      nb::gil_scoped_release nogil;
+      return open();
+    }();
+    return ValueOrRaise(std::move(r));
+  }
+
+  ArchiveReader& Reader() {
+    if (shared_ == nullptr) {
+      RaiseStatus(Status::FailedPrecondition("archive reader is closed"));
+    }
+    return *shared_->reader;
+  }
+
+  template <typename F>
+  auto Run(F&& f) {
+    ArchiveReader& reader = Reader();
+    SharedReader& shared = *shared_;
+    auto result = [&] {
+      nb::gil_scoped_release nogil;
+      std::lock_guard lock(shared.mu);
+      return f(reader);
+    }();
+    return ValueOrRaise(std::move(result));
+  }
+
+ public:
+  PyArchiveReader(nb::object source, bool verify_crc) {
+    ReaderOptions options;
+    options.verify_crc = verify_crc;
+    auto shared = std::make_shared<SharedReader>();
+    if (IsPathLike(source)) {
+      std::string path = FsPath(source);
+      shared->reader =
+          Open([&] { return ArchiveReader::OpenPath(path, options); });
+    } else {
+      std::string display = "<buffer>";
+      if (!PyObject_CheckBuffer(source.ptr())) {
+        if (!nb::hasattr(source, "read")) {
+          throw nb::type_error(
+              "ArchiveReader source must be a path, a bytes-like object or "
+              "have a read() method");
+        }
+        if (nb::hasattr(source, "name")) {
+          display = nb::cast<std::string>(nb::str(source.attr("name")));
+        } else {
+          display = "<file>";
+        }
+        source = source.attr("read")();
+      }
+      auto buf = PyBuffer::Get(source);
+      std::span<const uint8_t> bytes = buf->span();
+      shared->reader = Open([&] {
+        return ArchiveReader::OpenBuffer(bytes, std::move(buf), display,
+                                         options);
+      });
+    }
+    shared_ = std::move(shared);
+  }
+
+  const std::string& prefix() { return Reader().prefix(); }
+  const std::string& name() { return Reader().display_name(); }
+  bool is_directory() { return Reader().is_directory(); }
+
+  std::vector<std::string> Records() {
+    std::vector<std::string> out;
+    for (const RecordInfo& r : Reader().records()) out.push_back(r.name);
+    return out;
+  }
+  std::vector<RecordInfo> RecordInfos() { return Reader().records(); }
+  bool HasRecord(const std::string& name) {
+    return Reader().Find(name) != nullptr;
+  }
+
+  nb::bytes Read(const std::string& name) {
+    std::vector<uint8_t> data =
+        Run([&](ArchiveReader& r) { return r.Read(name); });
+    return nb::bytes(reinterpret_cast<const char*>(data.data()), data.size());
+  }
+
+  nb::object View(const std::string& name) {
+    std::span<uint8_t> view =
+        Run([&](ArchiveReader& r) { return r.View(name); });
+    auto* keep = new std::shared_ptr<SharedReader>(shared_);
+    nb::capsule owner(keep, [](void* p) noexcept {
+      delete static_cast<std::shared_ptr<SharedReader>*>(p);
+    });
+    size_t shape[1] = {view.size()};
+    return nb::ndarray<nb::memview, uint8_t, nb::ndim<1>>(view.data(), 1, shape,
+                                                          owner)
+        .cast();
+  }
+
+  void Verify(std::optional<std::string> name) {
+    Run([&](ArchiveReader& r) -> Result<bool> {
+      Status s = name ? r.Verify(*name) : r.VerifyAll();
+      if (!s.ok()) return s;
+      return true;
+    });
+  }
+
+  void Close() { shared_.reset(); }
+
+ private:
+  std::shared_ptr<SharedReader> shared_;
+};
+
+}  // namespace
+
+void BindArchive(nb::module_& m) {
+  nb::class_<RecordInfo>(m, "RecordInfo")
+      .def_ro("name", &RecordInfo::name)
+      .def_ro("header_offset", &RecordInfo::header_offset)
+      .def_ro("data_offset", &RecordInfo::data_offset)
+      .def_ro("size", &RecordInfo::size)
+      .def_ro("compressed_size", &RecordInfo::compressed_size)
+      .def_ro("crc32", &RecordInfo::crc32)
+      .def_ro("method", &RecordInfo::method)
+      .def("__repr__", [](const RecordInfo& r) {
+        return "RecordInfo(name=" + r.name +
+               ", size=" + std::to_string(r.size) +
+               ", data_offset=" + std::to_string(r.data_offset) + ")";
+      });
+
+  nb::class_<PyArchiveWriter>(m, "ArchiveWriter")
+      .def(nb::init<nb::object, bool>(), nb::arg("target"), nb::kw_only(),
+           nb::arg("compute_crc32") = true)
+      .def_prop_ro("archive_name", &PyArchiveWriter::archive_name)
+      .def("write_record", &PyArchiveWriter::WriteRecord, nb::arg("name"),
+           nb::arg("data"))
+      .def("begin_record", &PyArchiveWriter::BeginRecord, nb::arg("name"))
+      .def("append", &PyArchiveWriter::Append, nb::arg("piece"))
+      .def("end_record", &PyArchiveWriter::EndRecord)
+      .def("has_record", &PyArchiveWriter::HasRecord, nb::arg("name"))
+      .def("record_names", &PyArchiveWriter::RecordNames)
+      .def("finish", &PyArchiveWriter::Finish)
+      .def("abort", &PyArchiveWriter::Abort)
+      .def_prop_ro("finished", &PyArchiveWriter::finished);
+
+  nb::class_<PyArchiveReader>(m, "ArchiveReader")
+      .def(nb::init<nb::object, bool>(), nb::arg("source"), nb::kw_only(),
+           nb::arg("verify_crc") = false)
+      .def_prop_ro("prefix", &PyArchiveReader::prefix)
+      .def_prop_ro("name", &PyArchiveReader::name)
+      .def_prop_ro("is_directory", &PyArchiveReader::is_directory)
+      .def("records", &PyArchiveReader::Records)
+      .def("record_infos", &PyArchiveReader::RecordInfos)
+      .def("has_record", &PyArchiveReader::HasRecord, nb::arg("name"))
+      .def("read", &PyArchiveReader::Read, nb::arg("name"))
+      .def("view", &PyArchiveReader::View, nb::arg("name"))
+      .def("verify", &PyArchiveReader::Verify, nb::arg("name") = nb::none())
+      .def("close", &PyArchiveReader::Close);
+}
 
 }  // namespace hermetic::python
