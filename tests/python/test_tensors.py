@@ -1,0 +1,495 @@
+"""Tensors in packages: every dtype, sharing, map_location, torch objects,
+interop with torch.package, and zero-copy loading."""
+
+import gc
+import io
+import pickle
+import sys
+import textwrap
+import warnings
+import zipfile
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hermetic import PackageExporter, PackageImporter  # noqa: E402
+from hermetic import _core  # noqa: E402
+from hermetic.errors import CorruptArchiveError  # noqa: E402
+
+QUANTIZED = {torch.qint8, torch.quint8, torch.qint32, torch.quint4x2, torch.quint2x4}
+
+
+def _all_dtypes():
+    return sorted({v for v in vars(torch).values() if isinstance(v, torch.dtype)}, key=str)
+
+
+def _sample(dtype):
+    """A 3x4 tensor of `dtype` whose bytes are distinct per element."""
+    if dtype == torch.bool:
+        return torch.tensor([[True, False, True, True]] * 3)
+    raw = torch.arange(12 * dtype.itemsize, dtype=torch.uint8) % 61 + 1
+    return raw.view(dtype).reshape(3, -1)
+
+
+def _torch_pickles(dtype):
+    try:
+        torch.save(_sample(dtype), io.BytesIO())
+    except Exception:
+        return False
+    return True
+
+
+PLAIN_DTYPES = [d for d in _all_dtypes() if d not in QUANTIZED and _torch_pickles(d)]
+
+
+def _same(a, b):
+    """Same dtype, shape and bytes (NaN-safe; works for every dtype)."""
+    assert a.dtype == b.dtype
+    assert a.shape == b.shape
+    if a.is_quantized:
+        assert a.qscheme() == b.qscheme()
+        assert torch.equal(a.int_repr(), b.int_repr())
+        if a.qscheme() == torch.per_tensor_affine:
+            assert (a.q_scale(), a.q_zero_point()) == (b.q_scale(), b.q_zero_point())
+        else:
+            assert torch.equal(a.q_per_channel_scales(), b.q_per_channel_scales())
+        return
+    assert torch.equal(a.contiguous().view(torch.uint8), b.contiguous().view(torch.uint8))
+
+
+def _export(path, pickles, protocol=3):
+    with PackageExporter(path) as exporter:
+        for resource, obj in pickles.items():
+            exporter.save_pickle("res", resource, obj, pickle_protocol=protocol)
+
+
+def _roundtrip(tmp_path, obj, **load_kwargs):
+    path = tmp_path / "p.pt"
+    _export(path, {"obj.pkl": obj})
+    return PackageImporter(path).load_pickle("res", "obj.pkl", **load_kwargs)
+
+
+def _storage_records(path):
+    with zipfile.ZipFile(path) as z:
+        return sorted(n.split("/", 1)[1] for n in z.namelist() if "/.data/" in n and n.endswith(".storage"))
+
+
+def _mapped_ranges(path):
+    """Address ranges of this process's mappings of the file at `path`."""
+    target = str(path.resolve())
+    ranges = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].strip() == target:
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                ranges.append((start, end))
+    return ranges
+
+
+def _inside(ptr, ranges):
+    return any(start <= ptr < end for start, end in ranges)
+
+
+# ---------------------------------------------------------------------------
+# dtypes
+
+
+@pytest.mark.parametrize("dtype", PLAIN_DTYPES, ids=str)
+def test_every_dtype_round_trips(tmp_path, dtype):
+    tensor = _sample(dtype)
+    loaded = _roundtrip(tmp_path, {"t": tensor, "col": tensor[:, 1]})
+    _same(loaded["t"], tensor)
+    _same(loaded["col"], tensor[:, 1])
+    assert loaded["col"].stride() == tensor[:, 1].stride()
+
+
+def test_dtype_list_covers_new_dtypes():
+    for name in ("float8_e4m3fn", "float8_e5m2", "bfloat16", "complex64", "uint16", "uint32", "uint64", "bool"):
+        assert getattr(torch, name) in PLAIN_DTYPES
+
+
+@pytest.mark.parametrize("dtype", [torch.qint8, torch.quint8, torch.qint32], ids=str)
+def test_quantized_per_tensor_round_trips(tmp_path, dtype):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quantized creation is deprecated
+        tensor = torch.quantize_per_tensor(torch.linspace(-3, 3, 12), 0.25, 2 if dtype != torch.qint8 else 0, dtype)
+    _same(_roundtrip(tmp_path, tensor), tensor)
+
+
+def test_quantized_per_channel_round_trips(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tensor = torch.quantize_per_channel(
+            torch.linspace(-3, 3, 12).reshape(3, 4), torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0, 1, 2]), 0, torch.quint8
+        )
+    _same(_roundtrip(tmp_path, tensor), tensor)
+
+
+def test_bare_storages_round_trip(tmp_path):
+    tensor = torch.arange(6, dtype=torch.int16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage is deprecated
+        typed = tensor.storage()
+    loaded = _roundtrip(tmp_path, {"typed": typed, "untyped": tensor.untyped_storage()})
+    assert loaded["typed"].dtype == torch.int16
+    assert loaded["typed"].tolist() == list(range(6))
+    # torch.package loads an UntypedStorage id as bytes (dtype uint8).
+    assert loaded["untyped"].dtype == torch.uint8
+    assert bytes(loaded["untyped"].tolist()) == tensor.numpy().tobytes()
+
+
+# ---------------------------------------------------------------------------
+# sharing
+
+
+def test_storage_keys_count_from_zero_and_dedup_across_pickles(tmp_path):
+    a, b, c = torch.ones(2), torch.zeros(3), torch.arange(4.0)
+    path = tmp_path / "p.pt"
+    _export(path, {"one.pkl": {"a": a, "b": b, "a_again": a}, "two.pkl": [c, b, a[1:]]})
+    assert _storage_records(path) == [".data/0.storage", ".data/1.storage", ".data/2.storage"]
+    with zipfile.ZipFile(path) as z:
+        prefix = z.namelist()[0].split("/")[0]
+        assert z.read(f"{prefix}/.data/2.storage") == c.numpy().tobytes()
+    importer = PackageImporter(path)
+    two = importer.load_pickle("res", "two.pkl")
+    assert two[0].tolist() == [0, 1, 2, 3] and two[1].tolist() == [0, 0, 0] and two[2].tolist() == [1]
+
+
+def test_views_share_storage_after_load(tmp_path):
+    base = torch.arange(10.0)
+    loaded = _roundtrip(tmp_path, {"base": base, "slice": base[2:5], "bits": base.view(torch.int32)})
+    assert _storage_records(tmp_path / "p.pt") == [".data/0.storage"]
+    assert loaded["slice"].untyped_storage().data_ptr() == loaded["base"].untyped_storage().data_ptr()
+    assert loaded["bits"].untyped_storage().data_ptr() == loaded["base"].untyped_storage().data_ptr()
+    loaded["base"][3] = 42.0
+    assert loaded["slice"][1].item() == 42.0
+    assert loaded["bits"][3].item() == base.new_tensor([42.0]).view(torch.int32).item()
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(7, 3)
+        self.head = torch.nn.Linear(3, 7, bias=False)
+        self.head.weight = self.embed.weight
+
+
+def test_tied_weights_are_written_once_and_stay_tied(tmp_path):
+    model = _Tied()
+    path = tmp_path / "p.pt"
+    with PackageExporter(path) as exporter:
+        exporter.save_pickle("res", "sd.pkl", model.state_dict())
+        exporter.save_pickle("res", "params.pkl", list(model.parameters()))
+    assert _storage_records(path) == [".data/0.storage"]
+    sd = PackageImporter(path).load_pickle("res", "sd.pkl")
+    assert sd["embed.weight"].data_ptr() == sd["head.weight"].data_ptr()
+    assert torch.equal(sd["head.weight"], model.head.weight.detach())
+
+
+# ---------------------------------------------------------------------------
+# map_location
+
+
+@pytest.mark.parametrize(
+    "map_location, device",
+    [
+        (None, "cpu"),
+        ("cpu", "cpu"),
+        (torch.device("cpu"), "cpu"),
+        ("meta", "meta"),
+        (torch.device("meta"), "meta"),
+        ({"cpu": "meta"}, "meta"),
+        ({"cuda:0": "cpu"}, "cpu"),
+    ],
+    ids=["none", "str", "device", "str-meta", "device-meta", "dict-meta", "dict-other"],
+)
+def test_map_location_forms(tmp_path, map_location, device):
+    tensor = torch.arange(5.0)
+    loaded = _roundtrip(tmp_path, tensor, map_location=map_location)
+    assert loaded.device.type == device
+    assert loaded.shape == tensor.shape
+    if device == "cpu":
+        assert torch.equal(loaded, tensor)
+
+
+def test_map_location_callable(tmp_path):
+    calls = []
+
+    def to_meta(storage, location):
+        calls.append(location)
+        if len(calls) == 1:
+            return torch.serialization.default_restore_location(storage, "meta")
+        return None
+
+    loaded = _roundtrip(tmp_path, [torch.ones(2), torch.zeros(3)], map_location=to_meta)
+    assert calls == ["cpu", "cpu"]
+    assert loaded[0].device.type == "meta"
+    # Returning None falls back to the default restore (stays on cpu).
+    assert loaded[1].device.type == "cpu" and torch.equal(loaded[1], torch.zeros(3))
+
+
+# ---------------------------------------------------------------------------
+# zero copy
+
+
+def test_loaded_tensor_lies_in_the_archive_mapping(tmp_path):
+    tensor = torch.arange(1 << 16, dtype=torch.float32)
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": tensor})
+    importer = PackageImporter(path)
+    loaded = importer.load_pickle("res", "t.pkl")
+    ranges = _mapped_ranges(path)
+    assert ranges, "archive is not memory-mapped"
+    assert _inside(loaded.data_ptr(), ranges)
+    assert _inside(loaded.data_ptr() + loaded.nbytes - 1, ranges)
+    assert torch.equal(loaded, tensor)
+
+
+def test_copy_tensors_option_copies(tmp_path):
+    tensor = torch.arange(1 << 12, dtype=torch.float32)
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": tensor})
+    importer = PackageImporter(path)
+    importer.copy_tensors = True
+    loaded = importer.load_pickle("res", "t.pkl")
+    assert not _inside(loaded.data_ptr(), _mapped_ranges(path))
+    assert torch.equal(loaded, tensor)
+
+
+def test_tensor_outlives_importer(tmp_path):
+    tensor = torch.arange(1 << 14, dtype=torch.float64)
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": {"t": tensor}})
+    importer = PackageImporter(path)
+    loaded = importer.load_pickle("res", "t.pkl")["t"]
+    del importer
+    gc.collect()
+    assert _mapped_ranges(path), "the tensor should keep the mapping alive"
+    assert torch.equal(loaded, tensor)
+    del loaded
+    gc.collect()
+    assert not _mapped_ranges(path)
+
+
+def test_writing_a_loaded_tensor_does_not_change_the_file(tmp_path):
+    tensor = torch.arange(1024, dtype=torch.int64)
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": tensor})
+    before = path.read_bytes()
+    loaded = PackageImporter(path).load_pickle("res", "t.pkl")
+    loaded.fill_(-7)
+    loaded.add_(1)
+    assert path.read_bytes() == before
+    assert torch.equal(PackageImporter(path).load_pickle("res", "t.pkl"), tensor)
+    assert torch.all(loaded == -6)
+
+
+def test_loads_in_one_pickle_share_and_loads_in_two_do_not(tmp_path):
+    tensor = torch.arange(8.0)
+    path = tmp_path / "p.pt"
+    _export(path, {"a.pkl": tensor, "b.pkl": [tensor, tensor[1:]]})
+    importer = PackageImporter(path)
+    a = importer.load_pickle("res", "a.pkl")
+    b = importer.load_pickle("res", "b.pkl")
+    b[0][0] = 100.0
+    assert b[1].data_ptr() == b[0].data_ptr() + 4
+    assert a[0].item() == 0.0  # torch.package semantics: one storage per load
+
+
+# ---------------------------------------------------------------------------
+# torch objects
+
+
+MODEL_SRC = textwrap.dedent(
+    """
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = torch.nn.Linear(4, 8)
+            self.fc2 = torch.nn.Linear(8, 2)
+            self.register_buffer("scale", torch.tensor([2.0, 3.0]))
+
+        def forward(self, x):
+            return self.fc2(torch.relu(self.fc1(x))) * self.scale
+    """
+)
+
+
+@pytest.fixture
+def netdef(tmp_path, monkeypatch):
+    (tmp_path / "h6_netdef.py").write_text(MODEL_SRC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import h6_netdef
+
+    yield h6_netdef
+    sys.modules.pop("h6_netdef", None)
+
+
+def test_module_from_packaged_code_state_dict_and_optimizer(tmp_path, netdef):
+    torch.manual_seed(0)
+    model = netdef.Net()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(torch.randn(3, 4)).sum().backward()
+    optimizer.step()
+    path = tmp_path / "m.pt"
+    with PackageExporter(path) as exporter:
+        exporter.intern("h6_netdef")
+        exporter.extern("torch.**")
+        exporter.save_pickle("m", "model.pkl", model)
+        exporter.save_pickle("m", "sd.pkl", model.state_dict())
+        exporter.save_pickle("m", "optim.pkl", optimizer.state_dict())
+    del exporter
+    importer = PackageImporter(path)
+    loaded = importer.load_pickle("m", "model.pkl")
+    assert type(loaded).__module__.startswith("<torch_package_")
+    x = torch.randn(5, 4)
+    assert torch.equal(loaded(x), model(x))
+    sd = importer.load_pickle("m", "sd.pkl")
+    assert sd.keys() == model.state_dict().keys()
+    for name, value in model.state_dict().items():
+        assert torch.equal(sd[name], value)
+    optim_sd = importer.load_pickle("m", "optim.pkl")
+    fresh = torch.optim.Adam(model.parameters(), lr=0.1)
+    fresh.load_state_dict(optim_sd)
+    for key, state in optimizer.state_dict()["state"].items():
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(fresh.state_dict()["state"][key][name], state[name])
+
+
+def test_fx_graph_module_round_trips(tmp_path, netdef):
+    torch.manual_seed(1)
+    traced = torch.fx.symbolic_trace(netdef.Net())
+    path = tmp_path / "fx.pt"
+    with PackageExporter(path) as exporter:
+        exporter.intern("h6_netdef")
+        exporter.extern("torch.**")
+        exporter.save_pickle("fx", "gm.pkl", traced)
+    loaded = PackageImporter(path).load_pickle("fx", "gm.pkl")
+    assert isinstance(loaded, torch.fx.GraphModule)
+    x = torch.randn(2, 4)
+    assert torch.equal(loaded(x), traced(x))
+    with zipfile.ZipFile(path) as z:
+        assert any("fx-generated" in n for n in z.namelist())
+
+
+# ---------------------------------------------------------------------------
+# interop with torch.package
+
+
+def _interop_objects():
+    return {
+        "f32": torch.arange(6.0).reshape(2, 3),
+        "view": torch.arange(6.0)[1:4],
+        "bf16": torch.ones(4, dtype=torch.bfloat16),
+        "f8": torch.ones(4).to(torch.float8_e4m3fn),
+        "u16": torch.arange(4).to(torch.uint16),
+        "param": torch.nn.Parameter(torch.ones(2)),
+    }
+
+
+def _check_interop(loaded, objects):
+    assert loaded.keys() == objects.keys()
+    for name, value in objects.items():
+        _same(loaded[name], value.detach())
+    assert isinstance(loaded["param"], torch.nn.Parameter)
+
+
+def test_torch_package_loads_what_hermetic_writes(tmp_path):
+    objects = _interop_objects()
+    path = tmp_path / "h.pt"
+    _export(path, {"t.pkl": objects})
+    loaded = torch.package.PackageImporter(str(path)).load_pickle("res", "t.pkl")
+    _check_interop(loaded, objects)
+
+
+def test_hermetic_loads_what_torch_package_writes(tmp_path):
+    objects = _interop_objects()
+    path = tmp_path / "t.pt"
+    with torch.package.PackageExporter(str(path)) as exporter:
+        exporter.save_pickle("res", "t.pkl", objects)
+    importer = PackageImporter(path)
+    loaded = importer.load_pickle("res", "t.pkl")
+    _check_interop(loaded, objects)
+    assert _inside(loaded["f32"].data_ptr(), _mapped_ranges(path))
+
+
+# ---------------------------------------------------------------------------
+# bad input
+
+
+class _Slot:
+    """Stands for a storage in a hand-made persistent id."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class _IdPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, _Slot) else None
+
+
+def _crafted(tmp_path, pid, storages):
+    """An archive whose res/x.pkl is a bare persistent id `pid`."""
+    data = io.BytesIO()
+    _IdPickler(data, protocol=3).dump(_Slot(pid))
+    path = tmp_path / "bad.pt"
+    writer = _core.ArchiveWriter(str(path))
+    for name, payload in storages.items():
+        writer.write_record(name, payload)
+    writer.write_record("res/x.pkl", data.getvalue())
+    writer.write_record(".data/extern_modules", b"torch\n")
+    writer.finish()
+    return PackageImporter(path)
+
+
+def test_short_storage_record_is_an_error(tmp_path):
+    importer = _crafted(tmp_path, ("storage", torch.FloatStorage, 0, "cpu", 4), {".data/0.storage": b"\0" * 12})
+    with pytest.raises(CorruptArchiveError, match=r"\.data/0\.storage.*FloatStorage.*12 bytes.*16"):
+        importer.load_pickle("res", "x.pkl")
+
+
+def test_missing_storage_record_is_an_error(tmp_path):
+    importer = _crafted(tmp_path, ("storage", torch.LongStorage, 3, "cpu", 1), {})
+    with pytest.raises(CorruptArchiveError, match=r"\.data/3\.storage.*LongStorage.*missing"):
+        importer.load_pickle("res", "x.pkl")
+
+
+@pytest.mark.parametrize("storage_type", [torch.storage.TypedStorage, torch.nn.Linear, torch.float32])
+def test_non_storage_class_is_an_error(tmp_path, storage_type):
+    importer = _crafted(tmp_path, ("storage", storage_type, 0, "cpu", 1), {".data/0.storage": b"\0" * 64})
+    with pytest.raises(CorruptArchiveError, match=r"\.data/0\.storage.*no storage dtype"):
+        importer.load_pickle("res", "x.pkl")
+
+
+@pytest.mark.parametrize("key, numel", [(0, -1), (0, 1.5), (0, True), (1.0, 1), (None, 1)])
+def test_bad_key_or_count_is_an_error(tmp_path, key, numel):
+    importer = _crafted(tmp_path, ("storage", torch.ByteStorage, key, "cpu", numel), {".data/0.storage": b"\0" * 64})
+    with pytest.raises(CorruptArchiveError, match=r"ByteStorage"):
+        importer.load_pickle("res", "x.pkl")
+
+
+def test_unknown_storage_class_fails_cleanly(tmp_path):
+    data = io.BytesIO()
+    _IdPickler(data, protocol=3).dump(_Slot(("storage", torch.FloatStorage, 0, "cpu", 1)))
+    forged = data.getvalue().replace(b"FloatStorage", b"FlaotStorage")
+    path = tmp_path / "bad.pt"
+    writer = _core.ArchiveWriter(str(path))
+    writer.write_record(".data/0.storage", b"\0" * 4)
+    writer.write_record("res/x.pkl", forged)
+    writer.write_record(".data/extern_modules", b"torch\n")
+    writer.finish()
+    with pytest.raises(AttributeError, match="FlaotStorage"):
+        PackageImporter(path).load_pickle("res", "x.pkl")
+
+
+def test_string_keys_are_accepted(tmp_path):
+    payload = torch.arange(3, dtype=torch.int32).numpy().tobytes()
+    importer = _crafted(tmp_path, ("storage", torch.IntStorage, "abc", "cpu", 3), {".data/abc.storage": payload})
+    storage = importer.load_pickle("res", "x.pkl")
+    assert storage.dtype == torch.int32
+    assert storage._untyped_storage.nbytes() == 12
