@@ -11,9 +11,15 @@ import traceback
 
 import pytest
 
-from hermetic import CorruptArchiveError, PackageImporter
-
-pytest.importorskip("torch")
+from hermetic import (
+    CorruptArchiveError,
+    Importer,
+    ObjMismatchError,
+    ObjNotFoundError,
+    OrderedImporter,
+    PackageImporter,
+    sys_importer,
+)
 
 CODE_MODULES = {
     "mypkg": ("from .sub import helper\nVALUE = 1\n", True),
@@ -560,3 +566,90 @@ def test_file_structure_text(torch_export):
     )
     assert tree.has_file("pkg/sub/mod.py") and tree.has_file("pkg/sub")
     assert not tree.has_file("pkg/other.py")
+
+
+# --------------------------------------------------------------------------
+# Importer, sys_importer, OrderedImporter
+
+
+class _Nested:
+    class Inner:
+        pass
+
+
+class _ByName:
+    def __reduce__(self):
+        return "BY_NAME"
+
+
+BY_NAME = _ByName()
+
+
+def test_sys_importer_names_objects():
+    assert sys_importer.import_module("json") is json
+    assert sys_importer.get_name(json.dumps) == ("json", "dumps")
+    assert sys_importer.get_name(_Nested.Inner) == (__name__, "_Nested.Inner")
+    assert sys_importer.get_name(BY_NAME) == (__name__, "BY_NAME")
+    assert sys_importer.get_name(json.dumps, name="dumps") == ("json", "dumps")
+
+
+def test_obj_not_found_text():
+    def stray():
+        pass
+
+    stray.__module__, stray.__qualname__ = "json", "not_there"
+    with pytest.raises(ObjNotFoundError) as info:
+        sys_importer.get_name(stray)
+    assert str(info.value) == f"{stray} was not found as json.not_there"
+    with pytest.raises(ObjNotFoundError):
+        sys_importer.get_name(lambda: None)  # <locals> / <lambda> are not importable
+
+
+def test_obj_mismatch_text(torch_export, pickle_classes):
+    imp = PackageImporter(torch_export(lambda e: e.save_module("h4objs.model")))
+    packaged = imp.import_module("h4objs.model").Point
+    assert imp.get_name(packaged) == ("h4objs.model", "Point")
+    with pytest.raises(ObjMismatchError) as info:
+        sys_importer.get_name(packaged)
+    prefix = imp.id()
+    assert str(info.value) == (
+        f"\n\nThe object provided is from '{prefix}.h4objs.model', which is coming from {prefix}."
+        "\nHowever, when we import 'h4objs.model', it's coming from the current Python environment."
+        "\nTo fix this, make sure this 'PackageExporter's importer lists "
+        f"the importer for {prefix} before 'sys_importer'."
+    )
+
+
+def test_whichmodule_searches_own_modules(torch_export):
+    imp = PackageImporter(torch_export(lambda e: e.save_source_string("m", "SENTINEL = object()\n")))
+    sentinel = imp.import_module("m").SENTINEL
+    assert imp.whichmodule(sentinel, "SENTINEL") == "m"
+    assert imp.whichmodule(object(), "SENTINEL_ELSEWHERE") == "__main__"
+
+
+def test_ordered_importer(torch_export, source_tree):
+    source_tree({"h4ph/__init__.py": "REAL = True\n", "h4ph/sub/mod.py": "X = 1\n"})
+    imp = PackageImporter(torch_export(lambda e: e.save_module("h4ph.sub.mod")))
+    ordered = OrderedImporter(imp, sys_importer)
+    # The package's h4ph is an empty placeholder: the real one wins.
+    assert ordered.import_module("h4ph").REAL is True
+    assert ordered.import_module("h4ph.sub.mod") is imp.modules["h4ph.sub.mod"]
+    with pytest.raises(ModuleNotFoundError, match="No module named 'h4_absent'"):
+        ordered.import_module("h4_absent")
+    with pytest.raises(ModuleNotFoundError, match="^h4ph$"):
+        OrderedImporter(imp).import_module("h4ph")
+    with pytest.raises(TypeError, match="is not a Importer. All importers in OrderedImporter must inherit"):
+        OrderedImporter(object()).import_module("json")
+
+    packaged = imp.modules["h4ph.sub.mod"]
+    assert ordered.whichmodule(json.dumps, "dumps") == "json"
+    assert ordered.get_name(json.dumps) == ("json", "dumps")
+    assert OrderedImporter(sys_importer).whichmodule(object(), "x") == "__main__"
+    with pytest.raises(ObjNotFoundError, match="Could not find obj .* and name None in any of the importers"):
+        OrderedImporter(imp).get_name(json.dumps)
+    assert packaged.X == 1
+
+
+def test_importer_is_abstract():
+    with pytest.raises(TypeError):
+        Importer()
