@@ -106,25 +106,14 @@ class PackagingError(Exception):
         super().__init__(message)
 
 
-_ACTIONS = {action.value: action for action in _ModuleProviderAction}
-_REASONS = list(PackagingErrorReason)
-
-
-def _reason(error) -> PackagingErrorReason:
-    """The engine's error attribute (member name or index) as a member."""
-    if isinstance(error, PackagingErrorReason):
-        return error
-    if isinstance(error, int):
-        return _REASONS[error]
-    return PackagingErrorReason[error]
-
-
 def _node_attributes(engine, name: str) -> dict:
-    attrs = dict(engine.node_attributes(name))
-    if attrs.get("action") is not None:
-        attrs["action"] = _ACTIONS[int(attrs["action"])]
-    if attrs.get("error") is not None:
-        attrs["error"] = _reason(attrs["error"])
+    """torch's node attributes: the engine gives the action as its number
+    and the error as the reason's member name."""
+    attrs = engine.node_attributes(name)
+    if "action" in attrs:
+        attrs["action"] = _ModuleProviderAction(attrs["action"])
+    if "error" in attrs:
+        attrs["error"] = PackagingErrorReason[attrs["error"]]
     return attrs
 
 

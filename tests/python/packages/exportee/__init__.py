@@ -1,0 +1,3 @@
+"""Fixture package for export tests (imported from tests/python/packages)."""
+
+VERSION = "1.0"

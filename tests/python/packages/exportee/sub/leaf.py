@@ -1,0 +1,3 @@
+from ..consts import ORIGIN
+
+LEAF = ("leaf", ORIGIN)

@@ -1,0 +1,90 @@
+"""_digraph.DiGraph: torch's networkx-like graph API (spec section 9)."""
+
+import pytest
+
+from hermetic._digraph import DiGraph
+
+
+def make_graph():
+    graph = DiGraph()
+    graph.add_edge("root", "a")
+    graph.add_edge("root", "b")
+    graph.add_edge("a", "c")
+    graph.add_edge("b", "c")
+    graph.add_edge("c", "d")
+    graph.add_node("lonely")
+    return graph
+
+
+def test_nodes_keep_insertion_order_and_merge_attributes():
+    graph = DiGraph()
+    graph.add_node("m", action=1)
+    graph.add_node("n")
+    graph.add_node("m", source="x = 1")
+    assert list(graph) == ["m", "n"]
+    assert graph.nodes["m"] == {"action": 1, "source": "x = 1"}
+    assert graph.nodes["n"] == {}
+    assert len(graph) == 2
+
+
+def test_add_edge_adds_missing_nodes():
+    graph = DiGraph()
+    graph.add_edge("u", "v")
+    assert list(graph.nodes) == ["u", "v"]
+    assert list(graph.edges) == [("u", "v")]
+
+
+def test_successors_predecessors_and_edges():
+    graph = make_graph()
+    assert list(graph.successors("root")) == ["a", "b"]
+    assert list(graph.predecessors("c")) == ["a", "b"]
+    assert list(graph.edges) == [("root", "a"), ("root", "b"), ("a", "c"),
+                                 ("b", "c"), ("c", "d")]
+
+
+@pytest.mark.parametrize("method", ["successors", "predecessors"])
+def test_unknown_node_raises_value_error(method):
+    with pytest.raises(ValueError, match=r"^The node missing is not in the digraph\.$"):
+        getattr(make_graph(), method)("missing")
+
+
+def test_contains_is_false_for_unknown_and_unhashable():
+    graph = make_graph()
+    assert "a" in graph
+    assert "zzz" not in graph
+    assert ["a"] not in graph
+    assert 3 not in graph
+
+
+def test_closures_treat_src_as_one_node():
+    graph = make_graph()
+    assert graph.forward_transitive_closure("a") == {"a", "c", "d"}
+    assert graph.backward_transitive_closure("c") == {"c", "a", "b", "root"}
+    # torch iterates the characters of src here; a multi-letter name works.
+    assert graph.forward_transitive_closure("lonely") == {"lonely"}
+
+
+def test_first_path_follows_earliest_predecessor():
+    assert make_graph().first_path("d") == ["root", "a", "c", "d"]
+    assert make_graph().first_path("root") == ["root"]
+
+
+def test_to_dot_layout():
+    graph = DiGraph()
+    graph.add_edge("u", "v")
+    graph.add_edge("u", "w")
+    assert graph.to_dot() == (
+        'digraph G {\nrankdir = LR;\nnode [shape=box];\n'
+        '"u" -> "v";\n"u" -> "w";\n}\n')
+
+
+def test_all_paths_contains_exactly_the_edges_on_paths():
+    dot = make_graph().all_paths("root", "c")
+    edges = {line for line in dot.splitlines() if "->" in line}
+    assert edges == {'"root" -> "a";', '"root" -> "b";', '"a" -> "c";',
+                     '"b" -> "c";'}
+
+
+def test_all_paths_of_unknown_source_raises():
+    with pytest.raises(ValueError, match="The node nope is not in the digraph."):
+        make_graph().all_paths("nope", "c")
