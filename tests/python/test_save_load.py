@@ -94,31 +94,42 @@ def test_pickled_objects_of_packaged_classes(open_package, tmp_path):
     assert importer.load_pickle("res", "p4.pkl") == [Point(5, 6)]
 
 
-def test_mismatched_code_from_two_packages_is_refused(tmp_path):
-    def fill(exporter):
-        exporter.intern("exportee.**")
-        exporter.save_module("exportee.models")
+def save_models(exporter):
+    exporter.intern("exportee.**")
+    exporter.save_module("exportee.models")
 
-    first = PackageImporter(export(tmp_path / "a.pt", fill))
-    second = PackageImporter(export(tmp_path / "b.pt", fill))
+
+def test_mismatched_code_from_two_packages_is_refused(tmp_path):
+    first = PackageImporter(export(tmp_path / "a.pt", save_models))
+    second = PackageImporter(export(tmp_path / "b.pt", save_models))
     obj = second.import_module("exportee.models").Point(1, 2)
-    exporter = PackageExporter(io.BytesIO(), importer=(first, sys_importer))
-    exporter.intern("**")
+    exporter = PackageExporter(io.BytesIO(), importer=first)
     with pytest.raises(pickle.PicklingError, match=(
-            r"Can't pickle <class '<torch_package_\d+>\.exportee\.models\.Point'>: .*"
-            r"The object provided is from '<torch_package_\d+>\.exportee\.models'")):
+            r"^Can't pickle <class '(<torch_package_\d+>)\.exportee\.models\.Point'>: \n\n"
+            r"The object provided is from '\1\.exportee\.models', which is coming from \1\.\n"
+            r"However, when we import '(<torch_package_\d+>)\.exportee\.models', it's coming "
+            r"from \2\.\n")):
         exporter.save_pickle("res", "obj.pkl", obj)
 
 
-def test_packaged_class_unknown_to_the_importer_is_refused(tmp_path):
-    def fill(exporter):
-        exporter.intern("exportee.**")
-        exporter.save_module("exportee.models")
+def test_no_importer_of_an_ordered_list_knows_the_class(tmp_path):
+    first = PackageImporter(export(tmp_path / "a.pt", save_models))
+    second = PackageImporter(export(tmp_path / "b.pt", save_models))
+    obj = second.import_module("exportee.models").Point(1, 2)
+    exporter = PackageExporter(io.BytesIO(), importer=(first, sys_importer))
+    with pytest.raises(pickle.PicklingError, match=(
+            r"Can't pickle <class '<torch_package_\d+>\.exportee\.models\.Point'>: "
+            r"Could not find obj .* in any of the importers")):
+        exporter.save_pickle("res", "obj.pkl", obj)
 
-    imported = PackageImporter(export(tmp_path / "a.pt", fill))
+
+def test_packaged_class_unknown_to_the_sys_importer_is_refused(tmp_path):
+    imported = PackageImporter(export(tmp_path / "a.pt", save_models))
     obj = imported.import_module("exportee.models").Point(1, 2)
     exporter = PackageExporter(io.BytesIO())
-    with pytest.raises(pickle.PicklingError, match="Can't pickle"):
+    with pytest.raises(pickle.PicklingError, match=(
+            r"However, when we import 'exportee\.models', it's coming from the current "
+            r"Python environment\.")):
         exporter.save_pickle("res", "obj.pkl", obj)
 
 
