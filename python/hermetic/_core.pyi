@@ -164,8 +164,9 @@ class ExportEngine:
     def rdeps(self, module_name: str) -> list[str]: ...
     def graph(self) -> DiGraph: ...  # a copy
     def node_attributes(self, name: str) -> dict: ...  # torch's attr names
-    def validate(self) -> Optional[str]:
-        """None when no node has an error, else the PackagingError text."""
+    def validate(self, debug: bool = False) -> Optional[str]:
+        """None when no node has an error, else the PackagingError text;
+        debug adds each broken module's first path instead of the hint."""
     def unmatched_patterns(self) -> list[int]:
         """Indices (add_pattern order) of allow_empty=False patterns that
         matched nothing."""

@@ -339,7 +339,6 @@ Status ExportEngine::InternDependencies(std::optional<InternFrame> root) {
 Status ExportEngine::SaveSourceString(std::string_view module_name,
                                       std::string source, bool is_package,
                                       bool dependencies) {
-  if (writer_->finished()) return Finished();
   DiGraph::NodeId id = Node(module_name);
   SetAction(id, Action::kIntern);
   attrs_[id].source = std::move(source);
@@ -354,7 +353,6 @@ Status ExportEngine::SaveSourceString(std::string_view module_name,
 
 Status ExportEngine::SaveModule(std::string_view module_name,
                                 bool dependencies) {
-  if (writer_->finished()) return Finished();
   HERMETIC_ASSIGN_OR_RETURN(std::optional<InternFrame> frame,
                             InternModule(module_name, dependencies));
   return InternDependencies(std::move(frame));
@@ -362,7 +360,6 @@ Status ExportEngine::SaveModule(std::string_view module_name,
 
 Status ExportEngine::AddDependency(std::string_view module_name,
                                    bool dependencies) {
-  if (writer_->finished()) return Finished();
   HERMETIC_ASSIGN_OR_RETURN(std::optional<InternFrame> frame,
                             ResolveAction(module_name, dependencies));
   return InternDependencies(std::move(frame));
@@ -372,7 +369,6 @@ Status ExportEngine::AddPickle(std::string_view package,
                                std::string_view resource,
                                std::span<const uint8_t> data,
                                bool dependencies) {
-  if (writer_->finished()) return Finished();
   if (resource.find('/') != std::string_view::npos) {
     return Status::InvalidArgument(PyRepr(resource) +
                                    " must be only a file name");

@@ -285,8 +285,11 @@ TEST_F(ExportEngineTest, InterningVisitsModulesInTorchRecursionOrder) {
 TEST_F(ExportEngineTest, DeepImportChainsDoNotRecurse) {
   constexpr int kDepth = 50000;
   for (int i = 0; i < kDepth; ++i) {
-    provider_.Add("m" + std::to_string(i),
-                  i + 1 < kDepth ? "import m" + std::to_string(i + 1) : "");
+    std::string name = "m";
+    name.append(std::to_string(i));
+    std::string source;
+    if (i + 1 < kDepth) source.append("import m").append(std::to_string(i + 1));
+    provider_.Add(name, std::move(source));
   }
   AddPattern({"*"}, Action::kIntern);
   ASSERT_TRUE(engine_->SaveModule("m0", true).ok());
@@ -574,12 +577,14 @@ TEST_F(ExportEngineTest, FinishRefusesABrokenGraph) {
   EXPECT_FALSE(writer_->finished());
 }
 
-TEST_F(ExportEngineTest, CallsAfterFinishAreRefused) {
+TEST_F(ExportEngineTest, FinishingTwiceIsRefused) {
   FinishAndRead();
-  EXPECT_EQ(engine_->SaveSourceString("m", "", false, true).code(),
+  EXPECT_EQ(engine_
+                ->Finish([](std::string_view, Action) { return Status::Ok(); },
+                         "3.11.7")
+                .code(),
             StatusCode::kFailedPrecondition);
-  EXPECT_EQ(engine_->AddDependency("json", true).code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(engine_->WriteRecord("late.txt", Bytes("x")).ok());
 }
 
 TEST_F(ExportEngineTest, RDepsOfUnknownModuleIsEmpty) {
