@@ -9,12 +9,15 @@
 //    is literal. The whole candidate must match.
 //  - "**" inside a longer segment (e.g. "a**") is rejected at Create() with
 //    InvalidArgument "** can only appear as an entire path segment".
-//  - Matching never allocates and runs in O(pattern * candidate).
+//  - Matching runs in O(pattern * candidate) and does not allocate for
+//    patterns of up to 255 segments.
 #ifndef HERMETIC_GLOB_H_
 #define HERMETIC_GLOB_H_
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hermetic/status.h"
@@ -34,9 +37,20 @@ class GlobGroup {
   char separator() const { return separator_; }
 
  private:
+  // A pattern's segments as (offset, length) into its source string.
+  struct Pattern {
+    std::vector<std::pair<size_t, size_t>> segments;
+  };
+
   GlobGroup() = default;
+  static Result<Pattern> Compile(const std::string& pattern, char separator);
+  bool PatternMatches(const std::string& text, const Pattern& pattern,
+                      std::string_view candidate) const;
+
   std::vector<std::string> include_;
   std::vector<std::string> exclude_;
+  std::vector<Pattern> compiled_include_;
+  std::vector<Pattern> compiled_exclude_;
   char separator_ = '.';
 };
 

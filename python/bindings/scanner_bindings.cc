@@ -1,7 +1,208 @@
+// hermetic._core.scan_imports / scan_pickle / GlobGroup / DiGraph (see
+// _core.pyi). Scans run with the GIL released: they only read memory the
+// caller's objects keep alive for the duration of the call.
+#include <Python.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
 #include "bindings.h"
+#include "hermetic/glob.h"
+#include "hermetic/graph.h"
+#include "hermetic/imports.h"
+#include "hermetic/pickle_scan.h"
 
 namespace hermetic::python {
+namespace {
 
-void BindScanners(nb::module_& m) {}
+// Names come from untrusted bytes; like the pickle module, lone surrogates
+// survive instead of failing the whole scan.
+nb::str Str(std::string_view s) {
+  PyObject* o = PyUnicode_DecodeUTF8(
+      s.data(), static_cast<Py_ssize_t>(s.size()), "surrogatepass");
+  if (o == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(o);
+}
+
+std::string_view SourceText(nb::handle source) {
+  Py_ssize_t size = 0;
+  if (PyUnicode_Check(source.ptr())) {
+    const char* data = PyUnicode_AsUTF8AndSize(source.ptr(), &size);
+    if (data == nullptr) throw nb::python_error();
+    return {data, static_cast<size_t>(size)};
+  }
+  char* data = nullptr;
+  if (PyBytes_AsStringAndSize(source.ptr(), &data, &size) != 0) {
+    throw nb::python_error();
+  }
+  return {data, static_cast<size_t>(size)};
+}
+
+nb::list ScanImportsPy(nb::handle source, std::string_view module_name,
+                       bool is_package) {
+  std::string_view text = SourceText(source);
+  std::optional<Result<std::vector<ImportRef>>> result;
+  {
+    nb::gil_scoped_release release;
+    result.emplace(ScanImports(text, module_name, is_package));
+  }
+  nb::list out;
+  for (const ImportRef& ref : ValueOrRaise(std::move(*result))) {
+    nb::object name = ref.name ? nb::object(Str(*ref.name)) : nb::none();
+    out.append(nb::make_tuple(Str(ref.module), name));
+  }
+  return out;
+}
+
+nb::list ScanPicklePy(nb::handle data) {
+  Py_buffer view;
+  if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_SIMPLE) != 0) {
+    throw nb::python_error();
+  }
+  std::optional<Result<PickleScan>> result;
+  {
+    nb::gil_scoped_release release;
+    result.emplace(ScanPickle({static_cast<const uint8_t*>(view.buf),
+                               static_cast<size_t>(view.len)}));
+  }
+  PyBuffer_Release(&view);
+  nb::list out;
+  for (const PickleGlobal& g : ValueOrRaise(std::move(*result)).globals) {
+    out.append(nb::make_tuple(Str(g.module), Str(g.name)));
+  }
+  return out;
+}
+
+// torch accepts a single pattern string as well as an iterable of them.
+std::vector<std::string> Patterns(nb::handle obj) {
+  std::vector<std::string> out;
+  if (nb::isinstance<nb::str>(obj)) {
+    out.push_back(nb::cast<std::string>(obj));
+    return out;
+  }
+  for (nb::handle item : nb::iter(obj))
+    out.push_back(nb::cast<std::string>(item));
+  return out;
+}
+
+GlobGroup MakeGlobGroup(nb::handle include, nb::handle exclude,
+                        std::string_view separator) {
+  if (separator.size() != 1) {
+    throw nb::value_error("separator must be a single character");
+  }
+  Result<GlobGroup> group =
+      GlobGroup::Create(Patterns(include), Patterns(exclude), separator[0]);
+  if (!group.ok()) throw nb::value_error(group.status().message().c_str());
+  return std::move(group).value();
+}
+
+// Unknown nodes are a caller error that torch reports as ValueError, not a
+// missing file, so they bypass the status mapping.
+DiGraph::NodeId Node(const DiGraph& g, std::string_view name) {
+  std::optional<DiGraph::NodeId> id = g.Find(name);
+  if (!id) {
+    throw nb::value_error(
+        ("The node " + std::string(name) + " is not in the digraph.").c_str());
+  }
+  return *id;
+}
+
+std::vector<std::string> Names(const DiGraph& g,
+                               const std::vector<DiGraph::NodeId>& ids) {
+  std::vector<std::string> out;
+  out.reserve(ids.size());
+  for (DiGraph::NodeId id : ids) out.push_back(g.name(id));
+  return out;
+}
+
+}  // namespace
+
+void BindScanners(nb::module_& m) {
+  m.def("scan_imports", &ScanImportsPy, nb::arg("source"),
+        nb::arg("module_name"), nb::arg("is_package"));
+  m.def("scan_pickle", &ScanPicklePy, nb::arg("data"));
+
+  nb::class_<GlobGroup>(m, "GlobGroup")
+      .def(
+          "__init__",
+          [](GlobGroup* self, nb::handle include, nb::handle exclude,
+             std::string_view separator) {
+            new (self) GlobGroup(MakeGlobGroup(include, exclude, separator));
+          },
+          nb::arg("include"), nb::arg("exclude") = nb::tuple(),
+          nb::arg("separator") = ".")
+      .def("matches", &GlobGroup::Matches, nb::arg("candidate"));
+
+  nb::class_<DiGraph>(m, "DiGraph")
+      .def(nb::init<>())
+      .def(
+          "add_node",
+          [](DiGraph& g, std::string_view name) { g.AddNode(name); },
+          nb::arg("name"))
+      .def(
+          "add_edge",
+          [](DiGraph& g, std::string_view u, std::string_view v) {
+            g.AddEdge(u, v);
+          },
+          nb::arg("u"), nb::arg("v"))
+      .def("__contains__",
+           [](const DiGraph& g, nb::handle name) {
+             return nb::isinstance<nb::str>(name) &&
+                    g.Contains(nb::cast<std::string_view>(name));
+           })
+      .def("__len__", &DiGraph::size)
+      .def("nodes",
+           [](const DiGraph& g) {
+             std::vector<std::string> out;
+             for (DiGraph::NodeId i = 0; i < g.size(); ++i) {
+               out.push_back(g.name(i));
+             }
+             return out;
+           })
+      .def("edges",
+           [](const DiGraph& g) {
+             nb::list out;
+             for (DiGraph::NodeId u = 0; u < g.size(); ++u) {
+               for (DiGraph::NodeId v : g.Successors(u)) {
+                 out.append(nb::make_tuple(g.name(u), g.name(v)));
+               }
+             }
+             return out;
+           })
+      .def("successors",
+           [](const DiGraph& g, std::string_view n) {
+             return Names(g, g.Successors(Node(g, n)));
+           })
+      .def("predecessors",
+           [](const DiGraph& g, std::string_view n) {
+             return Names(g, g.Predecessors(Node(g, n)));
+           })
+      .def("forward_transitive_closure",
+           [](const DiGraph& g, std::string_view src) {
+             return Names(g, g.ForwardTransitiveClosure(Node(g, src)));
+           })
+      .def("backward_transitive_closure",
+           [](const DiGraph& g, std::string_view src) {
+             return Names(g, g.BackwardTransitiveClosure(Node(g, src)));
+           })
+      .def("all_paths_dot",
+           [](const DiGraph& g, std::string_view src, std::string_view dst) {
+             Node(g, src);
+             Node(g, dst);
+             return ValueOrRaise(g.AllPathsDot(src, dst));
+           })
+      .def("first_path",
+           [](const DiGraph& g, std::string_view dst) {
+             return Names(g, g.FirstPath(Node(g, dst)));
+           })
+      .def("to_dot", &DiGraph::ToDot);
+}
 
 }  // namespace hermetic::python

@@ -1,0 +1,931 @@
+#include "hermetic/imports.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <set>
+#include <utility>
+
+#include "imports/string_literal.h"
+
+namespace hermetic {
+
+std::string ImportPackageOf(std::string_view module_name, bool is_package) {
+  if (is_package) return std::string(module_name);
+  size_t dot = module_name.rfind('.');
+  return std::string(
+      dot == std::string_view::npos ? module_name : module_name.substr(0, dot));
+}
+
+Result<std::string> ResolveRelative(std::string_view name,
+                                    std::string_view package, int level) {
+  // Dropping level-1 trailing components needs level components in all.
+  std::string_view base = package;
+  for (int i = 1; i < level; ++i) {
+    size_t dot = base.rfind('.');
+    if (dot == std::string_view::npos) {
+      return Status::InvalidArgument(
+          "attempted relative import beyond top-level package");
+    }
+    base = base.substr(0, dot);
+  }
+  std::string out(base);
+  if (!name.empty()) out.append(1, '.').append(name);
+  return out;
+}
+
+namespace {
+
+enum class TokenKind : uint8_t {
+  kName,
+  kNumber,
+  kString,   // a complete non-f string literal
+  kFString,  // an f-string, only ever recorded as one opaque atom
+  kOp,
+  kNewline,
+  kEnd,
+};
+
+struct Token {
+  TokenKind kind = TokenKind::kEnd;
+  std::string_view text;  // for kString: the whole literal incl. prefix
+  int line = 0;
+};
+
+bool IsKeyword(std::string_view word) {
+  static constexpr std::array<std::string_view, 32> kKeywords = {
+      "and",      "as",       "assert", "async", "await",  "break",  "class",
+      "continue", "def",      "del",    "elif",  "else",   "except", "finally",
+      "for",      "from",     "global", "if",    "import", "in",     "is",
+      "lambda",   "nonlocal", "not",    "or",    "pass",   "raise",  "return",
+      "try",      "while",    "with",   "yield"};
+  return std::find(kKeywords.begin(), kKeywords.end(), word) != kKeywords.end();
+}
+
+bool IsNameStart(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         c >= 0x80;
+}
+bool IsNameChar(unsigned char c) {
+  return IsNameStart(c) || (c >= '0' && c <= '9');
+}
+bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+// One open bracket (or the module itself, or an f-string and its fields).
+// Findings of the primary expression being scanned at this level wait in
+// `pending`: a later call trailer (`x.f()`) makes them arguments-of-a-call's
+// callee, which torch's visitor never descends into, so they are dropped.
+enum class LevelKind : uint8_t {
+  kModule,
+  kParen,
+  kBracket,
+  kBrace,
+  kCall,
+  kFString,     // lexing the literal part of an f-string
+  kField,       // an expression inside an f-string's braces
+  kFormatSpec,  // the format spec after ':' in a field
+};
+
+struct Level {
+  Level(LevelKind k, char o, int l) : kind(k), open(o), line(l) {}
+  LevelKind kind;
+  char open;
+  int line;
+  // For kFString: the quote character, whether triple-quoted and raw.
+  char quote = 0;
+  bool triple = false;
+  bool raw = false;
+  std::vector<ImportRef> pending;
+  std::vector<ImportRef> committed;
+};
+
+class Scanner {
+ public:
+  Scanner(std::string_view source, std::string_view module_name,
+          bool is_package, const ImportScanOptions& options)
+      : src_(source),
+        package_(ImportPackageOf(module_name, is_package)),
+        options_(options) {}
+
+  Result<std::vector<ImportRef>> Run();
+
+ private:
+  Status SyntaxError(std::string_view reason, int line) const {
+    return Status::InvalidArgument(std::string(reason) + " (<unknown>, line " +
+                                   std::to_string(line) + ")");
+  }
+
+  // Lexing.
+  Status Lex(Token* tok);
+  Status LexCode(Token* tok);
+  Status LexStringBody(size_t start, size_t body, char quote, bool triple,
+                       bool raw, Token* tok);
+  Status LexFStringPart(Token* tok);
+  Status SkipNumber();
+  bool AtFieldTop() const {
+    return levels_.size() > 1 && levels_.back().kind == LevelKind::kField;
+  }
+
+  // Parsing.
+  Status Handle(const Token& tok);
+  Status Open(LevelKind kind, char open, int line);
+  Status Close(char close, int line);
+  void CommitPending(Level& level);
+  void Emit(ImportRef ref);
+  Status HandleImportStatement(const Token& tok);
+  void FinishCandidateCall(std::vector<ImportRef>* out);
+  bool EndsExpression(const Token& tok) const;
+
+  std::string_view src_;
+  std::string package_;
+  const ImportScanOptions& options_;
+  size_t pos_ = 0;
+  int line_ = 1;
+
+  std::vector<Level> levels_;
+  int call_depth_ = 0;
+  Token prev_, prev2_, prev3_;
+  bool prev_ends_expr_ = false;
+
+  // The import statement being parsed, if any.
+  enum class StmtState : uint8_t {
+    kNone,
+    kImportName,  // import a.b [as c], ...
+    kImportAlias,
+    kFromModule,  // from ..a.b
+    kFromNames,   // import x [as y], ...
+    kFromAlias,
+  } stmt_ = StmtState::kNone;
+  std::string dotted_;
+  int from_level_ = 0;
+  std::string from_module_;
+
+  // Tokens of the arguments of a candidate `__import__(...)` or
+  // `importlib.import_module(...)` call, recorded while it is open.
+  enum class Callee : uint8_t { kNone, kDunderImport, kImportModule };
+  Callee candidate_ = Callee::kNone;
+  size_t candidate_level_ = 0;
+  int fstring_nesting_in_candidate_ = 0;
+  std::vector<Token> args_;
+
+  std::vector<ImportRef> out_;
+  std::set<std::pair<std::string, std::optional<std::string>>> seen_;
+};
+
+Status Scanner::SkipNumber() {
+  size_t p = pos_;
+  if (src_[p] == '0' && p + 1 < src_.size() &&
+      std::string_view("xXoObB").find(src_[p + 1]) != std::string_view::npos) {
+    p += 2;
+    while (p < src_.size() && IsNameChar(src_[p])) ++p;
+    pos_ = p;
+    return Status::Ok();
+  }
+  while (p < src_.size() &&
+         (IsDigit(src_[p]) || src_[p] == '_' || src_[p] == '.')) {
+    ++p;
+  }
+  if (p < src_.size() && (src_[p] == 'e' || src_[p] == 'E')) {
+    ++p;
+    if (p < src_.size() && (src_[p] == '+' || src_[p] == '-')) ++p;
+    while (p < src_.size() && (IsDigit(src_[p]) || src_[p] == '_')) ++p;
+  }
+  if (p < src_.size() && (src_[p] == 'j' || src_[p] == 'J')) ++p;
+  pos_ = p;
+  return Status::Ok();
+}
+
+// Scans a plain (non-f) string from `body` (just after the opening quote)
+// to its closing quote.
+Status Scanner::LexStringBody(size_t start, size_t body, char quote,
+                              bool triple, bool raw, Token* tok) {
+  int start_line = line_;
+  size_t p = body;
+  while (true) {
+    if (p >= src_.size()) {
+      if (triple) {
+        return SyntaxError(
+            "unterminated triple-quoted string literal "
+            "(detected at line " +
+                std::to_string(line_) + ")",
+            start_line);
+      }
+      return SyntaxError("unterminated string literal (detected at line " +
+                             std::to_string(line_) + ")",
+                         start_line);
+    }
+    char c = src_[p];
+    if (c == '\\') {
+      // A backslash always protects the next character from ending the
+      // literal, raw or not.
+      if (p + 1 < src_.size() && src_[p + 1] == '\n') ++line_;
+      p += 2;
+      continue;
+    }
+    if (c == '\n') {
+      if (!triple) {
+        return SyntaxError("unterminated string literal (detected at line " +
+                               std::to_string(line_) + ")",
+                           start_line);
+      }
+      ++line_;
+    } else if (c == quote) {
+      if (!triple) break;
+      if (p + 2 < src_.size() && src_[p + 1] == quote && src_[p + 2] == quote) {
+        p += 2;
+        break;
+      }
+    }
+    ++p;
+  }
+  (void)raw;
+  pos_ = p + 1;
+  tok->kind = TokenKind::kString;
+  tok->text = src_.substr(start, pos_ - start);
+  tok->line = start_line;
+  return Status::Ok();
+}
+
+// Lexes the literal text of an f-string (or of a format spec) up to the
+// next replacement field or the end of the literal.
+Status Scanner::LexFStringPart(Token* tok) {
+  Level& top = levels_.back();
+  bool spec = top.kind == LevelKind::kFormatSpec;
+  const Level& str = spec ? levels_[levels_.size() - 3] : top;
+  size_t p = pos_;
+  while (true) {
+    if (p >= src_.size()) {
+      if (spec) return SyntaxError("f-string: expecting '}'", line_);
+      return SyntaxError(
+          std::string(str.triple ? "unterminated triple-quoted string literal"
+                                 : "unterminated string literal") +
+              " (detected at line " + std::to_string(line_) + ")",
+          str.line);
+    }
+    char c = src_[p];
+    if (c == '\\') {
+      if (!str.raw && p + 2 < src_.size() && src_[p + 1] == 'N' &&
+          src_[p + 2] == '{') {
+        size_t close = src_.find('}', p);
+        if (close == std::string_view::npos) break;
+        p = close + 1;
+        continue;
+      }
+      if (p + 1 < src_.size() && src_[p + 1] == '\n') ++line_;
+      if (p + 1 < src_.size() && src_[p + 1] != '{' && src_[p + 1] != '}') {
+        ++p;
+      }
+      ++p;
+      continue;
+    }
+    if (c == '\n') {
+      if (!str.triple) {
+        if (spec) return SyntaxError("f-string: expecting '}'", line_);
+        return SyntaxError("unterminated string literal (detected at line " +
+                               std::to_string(line_) + ")",
+                           str.line);
+      }
+      ++line_;
+    } else if (c == str.quote && (!str.triple || (p + 2 < src_.size() &&
+                                                  src_[p + 1] == str.quote &&
+                                                  src_[p + 2] == str.quote))) {
+      if (spec) return SyntaxError("f-string: expecting '}'", line_);
+      pos_ = p + (str.triple ? 3 : 1);
+      tok->kind = TokenKind::kOp;
+      tok->text = "\"";  // end of the f-string
+      tok->line = line_;
+      return Status::Ok();
+    } else if (c == '{') {
+      if (!spec && p + 1 < src_.size() && src_[p + 1] == '{') {
+        p += 2;
+        continue;
+      }
+      pos_ = p + 1;
+      tok->kind = TokenKind::kOp;
+      tok->text = "{";  // opens a field
+      tok->line = line_;
+      return Status::Ok();
+    } else if (c == '}') {
+      if (spec) {
+        pos_ = p + 1;
+        tok->kind = TokenKind::kOp;
+        tok->text = "}";
+        tok->line = line_;
+        return Status::Ok();
+      }
+      if (p + 1 < src_.size() && src_[p + 1] == '}') {
+        p += 2;
+        continue;
+      }
+      return SyntaxError("f-string: single '}' is not allowed", line_);
+    }
+    ++p;
+  }
+  return SyntaxError("f-string: expecting '}'", line_);
+}
+
+Status Scanner::Lex(Token* tok) {
+  LevelKind k = levels_.back().kind;
+  if (k == LevelKind::kFString || k == LevelKind::kFormatSpec) {
+    return LexFStringPart(tok);
+  }
+  return LexCode(tok);
+}
+
+Status Scanner::LexCode(Token* tok) {
+  while (pos_ < src_.size()) {
+    unsigned char c = src_[pos_];
+    if (c == ' ' || c == '\t' || c == '\f' || c == '\r') {
+      ++pos_;
+      continue;
+    }
+    if (c == '#') {
+      while (pos_ < src_.size() && src_[pos_] != '\n') ++pos_;
+      continue;
+    }
+    if (c == '\\') {
+      size_t p = pos_ + 1;
+      if (p < src_.size() && src_[p] == '\r') ++p;
+      if (p >= src_.size()) {
+        return SyntaxError("unexpected EOF while parsing", line_);
+      }
+      if (src_[p] != '\n') {
+        return SyntaxError(
+            "unexpected character after line continuation character", line_);
+      }
+      pos_ = p + 1;
+      ++line_;
+      continue;
+    }
+    if (c == '\n') {
+      ++pos_;
+      ++line_;
+      if (levels_.size() == 1) {
+        tok->kind = TokenKind::kNewline;
+        tok->text = "\n";
+        tok->line = line_ - 1;
+        return Status::Ok();
+      }
+      continue;
+    }
+    if (c == 0) {
+      return SyntaxError("source code string cannot contain null bytes", line_);
+    }
+    tok->line = line_;
+    size_t start = pos_;
+    if (IsNameStart(c)) {
+      while (pos_ < src_.size() && IsNameChar(src_[pos_])) ++pos_;
+      std::string_view word = src_.substr(start, pos_ - start);
+      if (pos_ < src_.size() && (src_[pos_] == '\'' || src_[pos_] == '"')) {
+        std::optional<StringPrefix> prefix = ParseStringPrefix(word);
+        if (prefix) {
+          char quote = src_[pos_];
+          bool triple = pos_ + 2 < src_.size() && src_[pos_ + 1] == quote &&
+                        src_[pos_ + 2] == quote;
+          size_t body = pos_ + (triple ? 3 : 1);
+          if (prefix->f) {
+            pos_ = body;
+            tok->kind = TokenKind::kFString;
+            tok->text = src_.substr(start, body - start);
+            return Status::Ok();
+          }
+          return LexStringBody(start, body, quote, triple, prefix->raw, tok);
+        }
+      }
+      tok->kind = TokenKind::kName;
+      tok->text = word;
+      return Status::Ok();
+    }
+    if (c == '\'' || c == '"') {
+      bool triple =
+          pos_ + 2 < src_.size() && src_[pos_ + 1] == c && src_[pos_ + 2] == c;
+      return LexStringBody(start, pos_ + (triple ? 3 : 1), c, triple, false,
+                           tok);
+    }
+    if (IsDigit(c) ||
+        (c == '.' && pos_ + 1 < src_.size() && IsDigit(src_[pos_ + 1]))) {
+      HERMETIC_RETURN_IF_ERROR(SkipNumber());
+      tok->kind = TokenKind::kNumber;
+      tok->text = src_.substr(start, pos_ - start);
+      return Status::Ok();
+    }
+    tok->kind = TokenKind::kOp;
+    if (src_.substr(pos_, 3) == "...") {
+      pos_ += 3;
+    } else if (std::string_view("()[]{},;:.~").find(c) !=
+               std::string_view::npos) {
+      ++pos_;
+      // Inside an f-string field, ':' and '!' end the expression; '!='
+      // and ':=' never occur at a field's top level unparenthesised.
+      if (c == ':' && pos_ < src_.size() && src_[pos_] == '=' &&
+          !AtFieldTop()) {
+        ++pos_;
+      }
+    } else if (std::string_view("+-*/%@&|^<>=!").find(c) !=
+               std::string_view::npos) {
+      // Multi-character operators; only "=" versus "==" and "*" versus
+      // "**" matter to the scanner, so their exact split is not modelled.
+      ++pos_;
+      while (pos_ < src_.size() && pos_ - start < 3 &&
+             std::string_view("*/<>=").find(src_[pos_]) !=
+                 std::string_view::npos) {
+        ++pos_;
+      }
+    } else {
+      if (c >= 0x80) break;  // unreachable: IsNameStart accepts these
+      return SyntaxError("invalid syntax", line_);
+    }
+    tok->text = src_.substr(start, pos_ - start);
+    return Status::Ok();
+  }
+  tok->kind = TokenKind::kEnd;
+  tok->text = {};
+  tok->line = line_;
+  return Status::Ok();
+}
+
+bool Scanner::EndsExpression(const Token& tok) const {
+  switch (tok.kind) {
+    case TokenKind::kName:
+      return !IsKeyword(tok.text);
+    case TokenKind::kNumber:
+    case TokenKind::kString:
+      return true;
+    case TokenKind::kOp:
+      return tok.text == ")" || tok.text == "]" || tok.text == "}" ||
+             tok.text == "\"" || tok.text == "...";
+    default:
+      return false;
+  }
+}
+
+void Scanner::Emit(ImportRef ref) {
+  if (seen_.emplace(ref.module, ref.name).second)
+    out_.push_back(std::move(ref));
+}
+
+void Scanner::CommitPending(Level& level) {
+  if (level.pending.empty()) return;
+  if (levels_.size() == 1 || &level == &levels_.front()) {
+    for (ImportRef& ref : level.pending) Emit(std::move(ref));
+  } else {
+    for (ImportRef& ref : level.pending) {
+      level.committed.push_back(std::move(ref));
+    }
+  }
+  level.pending.clear();
+}
+
+Status Scanner::Open(LevelKind kind, char open, int line) {
+  if (levels_.size() > options_.max_bracket_depth) {
+    return SyntaxError("too many nested parentheses", line);
+  }
+  levels_.push_back(Level(kind, open, line));
+  if (kind == LevelKind::kCall) ++call_depth_;
+  return Status::Ok();
+}
+
+Status Scanner::Close(char close, int line) {
+  Level& top = levels_.back();
+  char expected = top.kind == LevelKind::kField ? '}'
+                  : top.open == '('             ? ')'
+                  : top.open == '['             ? ']'
+                  : top.open == '{'             ? '}'
+                                                : 0;
+  if (top.kind == LevelKind::kModule) {
+    return SyntaxError(std::string("unmatched '") + close + "'", line);
+  }
+  if (close != expected) {
+    std::string reason = std::string("closing parenthesis '") + close +
+                         "' does not match opening parenthesis '" + top.open +
+                         "'";
+    if (top.line != line) reason += " on line " + std::to_string(top.line);
+    return SyntaxError(reason, line);
+  }
+  CommitPending(top);
+  Level closed = std::move(levels_.back());
+  levels_.pop_back();
+  Level& parent = levels_.back();
+  if (closed.kind == LevelKind::kCall) {
+    --call_depth_;
+    if (candidate_ != Callee::kNone && candidate_level_ == levels_.size()) {
+      FinishCandidateCall(&parent.pending);
+    }
+    return Status::Ok();
+  }
+  for (ImportRef& ref : closed.committed) {
+    parent.pending.push_back(std::move(ref));
+  }
+  return Status::Ok();
+}
+
+Status Scanner::HandleImportStatement(const Token& tok) {
+  bool end = tok.kind == TokenKind::kNewline || tok.kind == TokenKind::kEnd ||
+             tok.text == ";";
+  bool name = tok.kind == TokenKind::kName;
+  switch (stmt_) {
+    case StmtState::kNone:
+      break;
+    case StmtState::kImportName:
+    case StmtState::kImportAlias:
+      if (end || tok.text == ",") {
+        if (!dotted_.empty()) Emit({dotted_, std::nullopt});
+        dotted_.clear();
+        stmt_ = end ? StmtState::kNone : StmtState::kImportName;
+      } else if (tok.text == "as") {
+        stmt_ = StmtState::kImportAlias;
+      } else if (stmt_ == StmtState::kImportName && (name || tok.text == ".")) {
+        dotted_.append(tok.text);
+      }
+      break;
+    case StmtState::kFromModule:
+      if (tok.text == "import") {
+        if (from_level_ > 0) {
+          HERMETIC_ASSIGN_OR_RETURN(
+              from_module_, ResolveRelative(dotted_, package_, from_level_));
+        } else {
+          from_module_ = dotted_;
+        }
+        dotted_.clear();
+        stmt_ = StmtState::kFromNames;
+      } else if (tok.text == "." && dotted_.empty()) {
+        ++from_level_;
+      } else if (tok.text == "..." && dotted_.empty()) {
+        from_level_ += 3;
+      } else if (name || tok.text == ".") {
+        dotted_.append(tok.text);
+      } else if (end) {
+        stmt_ = StmtState::kNone;
+      }
+      break;
+    case StmtState::kFromNames:
+    case StmtState::kFromAlias:
+      if (end) {
+        stmt_ = StmtState::kNone;
+      } else if (tok.text == "as") {
+        stmt_ = StmtState::kFromAlias;
+      } else if (tok.text == ",") {
+        stmt_ = StmtState::kFromNames;
+      } else if (stmt_ == StmtState::kFromNames && tok.text == "*") {
+        Emit({from_module_, std::nullopt});
+      } else if (stmt_ == StmtState::kFromNames && name) {
+        Emit({from_module_, std::string(tok.text)});
+      }
+      break;
+  }
+  if (stmt_ != StmtState::kNone || levels_.size() != 1) return Status::Ok();
+  // `import` and `from` begin a statement only right after a statement
+  // boundary; elsewhere `from` belongs to `yield from` / `raise ... from`.
+  bool at_start = prev_.kind == TokenKind::kNewline ||
+                  prev_.kind == TokenKind::kEnd || prev_.text == ";" ||
+                  prev_.text == ":";
+  if (!at_start || tok.kind != TokenKind::kName) return Status::Ok();
+  if (tok.text == "import") {
+    stmt_ = StmtState::kImportName;
+    dotted_.clear();
+  } else if (tok.text == "from") {
+    stmt_ = StmtState::kFromModule;
+    dotted_.clear();
+    from_level_ = 0;
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Helpers over the recorded argument tokens of a candidate call; a range is
+// [begin, end) into the token vector.
+using Range = std::pair<size_t, size_t>;
+
+int Depth(const Token& t) {
+  if (t.kind != TokenKind::kOp) return 0;
+  if (t.text == "(" || t.text == "[" || t.text == "{") return 1;
+  if (t.text == ")" || t.text == "]" || t.text == "}") return -1;
+  return 0;
+}
+
+// Splits [begin, end) on top-level commas; a trailing comma adds nothing.
+std::vector<Range> SplitOnCommas(const std::vector<Token>& t, Range r) {
+  std::vector<Range> parts;
+  int depth = 0;
+  size_t start = r.first;
+  for (size_t i = r.first; i < r.second; ++i) {
+    depth += Depth(t[i]);
+    if (depth == 0 && t[i].kind == TokenKind::kOp && t[i].text == ",") {
+      parts.push_back({start, i});
+      start = i + 1;
+    }
+  }
+  if (start < r.second) parts.push_back({start, r.second});
+  return parts;
+}
+
+// Whether t[begin] opens a bracket that closes exactly at t[end - 1].
+bool Enclosed(const std::vector<Token>& t, Range r) {
+  if (r.second - r.first < 2 || Depth(t[r.first]) != 1) return false;
+  int depth = 0;
+  for (size_t i = r.first; i < r.second; ++i) {
+    depth += Depth(t[i]);
+    if (depth == 0) return i == r.second - 1;
+  }
+  return false;
+}
+
+// Drops grouping parentheses: `(("m"))` is the constant "m" in the AST,
+// while `("m",)` and `()` are tuples.
+Range StripParens(const std::vector<Token>& t, Range r) {
+  while (Enclosed(t, r) && t[r.first].text == "(" && r.second - r.first > 2) {
+    Range inner{r.first + 1, r.second - 1};
+    bool has_comma = false;
+    int depth = 0;
+    for (size_t i = inner.first; i < inner.second; ++i) {
+      depth += Depth(t[i]);
+      if (depth == 0 && t[i].text == ",") has_comma = true;
+    }
+    if (has_comma) break;
+    r = inner;
+  }
+  return r;
+}
+
+std::optional<std::string> ConstantStr(const std::vector<Token>& t, Range r) {
+  r = StripParens(t, r);
+  if (r.first == r.second) return std::nullopt;
+  std::string value;
+  for (size_t i = r.first; i < r.second; ++i) {
+    if (t[i].kind != TokenKind::kString) return std::nullopt;
+    std::optional<std::string> piece = DecodeStringLiteral(t[i].text);
+    if (!piece) return std::nullopt;
+    value += *piece;
+  }
+  return value;
+}
+
+std::optional<int> ConstantInt(const std::vector<Token>& t, Range r) {
+  r = StripParens(t, r);
+  if (r.second - r.first != 1 || t[r.first].kind != TokenKind::kNumber) {
+    return std::nullopt;
+  }
+  int value = 0;
+  for (char c : t[r.first].text) {
+    if (c == '_') continue;
+    if (!IsDigit(c) || value > 1000000) return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  return value;
+}
+
+// A list, tuple or set display of constant strs (the AST's `.elts`).
+std::optional<std::vector<std::string>> ConstantStrList(
+    const std::vector<Token>& t, Range r) {
+  r = StripParens(t, r);
+  if (!Enclosed(t, r)) return std::nullopt;
+  std::string_view open = t[r.first].text;
+  Range inner{r.first + 1, r.second - 1};
+  // `{}` is a dict, which has no elements to read.
+  if (open == "{" && inner.first == inner.second) return std::nullopt;
+  std::vector<std::string> out;
+  for (Range e : SplitOnCommas(t, inner)) {
+    std::optional<std::string> s = ConstantStr(t, e);
+    if (!s) return std::nullopt;
+    out.push_back(std::move(*s));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Applies torch's visit_Call to a finished `__import__(...)` call (and our
+// equivalent for importlib.import_module); any argument that is not a
+// constant of the expected shape makes the call contribute nothing.
+void Scanner::FinishCandidateCall(std::vector<ImportRef>* out) {
+  Callee callee = candidate_;
+  candidate_ = Callee::kNone;
+  std::vector<Range> positional;
+  std::vector<std::pair<std::string_view, Range>> keywords;
+  for (Range a : SplitOnCommas(args_, {0, args_.size()})) {
+    const Token& first = args_[a.first];
+    if (first.kind == TokenKind::kOp &&
+        (first.text == "*" || first.text == "**")) {
+      return;
+    }
+    if (first.kind == TokenKind::kName && a.second - a.first >= 2 &&
+        args_[a.first + 1].text == "=") {
+      keywords.push_back({first.text, {a.first + 2, a.second}});
+    } else {
+      positional.push_back(a);
+    }
+  }
+  auto arg = [&](size_t index,
+                 std::string_view keyword) -> std::optional<Range> {
+    if (positional.size() > index) return positional[index];
+    for (auto& [k, r] : keywords) {
+      if (k == keyword) return r;
+    }
+    return std::nullopt;
+  };
+
+  if (callee == Callee::kImportModule) {
+    std::optional<Range> name_arg = arg(0, "name");
+    if (!name_arg) return;
+    std::optional<std::string> name = ConstantStr(args_, *name_arg);
+    if (!name || name->empty()) return;
+    size_t level = name->find_first_not_of('.');
+    if (level == std::string::npos) level = name->size();
+    if (level == 0) {
+      out->push_back({*name, std::nullopt});
+      return;
+    }
+    std::optional<Range> package_arg = arg(1, "package");
+    if (!package_arg) return;
+    std::optional<std::string> package = ConstantStr(args_, *package_arg);
+    if (!package) return;
+    Result<std::string> resolved =
+        ResolveRelative(std::string_view(*name).substr(level), *package,
+                        static_cast<int>(level));
+    if (resolved.ok()) out->push_back({*resolved, std::nullopt});
+    return;
+  }
+
+  if (positional.empty()) return;
+  std::optional<std::string> name = ConstantStr(args_, positional[0]);
+  if (!name) return;
+  std::vector<std::string> fromlist;
+  if (positional.size() > 3 || arg(3, "fromlist")) {
+    std::optional<std::vector<std::string>> list =
+        ConstantStrList(args_, *arg(3, "fromlist"));
+    if (!list) return;
+    fromlist = std::move(*list);
+  }
+  int level = 0;
+  if (std::optional<Range> level_arg = arg(4, "level")) {
+    std::optional<int> value = ConstantInt(args_, *level_arg);
+    if (!value) return;
+    level = *value;
+  }
+  // Like torch, an unresolvable relative name drops what is left of the
+  // call without failing the scan.
+  if (fromlist.empty()) {
+    // The parent ("a.b" for "a.b.c") is what the import binds; torch keeps
+    // the name itself unresolved and resolves only the parent.
+    out->push_back({*name, std::nullopt});
+    size_t dot = name->rfind('.');
+    if (dot == std::string::npos) return;
+    std::string parent = name->substr(0, dot);
+    if (level > 0) {
+      Result<std::string> resolved = ResolveRelative(parent, package_, level);
+      if (!resolved.ok()) return;
+      parent = std::move(resolved).value();
+    }
+    out->push_back({std::move(parent), std::nullopt});
+    return;
+  }
+  std::string module = *name;
+  if (level > 0) {
+    Result<std::string> resolved = ResolveRelative(module, package_, level);
+    if (!resolved.ok()) return;
+    module = std::move(resolved).value();
+  }
+  for (std::string& alias : fromlist) {
+    if (alias == "*") {
+      out->push_back({module, std::nullopt});
+    } else {
+      out->push_back({module, std::move(alias)});
+    }
+  }
+}
+
+Status Scanner::Handle(const Token& tok) {
+  Level& level = levels_.back();
+  bool recording = candidate_ != Callee::kNone;
+  if (recording && fstring_nesting_in_candidate_ == 0 &&
+      levels_.size() > candidate_level_ &&
+      !(levels_.size() == candidate_level_ + 1 && tok.text == ")")) {
+    args_.push_back(tok);
+  }
+  bool ends = EndsExpression(prev_);
+  bool trailer = (ends && tok.kind == TokenKind::kOp &&
+                  (tok.text == "(" || tok.text == "[" || tok.text == ".")) ||
+                 (tok.kind == TokenKind::kName && prev_.text == "." &&
+                  prev_.kind == TokenKind::kOp);
+  if (!trailer) CommitPending(level);
+
+  if (tok.kind == TokenKind::kFString) {
+    if (recording) ++fstring_nesting_in_candidate_;
+    std::string_view t = tok.text;
+    Level str{LevelKind::kFString, '"', tok.line};
+    str.triple = t.size() >= 3 && t[t.size() - 2] == t.back() &&
+                 t[t.size() - 3] == t.back();
+    str.quote = t.back();
+    std::optional<StringPrefix> prefix =
+        ParseStringPrefix(t.substr(0, t.find_first_of("'\"")));
+    str.raw = prefix && prefix->raw;
+    if (levels_.size() > options_.max_bracket_depth) {
+      return SyntaxError("too many nested parentheses", tok.line);
+    }
+    levels_.push_back(std::move(str));
+    return Status::Ok();
+  }
+  if (tok.kind != TokenKind::kOp) return Status::Ok();
+  std::string_view op = tok.text;
+  LevelKind kind = level.kind;
+  if (kind == LevelKind::kFString) {
+    if (op == "{") return Open(LevelKind::kField, '{', tok.line);
+    // The closing quote: the f-string is one atom of the enclosing level.
+    CommitPending(levels_.back());
+    Level closed = std::move(levels_.back());
+    levels_.pop_back();
+    for (ImportRef& ref : closed.committed) {
+      levels_.back().pending.push_back(std::move(ref));
+    }
+    if (recording && fstring_nesting_in_candidate_ > 0) {
+      --fstring_nesting_in_candidate_;
+    }
+    return Status::Ok();
+  }
+  if (kind == LevelKind::kFormatSpec) {
+    if (op == "{") return Open(LevelKind::kField, '{', tok.line);
+    // The '}' ending the spec also ends its field.
+    CommitPending(levels_.back());
+    Level spec = std::move(levels_.back());
+    levels_.pop_back();
+    for (ImportRef& ref : spec.committed) {
+      levels_.back().pending.push_back(std::move(ref));
+    }
+    return Close('}', tok.line);
+  }
+  if (kind == LevelKind::kField && op == ":") {
+    CommitPending(level);
+    levels_.push_back(Level(LevelKind::kFormatSpec, ':', tok.line));
+    return Status::Ok();
+  }
+  if (op == "(" && trailer) {
+    level.pending.clear();
+    Callee callee = Callee::kNone;
+    if (call_depth_ == 0 && prev_.kind == TokenKind::kName) {
+      if (prev_.text == "__import__" && prev2_.text != ".") {
+        callee = Callee::kDunderImport;
+      } else if (prev_.text == "import_module" && prev2_.text == "." &&
+                 prev3_.text == "importlib") {
+        callee = Callee::kImportModule;
+      }
+    }
+    // `def f(` and `class C(` open parameter and base lists, not calls.
+    bool definition = prev_.kind == TokenKind::kName &&
+                      (prev2_.text == "def" || prev2_.text == "class");
+    HERMETIC_RETURN_IF_ERROR(
+        Open(definition ? LevelKind::kParen : LevelKind::kCall, '(', tok.line));
+    if (callee != Callee::kNone) {
+      candidate_ = callee;
+      candidate_level_ = levels_.size() - 1;
+      args_.clear();
+    }
+    return Status::Ok();
+  }
+  if (op == "(") return Open(LevelKind::kParen, '(', tok.line);
+  if (op == "[") return Open(LevelKind::kBracket, '[', tok.line);
+  if (op == "{") return Open(LevelKind::kBrace, '{', tok.line);
+  if (op == ")" || op == "]" || op == "}") return Close(op[0], tok.line);
+  return Status::Ok();
+}
+
+Result<std::vector<ImportRef>> Scanner::Run() {
+  if (src_.size() > options_.max_source_bytes) {
+    return Status::InvalidArgument("source larger than the scan limit");
+  }
+  if (src_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
+  levels_.push_back(Level(LevelKind::kModule, 0, 1));
+  prev_.kind = TokenKind::kEnd;
+  while (true) {
+    Token tok;
+    HERMETIC_RETURN_IF_ERROR(Lex(&tok));
+    if (tok.kind == TokenKind::kEnd) {
+      if (levels_.size() > 1) {
+        const Level& open = levels_[1];
+        if (open.kind == LevelKind::kFString) {
+          return SyntaxError("f-string: expecting '}'", open.line);
+        }
+        return SyntaxError(std::string("'") + open.open + "' was never closed",
+                           open.line);
+      }
+    }
+    HERMETIC_RETURN_IF_ERROR(HandleImportStatement(tok));
+    HERMETIC_RETURN_IF_ERROR(Handle(tok));
+    if (tok.kind == TokenKind::kEnd) break;
+    prev3_ = prev2_;
+    prev2_ = prev_;
+    prev_ = tok;
+  }
+  return std::move(out_);
+}
+
+}  // namespace
+
+Result<std::vector<ImportRef>> ScanImports(std::string_view source,
+                                           std::string_view module_name,
+                                           bool is_package,
+                                           const ImportScanOptions& options) {
+  return Scanner(source, module_name, is_package, options).Run();
+}
+
+}  // namespace hermetic
