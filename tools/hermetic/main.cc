@@ -1,0 +1,342 @@
+// hermetic: inspect, verify and unpack torch.package-compatible archives.
+// Uses only the public API in include/hermetic/.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hermetic/archive.h"
+
+namespace hermetic::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitDamaged = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitIo = 3;
+constexpr int kExitOther = 4;
+
+constexpr char kExitCodes[] =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  the archive is damaged or unsafe (bad structure, CRC mismatch,\n"
+    "     a record that would land outside DIR)\n"
+    "  2  usage error\n"
+    "  3  a file, directory or record cannot be found, read or written\n"
+    "  4  anything else (unsupported feature, internal error)\n";
+
+const std::map<std::string_view, std::string_view>& Usages() {
+  static const auto* usages = new std::map<std::string_view, std::string_view>{
+      {"ls",
+       "usage: hermetic ls [--json] ARCHIVE\n"
+       "List the records of ARCHIVE (a zip file or an unzipped package\n"
+       "folder) in central-directory order: size, stored size, method, data\n"
+       "offset and the largest power-of-two alignment (up to 4096) of the\n"
+       "data offset. --json prints one JSON object instead of a table.\n"},
+      {"cat",
+       "usage: hermetic cat ARCHIVE RECORD\n"
+       "Write the bytes of RECORD (a name without the top-level folder) to\n"
+       "standard output.\n"},
+      {"verify",
+       "usage: hermetic verify ARCHIVE\n"
+       "Check the CRC-32 of every record; on a mismatch name the damaged\n"
+       "record on standard error and exit 1.\n"},
+      {"extract",
+       "usage: hermetic extract ARCHIVE DIR\n"
+       "Write every record to DIR/<record name> (DIR is created if missing),\n"
+       "checking CRCs. Refuses records that would land outside DIR, including\n"
+       "through symbolic links already present in DIR.\n"},
+  };
+  return *usages;
+}
+
+void PrintMainHelp(FILE* out) {
+  std::fprintf(out,
+               "usage: hermetic COMMAND [ARGS]\n"
+               "Inspect torch.package-compatible archives.\n\n"
+               "Commands:\n"
+               "  ls [--json] ARCHIVE      list records\n"
+               "  cat ARCHIVE RECORD       print one record\n"
+               "  verify ARCHIVE           check every CRC-32\n"
+               "  extract ARCHIVE DIR      unpack into DIR\n\n"
+               "Run 'hermetic COMMAND --help' for details.\n\n%s",
+               kExitCodes);
+}
+
+int Usage(std::string_view command) {
+  std::fprintf(stderr, "%s", std::string(Usages().at(command)).c_str());
+  return kExitUsage;
+}
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kCorruptArchive:
+      return kExitDamaged;
+    case StatusCode::kNotFound:
+    case StatusCode::kIOError:
+      return kExitIo;
+    case StatusCode::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitOther;
+  }
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "hermetic: %s\n", s.message().c_str());
+  return ExitCodeFor(s);
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+uint64_t Alignment(uint64_t offset) {
+  uint64_t a = 1;
+  while (a < 4096 && offset % (a * 2) == 0) a *= 2;
+  return a;
+}
+
+int Ls(const std::vector<std::string>& args) {
+  bool json = false;
+  std::vector<std::string> rest;
+  for (const std::string& a : args) {
+    if (a == "--json") {
+      json = true;
+    } else {
+      rest.push_back(a);
+    }
+  }
+  if (rest.size() != 1) return Usage("ls");
+  auto reader = ArchiveReader::OpenPath(rest[0]);
+  if (!reader.ok()) return Fail(reader.status());
+  const auto& records = (*reader)->records();
+  if (json) {
+    std::string out = "{\"archive\": " + JsonString(rest[0]) +
+                      ", \"prefix\": " + JsonString((*reader)->prefix()) +
+                      ", \"records\": [";
+    for (size_t i = 0; i < records.size(); ++i) {
+      const RecordInfo& r = records[i];
+      char nums[256];
+      std::snprintf(nums, sizeof nums,
+                    ", \"size\": %" PRIu64 ", \"compressed_size\": %" PRIu64
+                    ", \"method\": %u, \"crc32\": %u, \"header_offset\": "
+                    "%" PRIu64 ", \"data_offset\": %" PRIu64
+                    ", \"alignment\": %" PRIu64 "}",
+                    r.size, r.compressed_size, r.method, r.crc32,
+                    r.header_offset, r.data_offset, Alignment(r.data_offset));
+      out += (i ? ", {\"name\": " : "{\"name\": ") + JsonString(r.name) + nums;
+    }
+    out += "]}\n";
+    std::fputs(out.c_str(), stdout);
+    return kExitOk;
+  }
+  std::printf("%12s %12s %6s %12s %5s  %s\n", "size", "stored", "method",
+              "offset", "align", "name");
+  for (const RecordInfo& r : records) {
+    std::printf("%12" PRIu64 " %12" PRIu64 " %6s %12" PRIu64 " %5" PRIu64
+                "  %s\n",
+                r.size, r.compressed_size, r.method == 0 ? "stored" : "deflate",
+                r.data_offset, Alignment(r.data_offset), r.name.c_str());
+  }
+  return kExitOk;
+}
+
+bool WriteAll(int fd, std::span<const uint8_t> bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes = bytes.subspan(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+int Cat(const std::vector<std::string>& args) {
+  if (args.size() != 2) return Usage("cat");
+  auto reader = ArchiveReader::OpenPath(args[0]);
+  if (!reader.ok()) return Fail(reader.status());
+  auto data = (*reader)->Read(args[1]);
+  if (!data.ok()) return Fail(data.status());
+  if (!WriteAll(STDOUT_FILENO, *data)) {
+    return Fail(Status::IOError(std::string("writing to standard output: ") +
+                                std::strerror(errno)));
+  }
+  return kExitOk;
+}
+
+int Verify(const std::vector<std::string>& args) {
+  if (args.size() != 1) return Usage("verify");
+  auto reader = ArchiveReader::OpenPath(args[0]);
+  if (!reader.ok()) return Fail(reader.status());
+  Status s = (*reader)->VerifyAll();
+  if (!s.ok()) return Fail(s);
+  std::printf("%s: %zu records OK\n", args[0].c_str(),
+              (*reader)->records().size());
+  return kExitOk;
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+// Writes one record below `root` without ever following a symbolic link:
+// every directory is entered with O_NOFOLLOW and an existing file is unlinked
+// (never written through, so a hard link cannot leak either).
+Status ExtractOne(int root, const std::string& dir, const RecordInfo& info,
+                  std::span<const uint8_t> data) {
+  const std::string& name = info.name;
+  auto refuse = [&](const std::string& why) {
+    return Status::Corrupt("refusing to extract " + name + " into " + dir +
+                           ": " + why);
+  };
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    size_t slash = name.find('/', start);
+    parts.push_back(name.substr(start, slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  for (const std::string& p : parts) {
+    if (p.empty() || p == "." || p == "..") return refuse("unsafe path");
+  }
+  Fd cur(dup(root));
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (mkdirat(cur.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST) {
+      return Status::IOError("creating directory for " + name + ": " +
+                             std::strerror(errno));
+    }
+    Fd next(openat(cur.get(), parts[i].c_str(),
+                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (next.get() < 0) {
+      return refuse("'" + parts[i] + "' is a symbolic link or not a directory");
+    }
+    cur = std::move(next);
+  }
+  const char* leaf = parts.back().c_str();
+  struct stat st;
+  if (fstatat(cur.get(), leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) return refuse("it is a symbolic link");
+    if (S_ISDIR(st.st_mode)) return refuse("it is a directory");
+    if (unlinkat(cur.get(), leaf, 0) != 0) {
+      return Status::IOError("replacing " + name + ": " + std::strerror(errno));
+    }
+  }
+  Fd out(openat(cur.get(), leaf,
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (out.get() < 0) {
+    return Status::IOError("creating " + name + ": " + std::strerror(errno));
+  }
+  if (!WriteAll(out.get(), data)) {
+    return Status::IOError("writing " + name + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+int Extract(const std::vector<std::string>& args) {
+  if (args.size() != 2) return Usage("extract");
+  ReaderOptions options;
+  options.verify_crc = true;
+  auto reader = ArchiveReader::OpenPath(args[0], options);
+  if (!reader.ok()) return Fail(reader.status());
+  const std::string& dir = args[1];
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return Fail(
+        Status::IOError("creating " + dir + ": " + std::strerror(errno)));
+  }
+  Fd root(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) {
+    return Fail(
+        Status::IOError("opening " + dir + ": " + std::strerror(errno)));
+  }
+  for (const RecordInfo& info : (*reader)->records()) {
+    auto data = (*reader)->Read(info.name);
+    if (!data.ok()) return Fail(data.status());
+    Status s = ExtractOne(root.get(), dir, info, *data);
+    if (!s.ok()) return Fail(s);
+  }
+  return kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    PrintMainHelp(stderr);
+    return kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    PrintMainHelp(stdout);
+    return kExitOk;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  static const std::map<std::string_view,
+                        std::function<int(const std::vector<std::string>&)>>
+      commands = {
+          {"ls", Ls}, {"cat", Cat}, {"verify", Verify}, {"extract", Extract}};
+  auto it = commands.find(command);
+  if (it == commands.end()) {
+    std::fprintf(stderr, "hermetic: unknown command '%s'\n\n", command.c_str());
+    PrintMainHelp(stderr);
+    return kExitUsage;
+  }
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::printf("%s\n%s", std::string(Usages().at(command)).c_str(),
+                  kExitCodes);
+      return kExitOk;
+    }
+  }
+  return it->second(args);
+}
+
+}  // namespace
+}  // namespace hermetic::cli
+
+int main(int argc, char** argv) { return hermetic::cli::Main(argc, argv); }
