@@ -57,6 +57,23 @@ def source_tree(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def zip_archive(tmp_path):
+    """build(name, {record: bytes or str}) -> path of a plain zip whose
+    records sit under the top-level folder `name`, as in a package. For
+    archives torch.package cannot write (broken or hand-made layouts)."""
+    import zipfile
+
+    def build(name, records):
+        path = tmp_path / f"{name}.pt"
+        with zipfile.ZipFile(path, "w") as zf:
+            for record, data in records.items():
+                zf.writestr(f"{name}/{record}", data)
+        return path
+
+    return build
+
+
+@pytest.fixture
 def extract_archive(tmp_path):
     """extract(archive path) -> the unzipped package folder (holding .data/)."""
     import zipfile

@@ -103,15 +103,18 @@ def test_damaged_archive_raises_corrupt_error_and_mutates_nothing(code_archive, 
     assert int(after[len("<torch_package_"):-1]) == int(before[len("<torch_package_"):-1]) + 1
 
 
-def test_archive_without_extern_list_is_refused(tmp_path):
-    import zipfile
-
-    path = tmp_path / "plain.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("plain/.data/version", "6\n")
-        zf.writestr("plain/m.py", "X = 1\n")
-    with pytest.raises(CorruptArchiveError, match=r"plain\.zip.*\.data/extern_modules"):
+def test_archive_without_extern_list_is_refused(zip_archive):
+    path = zip_archive("plain", {".data/version": "6\n", "m.py": "X = 1\n"})
+    with pytest.raises(CorruptArchiveError, match=r"plain\.pt.*\.data/extern_modules"):
         PackageImporter(path)
+
+
+def test_hand_made_archive_without_python_version(zip_archive):
+    path = zip_archive("hand", {".data/extern_modules": "\n", "m.py": "X = 1\n"})
+    importer = PackageImporter(path)
+    assert importer.python_version() is None
+    assert importer.extern_modules == []  # the blank line of "no externs" is no name
+    assert importer.import_module("m").X == 1
 
 
 def test_missing_file_raises_file_not_found(tmp_path):
@@ -372,23 +375,74 @@ def test_mocked_modules(torch_export, source_tree):
     assert repr(mocked.other) == f"MockedObject({imp.id()}.mocked_thing.other)"
 
 
-def test_inconsistent_tree_errors(tmp_path):
-    import zipfile
-
-    def archive(name, records):
-        path = tmp_path / f"{name}.pt"
-        with zipfile.ZipFile(path, "w") as zf:
-            for record, data in records.items():
-                zf.writestr(f"{name}/{record}", data)
-        return path
-
+def test_inconsistent_tree_errors(zip_archive):
     with pytest.raises(ImportError, match="module m is not a package, but has submodules"):
-        PackageImporter(archive("a", {".data/extern_modules": "\n", "m.py": "", "m/x.py": ""}))
+        PackageImporter(zip_archive("a", {".data/extern_modules": "\n", "m.py": "", "m/x.py": ""}))
     with pytest.raises(
         ImportError,
         match="package contains a module file json/x.py that is a subpackage of a module marked external",
     ):
-        PackageImporter(archive("b", {".data/extern_modules": "json\n", "json/x.py": ""}))
+        PackageImporter(zip_archive("b", {".data/extern_modules": "json\n", "json/x.py": ""}))
+
+
+def test_c_extension_parent_errors(zip_archive):
+    import _csv
+
+    assert isinstance(_csv.__loader__, importlib.machinery.ExtensionFileLoader)
+    importer = PackageImporter(zip_archive("c", {".data/extern_modules": "_csv\n_csv.writer\n"}))
+    with pytest.raises(ModuleNotFoundError) as info:
+        importer.import_module("_csv.nothing")
+    assert str(info.value).startswith(
+        "No module named '_csv.nothing'; '_csv.nothing' is a c extension module which was not externed."
+    )
+    with pytest.raises(ModuleNotFoundError) as info:
+        importer.import_module("_csv.writer")
+    assert str(info.value) == (
+        "No module named '_csv.writer'; '_csv' is a c extension package which does not contain '_csv.writer'."
+    )
+
+
+def test_out_of_band_buffers_reach_the_unpickler(zip_archive):
+    payload = b"out of band bytes"
+    buffers = []
+    data = pickle.dumps(pickle.PickleBuffer(payload), protocol=5, buffer_callback=buffers.append)
+    path = zip_archive(
+        "oob",
+        {".data/extern_modules": "builtins\n", "res/p5.pkl": data, "res/p5.pkl.oob/0": bytes(buffers[0].raw())},
+    )
+    # Without the buffers, a pickle of out-of-band data does not load at all.
+    assert bytes(PackageImporter(path).load_pickle("res", "p5.pkl")) == payload
+
+
+def test_code_only_packages_never_import_torch(torch_export, pickle_classes, tmp_path):
+    import subprocess
+
+    obj = pickle_classes.Point(3, 4)
+    path = torch_export(lambda e: e.intern("h4objs.**") or e.save_pickle("res", "p.pkl", obj))
+    script = (
+        "import sys\n"
+        "from hermetic import PackageImporter\n"
+        f"point = PackageImporter({str(path)!r}).load_pickle('res', 'p.pkl')\n"
+        "assert (point.x, point.y) == (3, 4)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": ":".join(p for p in sys.path if p)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_numpy_compat_names_on_extern(torch_export):
+    np = pytest.importorskip("numpy")
+
+    def fill(exporter):
+        exporter.extern("numpy")
+        exporter.save_source_string("m", "import numpy\n")
+
+    importer = PackageImporter(torch_export(fill))
+    numpy = importer.import_module("numpy")
+    assert numpy is np
+    assert numpy.str is str  # removed from numpy 2; old pickles name it
 
 
 # --------------------------------------------------------------------------
