@@ -51,7 +51,8 @@ def calc_package(module_globals):
     if spec is not None:
         return spec.parent
     warnings.warn(
-        "can't resolve package from __spec__ or __package__, falling back on __name__ and __path__",
+        "can't resolve package from __spec__ or __package__, "
+        "falling back on __name__ and __path__",
         ImportWarning,
         stacklevel=3,
     )

@@ -59,7 +59,9 @@ class PackageUnpickler(pickle.Unpickler):
         map_location=None,
         record=None,
     ):
-        super().__init__(file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers)
+        super().__init__(
+            file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers
+        )
         self._importer = importer
         self._map_python2_names = fix_imports and (_peek_protocol(file) or 0) < 3
         self._map_location = map_location
@@ -93,7 +95,9 @@ class PackageUnpickler(pickle.Unpickler):
 
     def persistent_load(self, saved_id):
         if not isinstance(saved_id, tuple) or not saved_id:
-            raise pickle.UnpicklingError(f"persistent id must be a non-empty tuple, got {saved_id!r}")
+            raise pickle.UnpicklingError(
+                f"persistent id must be a non-empty tuple, got {saved_id!r}"
+            )
         typename = _decode_ascii(saved_id[0])
         if typename == "storage":
             if len(saved_id) != 5:

@@ -29,7 +29,13 @@ except ImportError:  # Python < 3.11
 
 from . import _core
 from ._directory_reader import DirectoryReader, RecordReader
-from ._importlib import calc_package, normalize_line_endings, normalize_resource, resolve_name, sanity_check
+from ._importlib import (
+    calc_package,
+    normalize_line_endings,
+    normalize_resource,
+    resolve_name,
+    sanity_check,
+)
 from ._mangling import PackageMangler, demangle
 from ._package_unpickler import PackageUnpickler
 from .errors import CorruptArchiveError
@@ -158,7 +164,9 @@ def _read_extern_list(reader):
     try:
         text = reader.get_record(_EXTERN_LIST).decode("utf-8")
     except UnicodeDecodeError as error:
-        raise CorruptArchiveError(f"archive {archive.name!r}: {_EXTERN_LIST} is not UTF-8: {error}") from None
+        raise CorruptArchiveError(
+            f"archive {archive.name!r}: {_EXTERN_LIST} is not UTF-8: {error}"
+        ) from None
     # A package without externs stores a lone newline; a blank name means
     # nothing and would only confuse module_allowed.
     return [name for name in text.splitlines() if name]
@@ -306,7 +314,8 @@ class PackageImporter(Importer):
             # lookup.
             module = self._gcd_import(name, None, level)
         else:
-            module = self._gcd_import(name, calc_package(globals if globals is not None else {}), level)
+            package = calc_package(globals if globals is not None else {})
+            module = self._gcd_import(name, package, level)
         if fromlist:
             return self._handle_fromlist(module, fromlist)
         if level == 0:
@@ -358,17 +367,21 @@ class PackageImporter(Importer):
         if hasattr(parent_module, "__path__"):
             return
         if not isinstance(parent_module.__loader__, importlib.machinery.ExtensionFileLoader):
-            raise ModuleNotFoundError(f"No module named {name!r}; {parent!r} is not a package", name=name)
+            raise ModuleNotFoundError(
+                f"No module named {name!r}; {parent!r} is not a package", name=name
+            )
         if name not in self.extern_modules:
             raise ModuleNotFoundError(
-                f"No module named {name!r}; {name!r} is a c extension module which was not externed. "
-                "C extension modules need to be externed by the PackageExporter in order to be used "
+                f"No module named {name!r}; {name!r} is a c extension module which was not "
+                "externed. C extension modules need to be externed by the PackageExporter in "
+                "order to be used "
                 "as we do not support interning them.",
                 name=name,
             )
         if not isinstance(parent_module.__dict__.get(child), types.ModuleType):
             raise ModuleNotFoundError(
-                f"No module named {name!r}; {parent!r} is a c extension package which does not contain {name!r}.",
+                f"No module named {name!r}; {parent!r} is a c extension package "
+                f"which does not contain {name!r}.",
                 name=name,
             )
 
@@ -381,7 +394,8 @@ class PackageImporter(Importer):
                     return module
                 raise ModuleNotFoundError(
                     f'No module named "{name}" in self-contained archive "{self.filename}" '
-                    f"and the module is also not in the list of allowed external modules: {self.extern_modules}",
+                    "and the module is also not in the list of allowed external modules: "
+                    f"{self.extern_modules}",
                     name=name,
                 )
             node = node.children[atom]
@@ -395,7 +409,9 @@ class PackageImporter(Importer):
     def _make_module(self, name, source_file, is_package, parent):
         mangled_name = self._mangler.mangle(name)
         mangled_file = self._mangler.mangle(source_file) if source_file is not None else None
-        spec = importlib.machinery.ModuleSpec(name, self, origin=_MODULE_ORIGIN, is_package=is_package)
+        spec = importlib.machinery.ModuleSpec(
+            name, self, origin=_MODULE_ORIGIN, is_package=is_package
+        )
         module = types.ModuleType(mangled_name)
         namespace = module.__dict__
         namespace.update(
@@ -459,7 +475,8 @@ class PackageImporter(Importer):
                 except ModuleNotFoundError as error:
                     # `from pkg import name` where name is neither attribute
                     # nor submodule: IMPORT_FROM reports it, not us.
-                    if error.name == submodule and self.modules.get(submodule, _NOT_LOADED) is not None:
+                    blocked = self.modules.get(submodule, _NOT_LOADED) is None
+                    if error.name == submodule and not blocked:
                         continue
                     raise
         return module
@@ -479,7 +496,9 @@ class PackageImporter(Importer):
     def _zipfile_path(self, package, resource=None):
         module = self._get_package(package)
         if module.__loader__ is not self:
-            raise ValueError(f"{module.__name__!r} was not imported by this PackageImporter ({self.id()})")
+            raise ValueError(
+                f"{module.__name__!r} was not imported by this PackageImporter ({self.id()})"
+            )
         folder = demangle(module.__name__).replace(".", "/")
         if resource is None:
             return folder
@@ -509,7 +528,7 @@ class _RecordPath(Traversable):
         return list(names)
 
     def iterdir(self):
-        return (_RecordPath(self._importer, f"{self._path}/{name}") for name in self._child_names())
+        return (self.joinpath(name) for name in self._child_names())
 
     def is_file(self):
         return self._importer.zip_reader.has_record(self._path)
@@ -527,7 +546,9 @@ class _RecordPath(Traversable):
         if mode not in ("r", "rb"):
             raise ValueError(f"package resources are read-only; cannot open with mode {mode!r}")
         if not self.is_file():
-            raise FileNotFoundError(f"{self._path!r} is not a file in package {self._importer.filename!r}")
+            raise FileNotFoundError(
+                f"{self._path!r} is not a file in package {self._importer.filename!r}"
+            )
         data = io.BytesIO(self._importer.zip_reader.get_record(self._path))
         return data if mode == "rb" else io.TextIOWrapper(data, *args, **kwargs)
 
