@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import pickle
 
-from .errors import StateError
+from .errors import StateError, UnsupportedError
+
+
+def record_view(reader, name: str) -> memoryview:
+    """A writable view of record `name`: zero-copy when `reader` maps it,
+    else over a private copy (compressed records cannot be mapped)."""
+    try:
+        return reader.view(name)
+    except UnsupportedError:
+        return memoryview(bytearray(reader.read(name)))
 
 
 def _oob_prefix(package: str, resource: str) -> str:
@@ -58,5 +67,5 @@ def load_buffers(importer, package: str,
     prefix = _oob_prefix(package, resource)
     buffers = []
     while reader.has_record(f"{prefix}{len(buffers)}"):
-        buffers.append(reader.view(f"{prefix}{len(buffers)}"))
+        buffers.append(record_view(reader, f"{prefix}{len(buffers)}"))
     return buffers or None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from ._oob import record_view
 from .errors import CorruptArchiveError, NotFoundError
 
 # Exact storage types the pickler hands to persistent_id; filled on first use
@@ -115,7 +116,7 @@ def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
                 copy: bool, describe):
     """An UntypedStorage over the first `nbytes` of record `name`."""
     try:
-        view = reader.view(name)
+        view = record_view(reader, name)
     except NotFoundError as e:
         raise CorruptArchiveError(f"{describe()} is missing") from e
     if view.nbytes < nbytes:
@@ -124,10 +125,6 @@ def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
             f"{nbytes} its pickle declares")
     if nbytes == 0:
         return torch.UntypedStorage(0)
-    if view.readonly:
-        # torch.frombuffer warns on read-only memory; a private copy is what
-        # the caller would get from a non-mapped source anyway.
-        view = memoryview(bytearray(view[:nbytes]))
     # The tensor holds the memoryview, which holds the archive's mapping, so
     # the storage outlives the importer and its reader.
     untyped = torch.frombuffer(view, dtype=torch.uint8,
@@ -146,7 +143,12 @@ def load_storage(importer, storage_type, key, location, numel, map_location,
     Storages are shared within one load_pickle call through
     `loaded_storages` (key -> restored UntypedStorage). Bytes are not copied
     unless ``importer.copy_tensors`` is true, `map_location` moves them, or
-    the record is misaligned for its dtype.
+    the record is compressed or misaligned for its dtype.
+
+    Unlike torch.package, zero-copy loads from one importer alias: the
+    reader has one copy-on-write mapping, so a write into a tensor of one
+    load_pickle is seen by later loads of the same storage from that
+    importer. ``copy_tensors`` gives each load its own bytes.
     """
     import torch
     from torch.serialization import _get_restore_location

@@ -83,13 +83,19 @@ def test_buffers_become_numbered_aligned_records(tmp_path):
 
 def test_round_trip_of_bytearray_and_picklebuffer(tmp_path):
     path = tmp_path / "a.pt"
-    obj = {"ba": bytearray(b"abc" * 50), "pb": pickle.PickleBuffer(b"readonly bytes"), "empty": bytearray()}
+    obj = {
+        "ba": pickle.PickleBuffer(bytearray(b"abc" * 50)),
+        "ro": pickle.PickleBuffer(b"readonly bytes"),
+        "empty": pickle.PickleBuffer(bytearray()),
+        "inband": bytearray(b"pickle keeps bytearrays in band"),
+    }
     _save(path, obj)
     loaded, buffers = _load(path)
     assert len(buffers) == 3
-    assert loaded["ba"] == obj["ba"]
-    assert bytes(loaded["pb"]) == b"readonly bytes"
-    assert loaded["empty"] == bytearray()
+    assert bytes(loaded["ba"]) == b"abc" * 50
+    assert bytes(loaded["ro"]) == b"readonly bytes"
+    assert bytes(loaded["empty"]) == b""
+    assert loaded["inband"] == obj["inband"]
 
 
 def test_no_buffers_gives_none(tmp_path):
@@ -110,6 +116,17 @@ def test_buffers_of_two_resources_are_kept_apart(tmp_path):
     importer = _Importer(path)
     assert [bytes(b) for b in _oob.load_buffers(importer, "p", "a.pkl")] == [b"A" * 10]
     assert [bytes(b) for b in _oob.load_buffers(importer, "p", "b.pkl")] == [b"B" * 20]
+
+
+def test_compressed_buffer_records_load_as_copies(tmp_path):
+    path, deflated = tmp_path / "a.pt", tmp_path / "deflated.pt"
+    _save(path, [pickle.PickleBuffer(bytearray(b"q" * 5000))])
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    loaded, _ = _load(deflated)
+    assert bytes(loaded[0]) == b"q" * 5000
+    loaded[0][0] = ord("w")  # a private, writable copy
 
 
 def test_writer_refuses_buffers_after_finish(tmp_path):
@@ -141,7 +158,8 @@ def test_exporter_and_importer_use_out_of_band_records(tmp_path):
     path = tmp_path / "e.pt"
     array = np.arange(1000, dtype=np.int64)
     with PackageExporter(path) as exporter:
-        exporter.save_pickle("res", "arr.pkl", {"a": array, "b": bytearray(b"zz")}, out_of_band=True)
+        exporter.extern("numpy.**")
+        exporter.save_pickle("res", "arr.pkl", {"a": array, "b": pickle.PickleBuffer(b"zz")}, out_of_band=True)
     with zipfile.ZipFile(path) as z:
         names = [n.split("/", 1)[1] for n in z.namelist()]
     assert "res/arr.pkl.oob/0" in names and "res/arr.pkl.oob/1" in names
@@ -149,7 +167,7 @@ def test_exporter_and_importer_use_out_of_band_records(tmp_path):
     loaded = importer.load_pickle("res", "arr.pkl")
     del importer
     np.testing.assert_array_equal(loaded["a"], array)
-    assert loaded["b"] == bytearray(b"zz")
+    assert bytes(loaded["b"]) == b"zz"
 
 
 def test_glue_modules_do_not_import_torch():
