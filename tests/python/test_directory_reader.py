@@ -66,3 +66,14 @@ def test_folder_without_extern_list_is_refused(folder):
     os.remove(folder / ".data" / "extern_modules")
     with pytest.raises(CorruptArchiveError, match="extern_modules"):
         PackageImporter(folder)
+
+
+def test_folder_tree_equals_archive_tree(torch_export, extract_archive):
+    # torch hides .data/ of unzipped packages (its glob skips dot-names);
+    # hermetic shows a folder exactly like its archive.
+    archive = torch_export(fill, name="same_tree.pt")
+    folder = extract_archive(archive)
+    from_zip = str(PackageImporter(archive).file_structure()).split("\n", 1)[1]
+    from_folder = str(PackageImporter(folder).file_structure()).split("\n", 1)[1]
+    assert from_folder == from_zip
+    assert ".data" in from_folder
