@@ -123,6 +123,7 @@ struct Entry {
   uint64_t header_offset;
   uint64_t size;
   uint32_t crc;
+  uint16_t flags;
 };
 
 class WriterImpl : public ArchiveWriter {
@@ -171,6 +172,18 @@ class WriterImpl : public ArchiveWriter {
                                         ": EndRecord() without BeginRecord()");
     }
     open_ = false;
+    if (current_.size == 0) {
+      // torch writes an empty record without a data descriptor (flag bit 3
+      // clear). Nothing was emitted since its header, so the header is still
+      // the tail of the output buffer and can be patched in place.
+      const uint64_t header_length = offset_ - current_.header_offset;
+      uint8_t* flags = buffer_.data() + buffer_.size() - header_length + 6;
+      flags[0] = static_cast<uint8_t>(zip::kEmptyRecordFlags);
+      flags[1] = static_cast<uint8_t>(zip::kEmptyRecordFlags >> 8);
+      current_.flags = zip::kEmptyRecordFlags;
+      entries_.push_back(std::move(current_));
+      return Status::Ok();
+    }
     bool zip64 = current_.size >= zip::kZip64Marker32 ||
                  current_.header_offset >= zip::kZip64Marker32;
     std::string d;
@@ -296,7 +309,7 @@ class WriterImpl : public ArchiveWriter {
     Put16(h, zip::kPaddingExtraId);
     Put16(h, l.padding);
     h.append(l.padding, static_cast<char>(zip::kPaddingByte));
-    current_ = Entry{std::move(full), offset_, 0, 0};
+    current_ = Entry{std::move(full), offset_, 0, 0, zip::kWriterFlags};
     open_ = true;
     return Emit(h);
   }
@@ -348,7 +361,7 @@ class WriterImpl : public ArchiveWriter {
       Put32(cd, zip::kCentralHeaderSig);
       Put16(cd, 0);  // made by
       Put16(cd, 0);  // needed
-      Put16(cd, zip::kWriterFlags);
+      Put16(cd, e.flags);
       Put16(cd, zip::kMethodStored);
       Put32(cd, 0);  // time, date
       Put32(cd, e.crc);

@@ -27,6 +27,7 @@ inline constexpr uint64_t kMaxCommentSize = 0xFFFF;
 
 // Bit 3: sizes and CRC follow the data; bit 11: names are UTF-8.
 inline constexpr uint16_t kWriterFlags = 0x0808;
+inline constexpr uint16_t kEmptyRecordFlags = 0x0800;
 inline constexpr uint16_t kFlagEncrypted = 0x0001;
 inline constexpr uint16_t kFlagDataDescriptor = 0x0008;
 inline constexpr uint16_t kMethodStored = 0;
