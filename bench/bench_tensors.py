@@ -96,12 +96,18 @@ def child(args):
     count, numel = CASES[args.case]
     numel = max(1, int(numel * args.scale))
     if args.op == "save":
+        import hermetic  # noqa: F401
+        import torch.package  # noqa: F401
+
         sd = _state_dict(torch, count, numel)
         _touch(args.touch_gib)
         start = time.perf_counter()
         _save(args.format, args.path, sd)
         print(json.dumps({"save": time.perf_counter() - start}))
         return
+    import hermetic  # noqa: F401  (import time is not load time)
+    import torch.package  # noqa: F401
+
     _touch(args.touch_gib)
     _reset_peak_rss()
     rss_before = _rss_bytes()

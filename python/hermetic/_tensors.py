@@ -94,35 +94,49 @@ def storage_persistent_id(exporter, obj) -> tuple | None:
     return ("storage", storage_type, key, location, numel)
 
 
-def _storage_dtype(torch, storage_type):
-    if storage_type is torch.UntypedStorage:
-        return torch.uint8
-    if isinstance(storage_type, type) and issubclass(
-            storage_type, torch.storage._LegacyStorage):
-        # _dtype: the public dtype of legacy classes warns of deprecation.
-        return storage_type._dtype
-    return None
+# Storage class -> dtype of the storages a pickle may name; filled on first
+# load. UntypedStorage holds bytes (newest torch.package loads it as uint8).
+_DTYPES: dict = {}
 
 
-def _class_name(storage_type) -> str:
+def _storage_dtype(storage_type):
+    if not _DTYPES:
+        import torch
+
+        _DTYPES[torch.UntypedStorage] = torch.uint8
+        for cls in _storage_types():
+            if issubclass(cls, torch.storage._LegacyStorage):
+                # _dtype: the public dtype of legacy classes warns of
+                # deprecation.
+                _DTYPES[cls] = cls._dtype
+    try:
+        return _DTYPES.get(storage_type)
+    except TypeError:  # unhashable: not a class
+        return None
+
+
+def _describe(reader, name: str, storage_type) -> str:
     module = getattr(storage_type, "__module__", None)
-    name = getattr(storage_type, "__qualname__", None)
-    if isinstance(module, str) and isinstance(name, str):
-        return f"{module}.{name}"
-    return repr(storage_type)
+    qualname = getattr(storage_type, "__qualname__", None)
+    if isinstance(module, str) and isinstance(qualname, str):
+        cls = f"{module}.{qualname}"
+    else:
+        cls = repr(storage_type)
+    return f"archive {reader.name!r}: storage record {name!r} of {cls}"
 
 
 def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
-                copy: bool, describe):
+                copy: bool, storage_type):
     """An UntypedStorage over the first `nbytes` of record `name`."""
     try:
         view = record_view(reader, name)
     except NotFoundError as e:
-        raise CorruptArchiveError(f"{describe()} is missing") from e
+        raise CorruptArchiveError(
+            f"{_describe(reader, name, storage_type)} is missing") from e
     if view.nbytes < nbytes:
         raise CorruptArchiveError(
-            f"{describe()} holds {view.nbytes} bytes, fewer than the "
-            f"{nbytes} its pickle declares")
+            f"{_describe(reader, name, storage_type)} holds {view.nbytes} "
+            f"bytes, fewer than the {nbytes} its pickle declares")
     if nbytes == 0:
         return torch.UntypedStorage(0)
     # The tensor holds the memoryview, which holds the archive's mapping, so
@@ -134,6 +148,20 @@ def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
     if copy or untyped.data_ptr() % min(itemsize, 8):
         untyped = untyped.clone()
     return untyped
+
+
+def _stays_on_cpu(torch, map_location, location) -> bool:
+    """Whether torch.load's restore would return a CPU storage unchanged;
+    skipping it saves most of the per-storage cost of small tensors."""
+    if map_location is None:
+        target = location
+    elif isinstance(map_location, dict):
+        target = map_location.get(location, location)
+    elif isinstance(map_location, (str, torch.device)):
+        target = str(map_location)
+    else:
+        return False
+    return target == "cpu"
 
 
 def load_storage(importer, storage_type, key, location, numel, map_location,
@@ -151,27 +179,22 @@ def load_storage(importer, storage_type, key, location, numel, map_location,
     importer. ``copy_tensors`` gives each load its own bytes.
     """
     import torch
-    from torch.serialization import _get_restore_location
 
     reader = importer._reader
     name = f".data/{key}.storage"
-
-    def describe() -> str:
-        return (f"archive {reader.name!r}: storage record {name!r} of "
-                f"{_class_name(storage_type)}")
-
-    dtype = _storage_dtype(torch, storage_type)
+    dtype = _storage_dtype(storage_type)
     if dtype is None:
         raise CorruptArchiveError(
-            f"{describe()}: this torch ({torch.__version__}) has no storage "
-            f"dtype for that class")
-    if not isinstance(key, (int, str)) or isinstance(key, bool):
+            f"{_describe(reader, name, storage_type)}: this torch "
+            f"({torch.__version__}) has no storage dtype for that class")
+    if type(key) is not int and type(key) is not str:
         raise CorruptArchiveError(
-            f"{describe()}: key must be an int or a str, not "
-            f"{type(key).__name__}")
-    if not isinstance(numel, int) or isinstance(numel, bool) or numel < 0:
+            f"{_describe(reader, name, storage_type)}: key must be an int or "
+            f"a str, not {type(key).__name__}")
+    if type(numel) is not int or numel < 0:
         raise CorruptArchiveError(
-            f"{describe()}: element count {numel!r} is not a count")
+            f"{_describe(reader, name, storage_type)}: element count "
+            f"{numel!r} is not a count")
     if isinstance(location, bytes):
         location = location.decode("ascii")
 
@@ -180,16 +203,20 @@ def load_storage(importer, storage_type, key, location, numel, map_location,
     if untyped is None:
         untyped = _map_record(torch, reader, name, nbytes, dtype.itemsize,
                               getattr(importer, "copy_tensors", False),
-                              describe)
-        typed = torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype,
-                                           _internal=True)
-        restored = _get_restore_location(map_location)(typed, location)
-        if isinstance(restored, torch.storage.TypedStorage):
-            restored = restored._untyped_storage
-        untyped = loaded_storages[key] = restored
+                              storage_type)
+        if not _stays_on_cpu(torch, map_location, location):
+            from torch.serialization import _get_restore_location
+
+            typed = torch.storage.TypedStorage(wrap_storage=untyped,
+                                               dtype=dtype, _internal=True)
+            untyped = _get_restore_location(map_location)(typed, location)
+            if isinstance(untyped, torch.storage.TypedStorage):
+                untyped = untyped._untyped_storage
+        loaded_storages[key] = untyped
     elif untyped.nbytes() < nbytes:
         raise CorruptArchiveError(
-            f"{describe()} holds {untyped.nbytes()} bytes, fewer than the "
-            f"{nbytes} its pickle declares")
+            f"{_describe(reader, name, storage_type)} holds "
+            f"{untyped.nbytes()} bytes, fewer than the {nbytes} its pickle "
+            "declares")
     return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype,
                                       _internal=True)
