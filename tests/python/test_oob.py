@@ -9,10 +9,9 @@ import zipfile
 
 import pytest
 
+import hermetic
 from hermetic import PackageExporter, PackageImporter, _core, _oob
 from hermetic.errors import StateError
-
-PYTHON_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "python")
 
 
 class _Exporter:
@@ -172,5 +171,6 @@ def test_exporter_and_importer_use_out_of_band_records(tmp_path):
 
 def test_glue_modules_do_not_import_torch():
     code = "import sys, hermetic._oob, hermetic._tensors; sys.exit('torch' in sys.modules)"
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(PYTHON_DIR))
+    # The hermetic under test, whether installed or from the source tree.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(hermetic.__file__)))
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0

@@ -110,11 +110,11 @@ def test_dtype_list_covers_new_dtypes():
         assert getattr(torch, name) in PLAIN_DTYPES
 
 
-@pytest.mark.parametrize("dtype", [torch.qint8, torch.quint8, torch.qint32], ids=str)
+@pytest.mark.parametrize("dtype", sorted(QUANTIZED, key=str), ids=str)
 def test_quantized_per_tensor_round_trips(tmp_path, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # quantized creation is deprecated
-        tensor = torch.quantize_per_tensor(torch.linspace(-3, 3, 12), 0.25, 2 if dtype != torch.qint8 else 0, dtype)
+        tensor = torch.quantize_per_tensor(torch.linspace(-3, 3, 12), 0.25, 1, dtype)
     _same(_roundtrip(tmp_path, tensor), tensor)
 
 
@@ -138,6 +138,34 @@ def test_bare_storages_round_trip(tmp_path):
     # torch.package loads an UntypedStorage id as bytes (dtype uint8).
     assert loaded["untyped"].dtype == torch.uint8
     assert bytes(loaded["untyped"].tolist()) == tensor.numpy().tobytes()
+
+
+class _RecordingExporter:
+    def __init__(self):
+        self.records = {}
+
+    def _write_record(self, name, data):
+        self.records[name] = bytes(data)
+
+
+def test_persistent_id_layout():
+    from hermetic._tensors import storage_persistent_id
+
+    exporter = _RecordingExporter()
+    floats = torch.arange(6.0)
+    f8 = torch.zeros(5, dtype=torch.float8_e5m2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage is deprecated
+        typed, f8_typed = floats.storage(), f8.storage()
+    assert storage_persistent_id(exporter, floats) is None
+    assert storage_persistent_id(exporter, "not a storage") is None
+    assert storage_persistent_id(exporter, typed) == ("storage", torch.FloatStorage, 0, "cpu", 6)
+    assert storage_persistent_id(exporter, floats[2:].untyped_storage()) == (
+        "storage", torch.UntypedStorage, 0, "cpu", 24)
+    # No legacy class for float8: saved untyped, numel in bytes.
+    assert storage_persistent_id(exporter, f8_typed) == ("storage", torch.UntypedStorage, 1, "cpu", 5)
+    assert exporter.records == {".data/0.storage": floats.numpy().tobytes(), ".data/1.storage": bytes(5)}
+    assert storage_persistent_id(_RecordingExporter(), typed)[2] == 0  # keys are per exporter
 
 
 # ---------------------------------------------------------------------------
