@@ -4,28 +4,36 @@ Every global (class, function) must be written under the name the exporter's
 importer gives it, demangled, and must resolve back to the very same object;
 objects with ``__reduce_package__`` and torch storages become persistent ids.
 
-Speed comes from CPython's C pickler: by default an object is pickled by the
-C pickler with only a ``reducer_override`` hook, which sees each class and
-function once per pickle (verdicts are cached per object) and each instance's
-type. Two things the C pickler cannot do make the attempt restart one tier
-lower, from scratch (nothing is written until an attempt succeeds):
-  1. a type that may need a persistent id: restart with ``persistent_id``
-     (still C; a Python call per pickled object);
-  2. a global the C pickler would name differently from the importer
-     (packaged code under a mangled module, or a name the importer resolves
-     to another object): restart with the pure-Python PackagePickler, whose
-     ``save_global`` asks the importer and raises torch's PicklingError.
+Speed comes from CPython's C pickler. An attempt starts in the fastest tier
+that can be right and restarts from scratch one tier lower when it meets
+something that tier cannot do:
+  FAST (importer is sys_importer): no per-object Python hook; a
+    dispatch_table classifies each type once. The C pickler names globals
+    exactly as sys_importer does, and fails with PicklingError on the ones
+    it cannot name (packaged code).
+  CHECKED (other importers): a reducer_override checks each class and
+    function with importer.get_name (verdicts cached per object).
+  CHECKED_PERSISTENT: also a persistent_id hook, once a type that may need
+    one (``__reduce_package__``, torch storages) is met; costs a Python call
+    per pickled object.
+  PYTHON: the pure-Python PackagePickler, whose save_global asks the
+    importer for every global and raises torch's PicklingError; used when
+    the C pickler would name a global differently from the importer.
+The pickle bytes and out-of-band buffers of a failed attempt are dropped.
+Reductions and storages are cached per exporter, so the side effects of
+``__reduce_package__`` and storage records happen once whatever the tier.
 """
 
 import copyreg
 import io
+import operator
 import pickle
 import sys
 from pickle import EXT1, EXT2, EXT4, GLOBAL, STACK_GLOBAL, PicklingError
 from struct import pack
 from types import BuiltinFunctionType, FunctionType
 
-from .importer import ObjMismatchError, ObjNotFoundError
+from .importer import ObjMismatchError, ObjNotFoundError, sys_importer
 
 __all__ = ["PackagePickler", "PickleContext"]
 
@@ -34,9 +42,10 @@ _PLAIN = 0  # the C pickler's own rules
 _GLOBAL = 1  # saved by name: the name must be checked with the importer
 _PERSISTENT = 2  # may need a persistent id
 
-_TIER_C = 0
-_TIER_C_PERSISTENT = 1
-_TIER_PYTHON = 2
+_TIER_FAST = 0
+_TIER_CHECKED = 1
+_TIER_CHECKED_PERSISTENT = 2
+_TIER_PYTHON = 3
 
 
 class _Restart(Exception):
@@ -101,28 +110,57 @@ class PackagePickler(pickle._Pickler):
         self.memoize(obj)
 
 
-class _CPickler(pickle.Pickler):
-    """The C pickler, checking every global and persistent-id candidate."""
+class _TypeTable(dict):
+    """dispatch_table of the fast tier: copyreg's table, plus an entry per
+    type met that does what the C pickler does without a table. A type is
+    classified once, in __missing__; later lookups stay in C."""
+
+    def __init__(self, context, protocol):
+        super().__init__(copyreg.dispatch_table)
+        self._context = context
+        self._reduce = operator.methodcaller("__reduce_ex__", protocol)
+
+    def __missing__(self, cls):
+        kind = self._context._kind(cls)
+        if kind == _PERSISTENT:
+            raise _Restart(_TIER_CHECKED_PERSISTENT)
+        if kind == _GLOBAL:
+            # Metaclass instances: the C pickler saves them by name when the
+            # table has no entry.
+            raise KeyError(cls)
+        self[cls] = self._reduce
+        return self._reduce
+
+
+class _FastPickler(pickle.Pickler):
+    """The C pickler with no per-object Python hook, for sys_importer: its
+    own global naming is then exactly the importer's, and any global it
+    cannot name (packaged code) fails with PicklingError."""
+
+    def __init__(self, file, *, protocol, context, buffer_callback):
+        super().__init__(file, protocol=protocol,
+                         buffer_callback=buffer_callback)
+        self.dispatch_table = _TypeTable(context, protocol)
+
+
+class _CheckingPickler(pickle.Pickler):
+    """The C pickler, checking every global with the importer."""
 
     def __init__(self, file, *, protocol, context, with_persistent_id,
                  buffer_callback):
         super().__init__(file, protocol=protocol,
                          buffer_callback=buffer_callback)
         self._context = context
-        self._kinds = context._kinds
         self._with_persistent_id = with_persistent_id
         if with_persistent_id:
             self.persistent_id = context.persistent_id
 
     def reducer_override(self, obj):
-        cls = type(obj)
-        kind = self._kinds.get(cls)
-        if kind is None:
-            kind = self._context._classify(cls)
+        kind = self._context._kind(type(obj))
         if kind == _GLOBAL:
             self._context._check_global(obj)
         elif kind == _PERSISTENT and not self._with_persistent_id:
-            raise _Restart(_TIER_C_PERSISTENT)
+            raise _Restart(_TIER_CHECKED_PERSISTENT)
         return NotImplemented
 
 
@@ -139,37 +177,51 @@ class PickleContext:
         self._storage_persistent_id = None
 
     def dumps(self, obj, protocol, buffer_callback=None) -> bytes:
-        """Pickles obj; may call __reduce_package__ and write storages."""
+        """Pickles obj; may call __reduce_package__ and write storages.
+
+        buffer_callback must take every buffer out of band: it is called
+        after pickling, once an attempt has succeeded.
+        """
         if "torch" in sys.modules and self._storage_persistent_id is None:
             from . import _tensors
 
             self._storage_persistent_id = _tensors.storage_persistent_id
-        tier = _TIER_C
+        importer = self._exporter.importer
+        tier = _TIER_FAST if importer is sys_importer else _TIER_CHECKED
         while True:
             buffer = io.BytesIO()
-            if tier == _TIER_PYTHON:
-                pickler = PackagePickler(
-                    self._exporter.importer, buffer, protocol=protocol,
-                    persistent_id=self.persistent_id,
-                    buffer_callback=buffer_callback)
-            else:
-                pickler = _CPickler(
-                    buffer, protocol=protocol, context=self,
-                    with_persistent_id=tier == _TIER_C_PERSISTENT,
-                    buffer_callback=buffer_callback)
+            buffers = []
+            collect = None if buffer_callback is None else buffers.append
             try:
-                pickler.dump(obj)
+                self._pickler(tier, buffer, protocol, collect).dump(obj)
             except _Restart as restart:
                 tier = restart.tier
                 continue
+            except PicklingError:
+                if tier != _TIER_FAST:
+                    raise
+                tier = _TIER_PYTHON
+                continue
+            for pickle_buffer in buffers:
+                buffer_callback(pickle_buffer)
             return buffer.getvalue()
 
+    def _pickler(self, tier, file, protocol, buffer_callback):
+        if tier == _TIER_FAST:
+            return _FastPickler(file, protocol=protocol, context=self,
+                                buffer_callback=buffer_callback)
+        if tier == _TIER_PYTHON:
+            return PackagePickler(self._exporter.importer, file,
+                                  protocol=protocol,
+                                  persistent_id=self.persistent_id,
+                                  buffer_callback=buffer_callback)
+        return _CheckingPickler(
+            file, protocol=protocol, context=self,
+            with_persistent_id=tier == _TIER_CHECKED_PERSISTENT,
+            buffer_callback=buffer_callback)
+
     def persistent_id(self, obj):
-        cls = type(obj)
-        kind = self._kinds.get(cls)
-        if kind is None:
-            kind = self._classify(cls)
-        if kind != _PERSISTENT:
+        if self._kind(type(obj)) != _PERSISTENT:
             return None
         if self._storage_persistent_id is not None:
             pid = self._storage_persistent_id(self._exporter, obj)
@@ -186,7 +238,10 @@ class PickleContext:
                                       *obj.__reduce_package__(self._exporter))
         return pid
 
-    def _classify(self, cls) -> int:
+    def _kind(self, cls) -> int:
+        kind = self._kinds.get(cls)
+        if kind is not None:
+            return kind
         if (issubclass(cls, type) or cls is FunctionType or
                 cls is BuiltinFunctionType):
             kind = _GLOBAL

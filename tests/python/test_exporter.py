@@ -2,6 +2,7 @@
 
 import io
 import os
+import pickle
 import sys
 import types
 import zipfile
@@ -522,3 +523,55 @@ def test_close_writes_extern_list_and_python_version(tmp_path):
     assert read_record(path, ".data/extern_modules") == b"json\nos.path\n"
     assert read_record(path, ".data/python_version") == platform.python_version().encode()
     assert read_record(path, ".data/version") == b"6\n"
+
+
+# -- pickler ------------------------------------------------------------------------
+
+
+def test_plain_objects_pickle_as_the_standard_pickler_does():
+    import abc
+    import collections
+
+    class_with_meta = abc.ABC
+    obj = {"od": collections.OrderedDict(a=1), "cls": class_with_meta, "f": len,
+           "c": complex(1, 2), "nested": [(1, "x"), {2: b"y"}]}
+    exporter = PackageExporter(io.BytesIO())
+    exporter.save_pickle("res", "o.pkl", obj)
+    for protocol in (3, 4):
+        exporter.save_pickle("res", f"o{protocol}.pkl", obj, pickle_protocol=protocol)
+    exporter.close()
+    data = exporter.buffer.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for protocol in (3, 4):
+            assert zf.read(f"archive/res/o{protocol}.pkl") == pickle.dumps(obj, protocol)
+
+
+def test_functions_and_classes_are_checked_with_a_non_sys_importer():
+    from exportee.models import Point, make_points
+
+    exporter = PackageExporter(io.BytesIO(), importer=[sys_importer])
+    exporter.intern("exportee.**")
+    exporter.save_pickle("res", "o.pkl", [make_points, Point.Nested(1), Point(1, 2)])
+    with pytest.raises(pickle.PicklingError, match=r"Can't pickle <function .*<lambda> at .*Could not find obj"):
+        exporter.save_pickle("res", "bad.pkl", lambda: 0)
+
+
+def test_out_of_band_buffers_are_written_once_despite_restarts(tmp_path):
+    from exportee.reducible import Reducible
+
+    path = tmp_path / "p.pt"
+    payload = bytearray(b"z" * 200)
+    with PackageExporter(path) as exporter:
+        exporter.intern("exportee.**")
+        # The PickleBuffer comes first, the object needing a persistent id
+        # second: the first attempt is dropped after seeing the buffer.
+        exporter.save_pickle("res", "x.pkl", [pickle.PickleBuffer(payload),
+                                              Reducible("p", 1)], out_of_band=True)
+    names = records(path)
+    assert [name for name in names if ".oob/" in name] == ["res/x.pkl.oob/0"]
+    assert read_record(path, "res/x.pkl.oob/0") == bytes(payload)
+    from hermetic import PackageImporter
+
+    loaded = PackageImporter(path).load_pickle("res", "x.pkl")
+    assert bytes(loaded[0]) == bytes(payload)
+    assert loaded[1] == Reducible("p", 1)
