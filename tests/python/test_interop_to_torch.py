@@ -84,3 +84,31 @@ def test_same_sources_and_resources_as_torch(archives):
         if name in skip or name.endswith(".pkl"):
             continue
         assert data == theirs[name], name
+
+
+def test_fx_graph_module_and_tensors_load_in_torch():
+    torch = pytest.importorskip("torch")
+    import torch.fx
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            return torch.relu(self.linear(x)) + 1
+
+    graph_module = torch.fx.symbolic_trace(Model())
+    weights = torch.arange(6.0).reshape(2, 3)
+    buffer = io.BytesIO()
+    with PackageExporter(buffer) as exporter:
+        exporter.save_pickle("model", "gm.pkl", graph_module)
+        exporter.save_pickle("model", "w.pkl", {"w": weights, "view": weights[1]},
+                             pickle_protocol=4)
+    importer = torch_package.PackageImporter(io.BytesIO(buffer.getvalue()))
+    loaded = importer.load_pickle("model", "gm.pkl")
+    x = torch.randn(4, 3)
+    assert torch.equal(loaded(x), graph_module(x))
+    tensors = importer.load_pickle("model", "w.pkl")
+    assert torch.equal(tensors["w"], weights)
+    assert tensors["view"].data_ptr() == tensors["w"].data_ptr() + 3 * 4
