@@ -60,7 +60,6 @@ def storage_persistent_id(exporter, obj) -> tuple | None:
     if type(obj) not in (_STORAGE_TYPES or _storage_types()):
         return None
     import torch
-    from torch.serialization import location_tag
 
     if isinstance(obj, torch.storage.TypedStorage):
         untyped = obj._untyped_storage
@@ -77,7 +76,14 @@ def storage_persistent_id(exporter, obj) -> tuple | None:
         storage_type = torch.UntypedStorage
         numel = untyped.nbytes()
 
-    location = location_tag(untyped)
+    on_cpu = untyped.device.type == "cpu"
+    if on_cpu:
+        # What location_tag returns, without its walk over all backends.
+        location = "cpu"
+    else:
+        from torch.serialization import location_tag
+
+        location = location_tag(untyped)
     seen = getattr(exporter, "_hermetic_storages", None)
     if seen is None:
         seen = exporter._hermetic_storages = {}
@@ -87,7 +93,7 @@ def storage_persistent_id(exporter, obj) -> tuple | None:
         # Holding the storage keeps its _cdata address from being reused by
         # another storage while the exporter lives.
         seen[untyped._cdata] = (key, untyped)
-        cpu = untyped if untyped.device.type == "cpu" else untyped.cpu()
+        cpu = untyped if on_cpu else untyped.cpu()
         exporter._write_record(f".data/{key}.storage", _cpu_bytes(cpu))
     else:
         key = entry[0]
