@@ -249,6 +249,11 @@ class PackageExporter:
         self._extern_hooks: dict = {}
         self._mock_hooks: dict = {}
         self._intern_hooks: dict = {}
+        self._hooks_by_action = {
+            _core.EXTERN: self._extern_hooks,
+            _core.MOCK: self._mock_hooks,
+            _core.INTERN: self._intern_hooks,
+        }
         self._unique_id = 0
         self._pickling = PickleContext(self)
         self._closed = False
@@ -396,7 +401,7 @@ class PackageExporter:
     # -- inspection ---------------------------------------------------------
 
     def get_unique_id(self) -> str:
-        """"0", "1", ...: ids unique within this package."""
+        """Ids unique within this package: "0", "1", ..."""
         unique_id = str(self._unique_id)
         self._unique_id += 1
         return unique_id
@@ -446,12 +451,9 @@ class PackageExporter:
             ) from None
 
     def _on_action(self, name: str, action: int) -> None:
-        hooks = {
-            _core.EXTERN: self._extern_hooks,
-            _core.MOCK: self._mock_hooks,
-            _core.INTERN: self._intern_hooks,
-        }.get(action)
-        for hook in list(hooks.values()) if hooks else ():
+        hooks = self._hooks_by_action.get(action, {})
+        # A hook may remove hooks: iterate over a copy.
+        for hook in list(hooks.values()):
             hook(self, name)
 
     def _validate(self) -> None:

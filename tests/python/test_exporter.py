@@ -575,3 +575,23 @@ def test_out_of_band_buffers_are_written_once_despite_restarts(tmp_path):
     loaded = PackageImporter(path).load_pickle("res", "x.pkl")
     assert bytes(loaded[0]) == bytes(payload)
     assert loaded[1] == Reducible("p", 1)
+
+
+def test_exporting_code_and_objects_never_imports_torch(tmp_path):
+    import subprocess
+
+    import hermetic
+    from packages.export_helpers import PACKAGES_DIR
+
+    code = (
+        "import io, sys\n"
+        "from hermetic import PackageExporter\n"
+        "from exportee.models import Point\n"
+        "with PackageExporter(io.BytesIO()) as exporter:\n"
+        "    exporter.intern('exportee.**')\n"
+        "    exporter.save_pickle('res', 'p.pkl', [Point(1, 2)])\n"
+        "    exporter.save_pickle('res', 'b.pkl', bytearray(b'x'), out_of_band=True)\n"
+        "sys.exit('torch' in sys.modules)\n")
+    python_dir = os.path.dirname(os.path.dirname(hermetic.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([python_dir, PACKAGES_DIR]))
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
