@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -222,6 +223,28 @@ class PyWriterProxy : public ArchiveWriter {
 };
 
 class PyExportEngine {
+  // Refuses calls from a second thread while one is running: a callback or
+  // a write may release the GIL mid-call, and the engine is not thread-safe.
+  // Re-entry from the same thread (a hook calling back) is allowed.
+  class InUse {
+   public:
+    explicit InUse(PyExportEngine* engine) : engine_(engine) {
+      std::thread::id me = std::this_thread::get_id();
+      if (engine->depth_ > 0 && engine->owner_ != me) {
+        RaiseStatus(Status::FailedPrecondition(
+            "ExportEngine is in use by another thread"));
+      }
+      engine->owner_ = me;
+      ++engine->depth_;
+    }
+    ~InUse() { --engine_->depth_; }
+    InUse(const InUse&) = delete;
+    InUse& operator=(const InUse&) = delete;
+
+   private:
+    PyExportEngine* engine_;
+  };
+
  public:
   PyExportEngine(nb::object writer, nb::object provider,
                  std::string mock_source,
@@ -233,6 +256,7 @@ class PyExportEngine {
   void AddPattern(std::vector<std::string> include,
                   std::vector<std::string> exclude, int action,
                   bool allow_empty) {
+    InUse use(this);
     GlobGroup group = ValueOrRaise(
         GlobGroup::Create(std::move(include), std::move(exclude), '.'));
     ThrowIfError(engine_.AddPattern(std::move(group),
@@ -241,41 +265,52 @@ class PyExportEngine {
 
   void SaveSourceString(std::string_view module_name, std::string source,
                         bool is_package, bool dependencies) {
+    InUse use(this);
     pending_.RaiseIfError(engine_.SaveSourceString(
         module_name, std::move(source), is_package, dependencies));
   }
 
   void SaveModule(std::string_view module_name, bool dependencies) {
+    InUse use(this);
     pending_.RaiseIfError(engine_.SaveModule(module_name, dependencies));
   }
 
   void AddDependency(std::string_view module_name, bool dependencies) {
+    InUse use(this);
     pending_.RaiseIfError(engine_.AddDependency(module_name, dependencies));
   }
 
   void AddPickle(std::string_view package, std::string_view resource,
                  nb::handle data, bool dependencies) {
+    InUse use(this);
     BufferView view(data);
     RaiseWriteError(
         engine_.AddPickle(package, resource, view.bytes(), dependencies));
   }
 
   void WriteRecord(std::string_view name, nb::handle data) {
+    InUse use(this);
     BufferView view(data);
     RaiseWriteError(engine_.WriteRecord(name, view.bytes()));
   }
 
-  std::vector<std::string> ModulesWithAction(int action) const {
+  std::vector<std::string> ModulesWithAction(int action) {
+    InUse use(this);
     return engine_.ModulesWithAction(static_cast<Action>(action));
   }
 
-  std::vector<std::string> RDeps(std::string_view module_name) const {
+  std::vector<std::string> RDeps(std::string_view module_name) {
+    InUse use(this);
     return engine_.RDeps(module_name);
   }
 
-  DiGraph Graph() const { return engine_.graph(); }
+  DiGraph Graph() {
+    InUse use(this);
+    return engine_.graph();
+  }
 
-  nb::dict NodeAttributesOf(std::string_view name) const {
+  nb::dict NodeAttributesOf(std::string_view name) {
+    InUse use(this);
     const NodeAttributes* node = engine_.FindNode(name);
     if (!node) {
       RaiseStatus(Status::NotFound("The node " + std::string(name) +
@@ -294,15 +329,18 @@ class PyExportEngine {
     return attrs;
   }
 
-  std::optional<std::string> Validate(bool debug) const {
+  std::optional<std::string> Validate(bool debug) {
+    InUse use(this);
     return engine_.Validate(debug);
   }
 
-  std::vector<size_t> UnmatchedPatterns() const {
+  std::vector<size_t> UnmatchedPatterns() {
+    InUse use(this);
     return engine_.UnmatchedPatterns();
   }
 
   void Finish(nb::object on_action, std::string_view python_version) {
+    InUse use(this);
     auto callback = [&](std::string_view name, Action action) {
       return pending_.Call(
           [&] { on_action(Str(name), static_cast<int>(action)); });
@@ -341,6 +379,8 @@ class PyExportEngine {
     pending_.RaiseIfError(status);
   }
 
+  std::thread::id owner_;
+  int depth_ = 0;
   PendingError pending_;
   PyWriterProxy writer_;
   PySourceProvider provider_;

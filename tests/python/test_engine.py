@@ -3,12 +3,15 @@
 import collections
 import gc
 import io
+import pickle
+import sys
+import threading
 import weakref
 
 import pytest
 
 from hermetic import _core
-from hermetic.errors import InvalidArgumentError
+from hermetic.errors import InvalidArgumentError, StateError
 
 STDLIB = ["json", "os", "collections", "sys", "io", "builtins"]
 HINT = ("\nSet debug=True when invoking PackageExporter for a visualization "
@@ -40,10 +43,10 @@ class FakeProvider:
         return False, module, "", ""
 
 
-def make(modules=(), target=None):
+def make(modules=(), target=None, stdlib=STDLIB):
     writer = _core.ArchiveWriter(target if target is not None else io.BytesIO())
     provider = FakeProvider(dict(modules))
-    engine = _core.ExportEngine(writer, provider, "# mock runtime\n", STDLIB)
+    engine = _core.ExportEngine(writer, provider, "# mock runtime\n", stdlib)
     return engine, writer, provider
 
 
@@ -302,3 +305,72 @@ def test_engine_provider_cycle_is_collected():
     del exporter
     gc.collect()
     assert ref() is None
+
+
+def test_second_thread_is_refused_while_a_call_runs():
+    seen = []
+
+    class Provider(FakeProvider):
+        def module_exists(self, name):
+            def other():
+                try:
+                    engine.validate()
+                except Exception as e:  # noqa: BLE001 - recorded for the assert
+                    seen.append(e)
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join()
+            return False
+
+    engine = _core.ExportEngine(_core.ArchiveWriter(io.BytesIO()),
+                                Provider({}), "", STDLIB)
+    engine.save_source_string("m", "import x\n", False, True)
+    assert len(seen) == 1
+    assert isinstance(seen[0], StateError)
+    assert "in use by another thread" in str(seen[0])
+    assert engine.validate() is None  # usable again afterwards
+
+
+# -- agreement with torch.package ------------------------------------------
+
+
+def _torch_error(fill, debug=False):
+    package = pytest.importorskip("torch.package")
+    exporter = package.PackageExporter(io.BytesIO(), debug=debug)
+    fill(exporter)
+    with pytest.raises(package.PackagingError) as info:
+        exporter.close()
+    return str(info.value)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_report_matches_torch_for_sys_io_and_denied(debug):
+    source = "import sys\nimport io\nimport json\nimport email.mime\n"
+
+    def fill(exporter):
+        exporter.deny("email.**")  # stdlib: implicit extern wins
+        exporter.save_source_string("root", source)
+
+    engine, _, _ = make({"sys": "", "io": "", "json": "", "email.mime": ""},
+                        stdlib=sorted(sys.stdlib_module_names))
+    engine.add_pattern(["email.**"], [], _core.DENY, True)
+    engine.save_source_string("root", source, False, True)
+    assert engine.validate(debug) == _torch_error(fill, debug)
+
+
+def test_mocked_but_used_report_matches_torch(tmp_path, monkeypatch):
+    (tmp_path / "engine_mocked_mod.py").write_text("class K:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import engine_mocked_mod
+
+    obj = [engine_mocked_mod.K(), collections.OrderedDict()]
+
+    def fill(exporter):
+        exporter.mock("engine_mocked_mod")
+        exporter.save_pickle("p", "x.pkl", obj)
+
+    engine, _, _ = make({"engine_mocked_mod": ""},
+                        stdlib=sorted(sys.stdlib_module_names))
+    engine.add_pattern(["engine_mocked_mod"], [], _core.MOCK, True)
+    engine.add_pickle("p", "x.pkl", pickle.dumps(obj, protocol=3), True)
+    assert engine.validate() == _torch_error(fill)
