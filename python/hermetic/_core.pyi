@@ -143,10 +143,18 @@ class SourceProvider:
         "SOURCE_FILE_NOT_FOUND". Raising ModuleNotFoundError propagates."""
 
 class ExportEngine:
+    """Dependency resolution and writing of torch.package's exporter.
+
+    An exception raised by the provider or by finish's on_action propagates
+    out of the engine call unchanged; they may call back into the engine.
+    A call from a second thread while one is running raises StateError.
+    """
+
     def __init__(self, writer: ArchiveWriter, provider: SourceProvider,
                  mock_source: str, stdlib_modules: Iterable[str]) -> None:
         """stdlib_modules: top-level names implicitly externed (minus sys and
-        io, which the engine excludes itself)."""
+        io, which the engine excludes itself). Keeps references to writer
+        and provider; writes go through writer."""
     def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
                     action: int, allow_empty: bool) -> None: ...
     def save_source_string(self, module_name: str, source: str,
@@ -156,7 +164,8 @@ class ExportEngine:
     def add_pickle(self, package: str, resource: str, data: Buffer,
                    dependencies: bool) -> None:
         """Scans the pickle's globals, adds node '<package.resource>' with its
-        dependencies (and mocked-but-used errors), writes the record."""
+        dependencies (and mocked-but-used errors), writes the record (the
+        write_record checks apply). ValueError if resource has a '/'."""
     def write_record(self, name: str, data: Buffer) -> None:
         """torch's _write checks: AssertionError on a duplicate name or a
         mangled name."""
