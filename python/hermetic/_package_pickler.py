@@ -176,8 +176,9 @@ class PickleContext:
         self._checked_globals = {}
         self._storage_persistent_id = None
 
-    def dumps(self, obj, protocol, buffer_callback=None) -> bytes:
-        """Pickles obj; may call __reduce_package__ and write storages.
+    def dumps(self, obj, protocol, buffer_callback=None) -> memoryview:
+        """Pickles obj (the bytes are returned as a view, not copied); may
+        call __reduce_package__ and write storages.
 
         buffer_callback must take every buffer out of band: it is called
         after pickling, once an attempt has succeeded.
@@ -204,7 +205,7 @@ class PickleContext:
                 continue
             for pickle_buffer in buffers:
                 buffer_callback(pickle_buffer)
-            return buffer.getvalue()
+            return buffer.getbuffer()
 
     def _pickler(self, tier, file, protocol, buffer_callback):
         if tier == _TIER_FAST:
