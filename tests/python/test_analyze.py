@@ -73,3 +73,18 @@ def test_find_files_source_depends_on_resolves_relative_imports():
     source = "import a.b\nfrom . import x\nfrom ..up import y\nfrom m import *\n"
     assert find_files_source_depends_on(source, "pkg.sub") == [
         ("a.b", None), ("pkg.sub", "x"), ("pkg.up", "y"), ("m", None)]
+
+
+def test_find_files_source_depends_on_agrees_with_torch():
+    torch_deps = pytest.importorskip("torch.package.find_file_dependencies")
+    source = (
+        "import os.path, a.b as c\n"
+        "from .. import sibling\n"
+        "from .mod import f, g\n"
+        "def h():\n"
+        "    from json import decoder\n"
+        "    __import__('x.y.z')\n"
+        "    __import__('q', globals(), locals(), ['r', '*'])\n"
+        "    getattr(__import__('hidden'), 'k')\n")
+    assert find_files_source_depends_on(source, "pkg.sub") == \
+        torch_deps.find_files_source_depends_on(source, "pkg.sub")
