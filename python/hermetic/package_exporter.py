@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 from . import _core
 from ._digraph import DiGraph
 from ._mangling import is_mangled
+from .errors import UnsupportedError
 from ._package_pickler import PickleContext
 from .glob_group import GlobGroup, GlobPattern
 from .importer import Importer, OrderedImporter, sys_importer
@@ -397,6 +398,13 @@ class PackageExporter:
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
         return handle
+
+    @property
+    def script_module_serializer(self):
+        # torch.jit.ScriptModule.__reduce_package__ asks for this.
+        raise UnsupportedError(
+            "hermetic cannot package TorchScript modules; save the eager "
+            "module, or the scripted one with torch.jit.save, instead")
 
     # -- inspection ---------------------------------------------------------
 

@@ -595,3 +595,13 @@ def test_exporting_code_and_objects_never_imports_torch(tmp_path):
     python_dir = os.path.dirname(os.path.dirname(hermetic.__file__))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([python_dir, PACKAGES_DIR]))
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_torchscript_modules_are_refused_clearly():
+    torch = pytest.importorskip("torch")
+    from hermetic.errors import UnsupportedError
+
+    scripted = torch.jit.script(torch.nn.Linear(2, 2))
+    exporter = PackageExporter(io.BytesIO())
+    with pytest.raises(UnsupportedError, match="cannot package TorchScript modules"):
+        exporter.save_pickle("m", "m.pkl", scripted)
