@@ -222,10 +222,13 @@ class PyWriterProxy : public ArchiveWriter {
   std::string archive_name_;
 };
 
+// Calls that cannot run Python code (no provider, callback or writer call)
+// release the GIL; the others hold it and let their callbacks run.
 class PyExportEngine {
-  // Refuses calls from a second thread while one is running: a callback or
-  // a write may release the GIL mid-call, and the engine is not thread-safe.
-  // Re-entry from the same thread (a hook calling back) is allowed.
+  // Refuses calls from a second thread while one is running: a call may
+  // release the GIL (itself, or in a callback or a write), and the engine is
+  // not thread-safe. Re-entry from the same thread (a hook calling back) is
+  // allowed.
   class InUse {
    public:
     explicit InUse(PyExportEngine* engine) : engine_(engine) {
@@ -296,16 +299,19 @@ class PyExportEngine {
 
   std::vector<std::string> ModulesWithAction(int action) {
     InUse use(this);
+    nb::gil_scoped_release nogil;
     return engine_.ModulesWithAction(static_cast<Action>(action));
   }
 
   std::vector<std::string> RDeps(std::string_view module_name) {
     InUse use(this);
+    nb::gil_scoped_release nogil;
     return engine_.RDeps(module_name);
   }
 
   DiGraph Graph() {
     InUse use(this);
+    nb::gil_scoped_release nogil;
     return engine_.graph();
   }
 
@@ -331,11 +337,13 @@ class PyExportEngine {
 
   std::optional<std::string> Validate(bool debug) {
     InUse use(this);
+    nb::gil_scoped_release nogil;
     return engine_.Validate(debug);
   }
 
   std::vector<size_t> UnmatchedPatterns() {
     InUse use(this);
+    nb::gil_scoped_release nogil;
     return engine_.UnmatchedPatterns();
   }
 
