@@ -117,6 +117,10 @@ class ArchiveReader {
   virtual Result<std::span<uint8_t>> View(std::string_view name) = 0;
   // The record's bytes, inflated if needed.
   virtual Result<std::vector<uint8_t>> Read(std::string_view name) = 0;
+  // Read() into caller memory of exactly Find(name)->size bytes, for callers
+  // that own the destination (saves a copy); InvalidArgument on a size
+  // mismatch.
+  virtual Status ReadInto(std::string_view name, std::span<uint8_t> out) = 0;
   virtual Status Verify(std::string_view name) = 0;
   virtual Status VerifyAll() = 0;
 };

@@ -206,6 +206,15 @@ class PyArchiveReader {
     return ValueOrRaise(std::move(result));
   }
 
+  template <typename F>
+  void RunStatus(F&& f) {
+    Run([&](ArchiveReader& r) -> Result<bool> {
+      Status s = f(r);
+      if (!s.ok()) return s;
+      return true;
+    });
+  }
+
  public:
   PyArchiveReader(nb::object source, bool verify_crc) {
     ReaderOptions options;
@@ -254,10 +263,18 @@ class PyArchiveReader {
     return Reader().Find(name) != nullptr;
   }
 
+  // Reads straight into a fresh bytes object: one copy, GIL released.
   nb::bytes Read(const std::string& name) {
-    std::vector<uint8_t> data =
-        Run([&](ArchiveReader& r) { return r.Read(name); });
-    return nb::bytes(reinterpret_cast<const char*>(data.data()), data.size());
+    const RecordInfo* info = Reader().Find(name);
+    // The core names the missing record in its NotFound status.
+    if (info == nullptr) RaiseStatus(Reader().ReadInto(name, {}));
+    nb::bytes out = nb::steal<nb::bytes>(PyBytes_FromStringAndSize(
+        nullptr, static_cast<Py_ssize_t>(info->size)));
+    if (!out.is_valid()) throw nb::python_error();
+    std::span<uint8_t> dest(
+        reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(out.ptr())), info->size);
+    RunStatus([&](ArchiveReader& r) { return r.ReadInto(name, dest); });
+    return out;
   }
 
   nb::object View(const std::string& name) {
@@ -274,10 +291,8 @@ class PyArchiveReader {
   }
 
   void Verify(std::optional<std::string> name) {
-    Run([&](ArchiveReader& r) -> Result<bool> {
-      Status s = name ? r.Verify(*name) : r.VerifyAll();
-      if (!s.ok()) return s;
-      return true;
+    RunStatus([&](ArchiveReader& r) {
+      return name ? r.Verify(*name) : r.VerifyAll();
     });
   }
 

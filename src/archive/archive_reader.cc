@@ -68,6 +68,7 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
 
  private:
   int fd_;
@@ -94,12 +95,15 @@ Result<std::vector<uint8_t>> ReadWholeFile(const std::string& path) {
 
 class ZipReader : public ArchiveReader {
  public:
+  // `fd` >= 0 (owned) is the mapped file: headers and record copies are read
+  // with pread, which costs a third of a page fault on the mapping and
+  // leaves the mapping unpopulated until someone asks for a view.
   ZipReader(std::span<const uint8_t> data, std::shared_ptr<const void> owner,
-            bool writable, std::string display_name,
-            const ReaderOptions& options)
+            int fd, std::string display_name, const ReaderOptions& options)
       : data_(data),
         owner_(std::move(owner)),
-        writable_(writable),
+        fd_(fd),
+        writable_(fd >= 0),
         display_name_(std::move(display_name)),
         options_(options) {}
 
@@ -143,9 +147,21 @@ class ZipReader : public ArchiveReader {
 
   Result<std::vector<uint8_t>> Read(std::string_view name) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
-    HERMETIC_ASSIGN_OR_RETURN(std::vector<uint8_t> out, Extract(*r));
-    if (options_.verify_crc) HERMETIC_RETURN_IF_ERROR(Check(*r, out));
+    HERMETIC_RETURN_IF_ERROR(CheckInflatedSize(*r));
+    std::vector<uint8_t> out(r->size);
+    HERMETIC_RETURN_IF_ERROR(ReadRecordInto(*r, out));
     return out;
+  }
+
+  Status ReadInto(std::string_view name, std::span<uint8_t> out) override {
+    HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
+    if (out.size() != r->size) {
+      return Status::InvalidArgument("archive " + display_name_ + ", record " +
+                                     r->name + " has " +
+                                     std::to_string(r->size) + " bytes, not " +
+                                     std::to_string(out.size()));
+    }
+    return ReadRecordInto(*r, out);
   }
 
   Status Verify(std::string_view name) override {
@@ -191,18 +207,52 @@ class ZipReader : public ArchiveReader {
     return data_.subspan(r.data_offset, r.compressed_size);
   }
 
-  Result<std::vector<uint8_t>> Extract(const RecordInfo& r) const {
-    std::span<const uint8_t> stored = Stored(r);
-    if (r.method == zip::kMethodStored) {
-      return std::vector<uint8_t>(stored.begin(), stored.end());
-    }
-    if (r.size > options_.max_inflated_size) {
+  Status CheckInflatedSize(const RecordInfo& r) const {
+    if (r.method != zip::kMethodStored && r.size > options_.max_inflated_size) {
       return CorruptRecord(r.name,
                            "inflated size " + std::to_string(r.size) +
                                " exceeds the limit of " +
                                std::to_string(options_.max_inflated_size));
     }
-    std::vector<uint8_t> out(r.size);
+    return Status::Ok();
+  }
+
+  // Copies `len` bytes at `offset` (already bounds-checked) into `out`.
+  Status CopyOut(uint64_t offset, std::span<uint8_t> out) const {
+    if (fd_.get() < 0) {
+      std::memcpy(out.data(), data_.data() + offset, out.size());
+      return Status::Ok();
+    }
+    while (!out.empty()) {
+      ssize_t n =
+          pread(fd_.get(), out.data(), out.size(), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        return Status::IOError(
+            "reading " + display_name_ + ": " +
+            (n == 0 ? std::string("file shrank") : ErrnoText(errno)));
+      }
+      out = out.subspan(static_cast<size_t>(n));
+      offset += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  // The record's bytes into `out` (exactly r.size bytes), inflated if needed
+  // and CRC-checked when the options ask for it.
+  Status ReadRecordInto(const RecordInfo& r, std::span<uint8_t> out) const {
+    if (r.method == zip::kMethodStored) {
+      HERMETIC_RETURN_IF_ERROR(CopyOut(r.data_offset, out));
+    } else {
+      HERMETIC_RETURN_IF_ERROR(Inflate(r, out));
+    }
+    if (options_.verify_crc) return Check(r, out);
+    return Status::Ok();
+  }
+
+  Status Inflate(const RecordInfo& r, std::span<uint8_t> out) const {
+    HERMETIC_RETURN_IF_ERROR(CheckInflatedSize(r));
+    std::span<const uint8_t> stored = Stored(r);
     libdeflate_decompressor* d = libdeflate_alloc_decompressor();
     if (d == nullptr) return Status::Internal("out of memory for inflate");
     size_t actual = 0;
@@ -216,7 +266,7 @@ class ZipReader : public ArchiveReader {
                                            " bytes, declared " +
                                            std::to_string(r.size));
         }
-        return out;
+        return Status::Ok();
       case LIBDEFLATE_INSUFFICIENT_SPACE:
         return CorruptRecord(r.name, "inflates past its declared size " +
                                          std::to_string(r.size));
@@ -238,7 +288,9 @@ class ZipReader : public ArchiveReader {
 
   Status VerifyRecord(const RecordInfo& r) const {
     if (r.method == zip::kMethodStored) return Check(r, Stored(r));
-    HERMETIC_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, Extract(r));
+    HERMETIC_RETURN_IF_ERROR(CheckInflatedSize(r));
+    std::vector<uint8_t> bytes(r.size);
+    HERMETIC_RETURN_IF_ERROR(Inflate(r, bytes));
     return Check(r, bytes);
   }
 
@@ -248,9 +300,11 @@ class ZipReader : public ArchiveReader {
                     std::string* full_name);
   Status CheckLocalHeader(const std::string& full_name, RecordInfo* r,
                           uint64_t cd_offset);
+  Result<const uint8_t*> HeaderBytes(uint64_t offset, uint64_t max_length);
 
   std::span<const uint8_t> data_;
   std::shared_ptr<const void> owner_;
+  Fd fd_;
   bool writable_;
   std::string display_name_;
   ReaderOptions options_;
@@ -258,6 +312,7 @@ class ZipReader : public ArchiveReader {
   std::vector<RecordInfo> records_;
   std::map<std::string, size_t, std::less<>> index_;
   std::unordered_map<std::string, std::vector<uint8_t>> copies_;
+  std::vector<uint8_t> scratch_;
 };
 
 Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
@@ -414,7 +469,11 @@ Status ZipReader::CheckLocalHeader(const std::string& full_name, RecordInfo* r,
                                         std::to_string(off) +
                                         " is outside the record area");
   }
-  const uint8_t* h = &data_[off];
+  HERMETIC_ASSIGN_OR_RETURN(
+      const uint8_t* h,
+      HeaderBytes(
+          off, std::min<uint64_t>(cd_offset - off,
+                                  zip::kLocalHeaderSize + full_name.size())));
   if (Get32(h) != zip::kLocalHeaderSig) {
     return CorruptRecord(full_name, "bad local header signature");
   }
@@ -424,6 +483,10 @@ Status ZipReader::CheckLocalHeader(const std::string& full_name, RecordInfo* r,
   if (cd_offset - off - zip::kLocalHeaderSize < name_len + extra_len) {
     return CorruptRecord(full_name,
                          "local header runs into the central directory");
+  }
+  if (name_len != full_name.size()) {
+    return CorruptRecord(full_name, "local header name has " +
+                                        std::to_string(name_len) + " bytes");
   }
   std::string_view local_name(
       reinterpret_cast<const char*>(h + zip::kLocalHeaderSize), name_len);
@@ -475,6 +538,27 @@ Status ZipReader::CheckLocalHeader(const std::string& full_name, RecordInfo* r,
                                         " deflated bytes");
   }
   return Status::Ok();
+}
+
+// A local header plus the longest name it may carry, `max_length` bytes at
+// most (bounds-checked by the caller).
+Result<const uint8_t*> ZipReader::HeaderBytes(uint64_t offset,
+                                              uint64_t max_length) {
+  if (fd_.get() < 0) return &data_[offset];
+  scratch_.resize(max_length);
+  for (;;) {
+    ssize_t n = pread(fd_.get(), scratch_.data(), max_length,
+                      static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return Status::IOError("reading " + display_name_ + ": " +
+                             ErrnoText(errno));
+    }
+    // The file may have shrunk since it was mapped; what was not read is
+    // zero, which fails the signature or name checks.
+    std::fill(scratch_.begin() + n, scratch_.end(), 0);
+    return scratch_.data();
+  }
 }
 
 Status ZipReader::Parse() {
@@ -593,6 +677,18 @@ class DirectoryReader : public ArchiveReader {
     return ReadWholeFile(root_ + "/" + r->name);
   }
 
+  Status ReadInto(std::string_view name, std::span<uint8_t> out) override {
+    HERMETIC_ASSIGN_OR_RETURN(std::vector<uint8_t> data, Read(name));
+    if (data.size() != out.size()) {
+      return Status::InvalidArgument(
+          "package folder " + root_ + ", record " + std::string(name) +
+          " has " + std::to_string(data.size()) + " bytes, not " +
+          std::to_string(out.size()));
+    }
+    std::copy(data.begin(), data.end(), out.begin());
+    return Status::Ok();
+  }
+
   // Loose files carry no checksum; existence was checked by the scan.
   Status Verify(std::string_view name) override {
     return Lookup(name).status();
@@ -685,8 +781,8 @@ Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenPath(
       std::shared_ptr<Mapping> m,
       Mapping::Map(path, fd.get(), static_cast<uint64_t>(st.st_size)));
   std::span<const uint8_t> bytes = m->span();
-  auto reader = std::make_unique<ZipReader>(bytes, std::move(m),
-                                            /*writable=*/true, path, options);
+  auto reader = std::make_unique<ZipReader>(bytes, std::move(m), fd.release(),
+                                            path, options);
   HERMETIC_RETURN_IF_ERROR(reader->Parse());
   return std::unique_ptr<ArchiveReader>(std::move(reader));
 }
@@ -694,9 +790,8 @@ Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenPath(
 Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenBuffer(
     std::span<const uint8_t> data, std::shared_ptr<const void> owner,
     std::string display_name, const ReaderOptions& options) {
-  auto reader =
-      std::make_unique<ZipReader>(data, std::move(owner), /*writable=*/false,
-                                  std::move(display_name), options);
+  auto reader = std::make_unique<ZipReader>(data, std::move(owner), /*fd=*/-1,
+                                            std::move(display_name), options);
   HERMETIC_RETURN_IF_ERROR(reader->Parse());
   return std::unique_ptr<ArchiveReader>(std::move(reader));
 }
