@@ -119,7 +119,9 @@ class Scanner {
   Status Lex(Token* tok);
   Status LexCode(Token* tok);
   Status LexStringBody(size_t start, size_t body, char quote, bool triple,
-                       bool raw, Token* tok);
+                       Token* tok);
+  // `enclosing` levels are searched for an f-string the literal is in.
+  Status Unterminated(bool triple, int start_line, size_t enclosing) const;
   Status LexFStringPart(Token* tok);
   Status SkipNumber();
   bool AtFieldTop() const {
@@ -144,7 +146,7 @@ class Scanner {
 
   std::vector<Level> levels_;
   int call_depth_ = 0;
-  Token prev_, prev2_, prev3_;
+  Token prev_, prev2_, prev3_, prev4_;
   bool prev_ends_expr_ = false;
 
   // The import statement being parsed, if any.
@@ -197,23 +199,29 @@ Status Scanner::SkipNumber() {
 
 // Scans a plain (non-f) string from `body` (just after the opening quote)
 // to its closing quote.
+// Python 3.11 reads an f-string as one token, so a broken literal inside
+// one is reported as a broken f-string.
+Status Scanner::Unterminated(bool triple, int start_line,
+                             size_t enclosing) const {
+  for (size_t i = enclosing; i-- > 1;) {
+    if (levels_[i].kind == LevelKind::kFString) {
+      return SyntaxError("f-string: expecting '}'", levels_[i].line);
+    }
+  }
+  return SyntaxError(std::string(triple ? "unterminated triple-quoted string"
+                                        : "unterminated string") +
+                         " literal (detected at line " + std::to_string(line_) +
+                         ")",
+                     start_line);
+}
+
 Status Scanner::LexStringBody(size_t start, size_t body, char quote,
-                              bool triple, bool raw, Token* tok) {
+                              bool triple, Token* tok) {
   int start_line = line_;
   size_t p = body;
   while (true) {
-    if (p >= src_.size()) {
-      if (triple) {
-        return SyntaxError(
-            "unterminated triple-quoted string literal "
-            "(detected at line " +
-                std::to_string(line_) + ")",
-            start_line);
-      }
-      return SyntaxError("unterminated string literal (detected at line " +
-                             std::to_string(line_) + ")",
-                         start_line);
-    }
+    if (p >= src_.size())
+      return Unterminated(triple, start_line, levels_.size());
     char c = src_[p];
     if (c == '\\') {
       // A backslash always protects the next character from ending the
@@ -223,11 +231,7 @@ Status Scanner::LexStringBody(size_t start, size_t body, char quote,
       continue;
     }
     if (c == '\n') {
-      if (!triple) {
-        return SyntaxError("unterminated string literal (detected at line " +
-                               std::to_string(line_) + ")",
-                           start_line);
-      }
+      if (!triple) return Unterminated(false, start_line, levels_.size());
       ++line_;
     } else if (c == quote) {
       if (!triple) break;
@@ -238,7 +242,6 @@ Status Scanner::LexStringBody(size_t start, size_t body, char quote,
     }
     ++p;
   }
-  (void)raw;
   pos_ = p + 1;
   tok->kind = TokenKind::kString;
   tok->text = src_.substr(start, pos_ - start);
@@ -256,11 +259,7 @@ Status Scanner::LexFStringPart(Token* tok) {
   while (true) {
     if (p >= src_.size()) {
       if (spec) return SyntaxError("f-string: expecting '}'", line_);
-      return SyntaxError(
-          std::string(str.triple ? "unterminated triple-quoted string literal"
-                                 : "unterminated string literal") +
-              " (detected at line " + std::to_string(line_) + ")",
-          str.line);
+      return Unterminated(str.triple, str.line, levels_.size() - 1);
     }
     char c = src_[p];
     if (c == '\\') {
@@ -281,9 +280,7 @@ Status Scanner::LexFStringPart(Token* tok) {
     if (c == '\n') {
       if (!str.triple) {
         if (spec) return SyntaxError("f-string: expecting '}'", line_);
-        return SyntaxError("unterminated string literal (detected at line " +
-                               std::to_string(line_) + ")",
-                           str.line);
+        return Unterminated(false, str.line, levels_.size() - 1);
       }
       ++line_;
     } else if (c == str.quote && (!str.triple || (p + 2 < src_.size() &&
@@ -389,7 +386,7 @@ Status Scanner::LexCode(Token* tok) {
             tok->text = src_.substr(start, body - start);
             return Status::Ok();
           }
-          return LexStringBody(start, body, quote, triple, prefix->raw, tok);
+          return LexStringBody(start, body, quote, triple, tok);
         }
       }
       tok->kind = TokenKind::kName;
@@ -399,8 +396,7 @@ Status Scanner::LexCode(Token* tok) {
     if (c == '\'' || c == '"') {
       bool triple =
           pos_ + 2 < src_.size() && src_[pos_ + 1] == c && src_[pos_ + 2] == c;
-      return LexStringBody(start, pos_ + (triple ? 3 : 1), c, triple, false,
-                           tok);
+      return LexStringBody(start, pos_ + (triple ? 3 : 1), c, triple, tok);
     }
     if (IsDigit(c) ||
         (c == '.' && pos_ + 1 < src_.size() && IsDigit(src_[pos_ + 1]))) {
@@ -866,7 +862,7 @@ Status Scanner::Handle(const Token& tok) {
       if (prev_.text == "__import__" && prev2_.text != ".") {
         callee = Callee::kDunderImport;
       } else if (prev_.text == "import_module" && prev2_.text == "." &&
-                 prev3_.text == "importlib") {
+                 prev3_.text == "importlib" && prev4_.text != ".") {
         callee = Callee::kImportModule;
       }
     }
@@ -912,6 +908,7 @@ Result<std::vector<ImportRef>> Scanner::Run() {
     HERMETIC_RETURN_IF_ERROR(HandleImportStatement(tok));
     HERMETIC_RETURN_IF_ERROR(Handle(tok));
     if (tok.kind == TokenKind::kEnd) break;
+    prev4_ = prev3_;
     prev3_ = prev2_;
     prev2_ = prev_;
     prev_ = tok;

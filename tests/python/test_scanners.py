@@ -363,3 +363,347 @@ def test_scan_imports_matches_reference_on_sympy():
     compared, failures = _compare_tree(_python_files(_sympy_root()))
     assert compared > 1000
     assert failures == []
+
+
+def test_dict_and_ifexp_follow_ast_order():
+    source = ("x = {__import__('k1'): __import__('v1'), "
+              "__import__('k2'): __import__('v2')}")
+    assert scan(source) == reference_imports(source, "pkg.mod", False)
+
+
+# ---------------------------------------------------------------------------
+# Pickle scanner
+
+
+class Outer:
+    class Inner:
+        pass
+
+    def __init__(self, payload=None):
+        self.payload = payload
+
+
+class LongNamedClass_________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________x:  # noqa: E501
+    pass
+
+
+class Plain:
+    pass
+
+
+def _objects():
+    shared = "shared-string"
+    return [
+        [1, 2.5, "text", b"bytes", None, True, (1,), {"k": "v"}],
+        collections.OrderedDict(a=1),
+        collections.Counter("hello"),
+        datetime.datetime(2024, 1, 2, 3, 4, 5),
+        decimal.Decimal("1.5"),
+        fractions.Fraction(3, 4),
+        Outer(Outer.Inner()),
+        Outer.Inner,
+        LongNamedClass_________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________x(),  # noqa: E501
+        [Plain(), Plain(), Outer([Plain()])],
+        {shared: shared, "again": [shared, shared]},
+        {"set": {1, 2}, "frozen": frozenset([3]), "ba": bytearray(b"xy")},
+        [collections.deque([1]), collections.defaultdict(list),
+         pathlib.PurePosixPath("/a"), io.BytesIO, os.path.join, len,
+         sys.maxsize, 2**100, -(2**70), 1e300, complex(1, 2)],
+        [datetime.date(2020, 1, 1), datetime.timedelta(1), time.struct_time(
+            (2020, 1, 1, 0, 0, 0, 0, 1, 0))],
+    ]
+
+
+def reference_pickle_globals(data):
+    """A genops model of the stack and memo that knows strs only."""
+    stack, memo, found = [], {}, {}
+    mark = object()
+    str_ops = {"UNICODE", "SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8"}
+    for op, arg, _ in pickletools.genops(data):
+        name = op.name
+        if name in ("GLOBAL", "INST"):
+            module, qualname = arg.split(" ", 1)
+            found[(module, qualname)] = True
+        if name == "STACK_GLOBAL":
+            qualname, module = stack.pop(), stack.pop()
+            if isinstance(module, str) and isinstance(qualname, str):
+                found[(module, qualname)] = True
+            stack.append(None)
+            continue
+        if name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[arg] = stack[-1]
+            continue
+        if name == "MEMOIZE":
+            memo[len(memo)] = stack[-1]
+            continue
+        if name in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(memo[arg])
+            continue
+        if name == "DUP":
+            stack.append(stack[-1])
+            continue
+        if name == "MARK":
+            stack.append(mark)
+            continue
+        before = op.stack_before
+        if pickletools.markobject in before:
+            while stack.pop() is not mark:
+                pass
+            before = before[:before.index(pickletools.markobject)]
+        for _ in before:
+            stack.pop()
+        for _ in op.stack_after:
+            stack.append(arg if name in str_ops else None)
+    return list(found)
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    def __init__(self, data):
+        super().__init__(io.BytesIO(data))
+        self.looked_up = {}
+
+    def find_class(self, module, name):
+        self.looked_up[(module, name)] = True
+        return super().find_class(module, name)
+
+
+def unpickler_globals(data):
+    u = _RecordingUnpickler(data)
+    u.load()
+    return list(u.looked_up)
+
+
+@pytest.mark.parametrize("protocol", range(0, 6))
+@pytest.mark.parametrize("index", range(len(_objects())))
+def test_scan_pickle_matches_references(protocol, index):
+    data = pickle.dumps(_objects()[index], protocol=protocol)
+    got = _core.scan_pickle(data)
+    assert got == reference_pickle_globals(data)
+    assert got == unpickler_globals(data)
+
+
+def test_scan_pickle_resolves_memoized_strings_and_long_names():
+    obj = [Outer.Inner, Outer.Inner(), Outer(), Outer.Inner(),
+           LongNamedClass_________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________x]  # noqa: E501
+    data = pickle.dumps(obj, protocol=4)
+    ops = {op.name for op, _, _ in pickletools.genops(data)}
+    assert "BINGET" in ops and "BINUNICODE" in ops
+    got = _core.scan_pickle(data)
+    assert (__name__, "Outer.Inner") in got
+    assert any(len(name) > 255 for _, name in got)
+    assert got == unpickler_globals(data)
+
+
+def _op(name):
+    return next(o for o in pickletools.opcodes if o.name == name).code.encode(
+        "latin-1")
+
+
+def test_scan_pickle_hand_made_opcodes():
+    # INST, LONG_BINGET/LONG_BINPUT, BINUNICODE8, FRAME, protocol-5 buffers,
+    # EXT codes (ignored) and a STACK_GLOBAL fed by a non-string (skipped).
+    su = lambda s: _op("SHORT_BINUNICODE") + bytes([len(s)]) + s.encode()
+    body = b"".join([
+        _op("MARK"), _op("INST"), b"mod.a\nKlass\n",
+        _op("BINUNICODE8"), (3).to_bytes(8, "little"), b"m.b",
+        _op("LONG_BINPUT"), (70000).to_bytes(4, "little"),
+        su("Name"), _op("STACK_GLOBAL"),
+        _op("LONG_BINGET"), (70000).to_bytes(4, "little"), su("Other"),
+        _op("STACK_GLOBAL"),
+        _op("EXT1"), b"\x01",
+        _op("BYTEARRAY8"), (2).to_bytes(8, "little"), b"xy",
+        _op("NEXT_BUFFER"), _op("READONLY_BUFFER"),
+        _op("NONE"), su("x"), _op("STACK_GLOBAL"),
+        _op("UNICODE"), b"caf\\u00e9\n", su("N"), _op("STACK_GLOBAL"),
+        _op("TUPLE"), _op("STOP"),
+    ])
+    inner = _op("MARK") + body
+    data = (_op("PROTO") + b"\x05" + _op("FRAME") +
+            len(inner).to_bytes(8, "little") + inner)
+    assert _core.scan_pickle(data) == [
+        ("mod.a", "Klass"), ("m.b", "Name"), ("m.b", "Other"),
+        ("café", "N")]
+
+
+def test_scan_pickle_every_truncation_is_corrupt():
+    data = pickle.dumps(_objects(), protocol=4)
+    assert _core.scan_pickle(data)
+    for n in range(len(data)):
+        with pytest.raises(CorruptArchiveError):
+            _core.scan_pickle(data[:n])
+
+
+@pytest.mark.parametrize("data,what", [
+    (b"\xff.", "unknown opcode 0xff at byte 0"),
+    (b"N0.", "stack underflow at byte 2"),
+    (b"h\x05.", "memo index 5 missing at byte 0"),
+    (b"N", "data ends without STOP at byte 1"),
+    (b"\x80\x09N.", "unsupported protocol 9 at byte 0"),
+    (b"\x95\xff\x00\x00\x00\x00\x00\x00\x00N.", "frame beyond end at byte 0"),
+    (b"X\x05\x00\x00\x00ab", "truncated argument of opcode 0x58 at byte 0"),
+    (b"t.", "missing MARK at byte 0"),
+])
+def test_scan_pickle_malformed_messages(data, what):
+    with pytest.raises(CorruptArchiveError, match="^pickle " + what + "$"):
+        _core.scan_pickle(data)
+
+
+def test_scan_pickle_accepts_buffers():
+    data = pickle.dumps(Outer(), protocol=3)
+    expected = [(__name__, "Outer")]
+    for buf in (data, bytearray(data), memoryview(data)):
+        assert _core.scan_pickle(buf) == expected
+
+
+# ---------------------------------------------------------------------------
+# GlobGroup
+
+
+@pytest.mark.parametrize("pattern,candidate,expected", [
+    ("torch.**", "torch", True),
+    ("torch.**", "torch.nn.functional", True),
+    ("torch.**", "torchvision", False),
+    ("torch.*", "torch", False),
+    ("torch.*", "torch.nn", True),
+    ("torch.*", "torch.nn.functional", False),
+    ("torch*.**", "torch", True),
+    ("torch*.**", "torchvision.models", True),
+    ("foo", "foo.bar", False),
+    ("*", "foo.bar", False),
+    ("a.*", "a.", True),
+    ("**", "anything.at.all", True),
+    ("**", "", False),
+    ("**.nn", "torch.nn", True),
+    ("**.nn", "nn", True),
+    ("a.**.b", "a.b", True),
+    ("a.**.b", "a.x.y.b", True),
+    ("a*b", "ab", True),
+    ("a*b", "axyb", True),
+    ("a*b", "a.b", False),
+    ("*", "foo", True),
+    ("*", "", True),
+    ("a.**", "a.", False),
+])
+def test_glob_spec_table(pattern, candidate, expected):
+    assert _core.GlobGroup([pattern]).matches(candidate) is expected
+
+
+def test_glob_group_example():
+    g = _core.GlobGroup(["torch.**", "numpy.**"], exclude=["torch.nn.**"])
+    assert [g.matches(c) for c in ("torch", "torch.nn", "torch.nn.functional",
+                                   "numpy.linalg", "torchx")] == [
+        True, False, False, True, False]
+
+
+def test_glob_slash_separator():
+    res = _core.GlobGroup(["res/**"], separator="/")
+    assert res.matches("res/a.txt") and res.matches("res")
+    assert not res.matches(".data/x")
+    assert _core.GlobGroup(["**"], separator="/").matches(".data/version")
+
+
+def test_glob_accepts_single_string():
+    assert _core.GlobGroup("a.*").matches("a.b")
+
+
+@pytest.mark.parametrize("bad", ["a**", "**b.c", "a.b**.c", "***"])
+def test_glob_rejects_partial_double_star(bad):
+    with pytest.raises(ValueError) as info:
+        _core.GlobGroup([bad])
+    assert str(info.value) == "** can only appear as an entire path segment"
+    with pytest.raises(ValueError):
+        _core.GlobGroup(["ok"], exclude=[bad])
+
+
+def test_glob_agrees_with_torch_on_random_cases():
+    glob_group = pytest.importorskip("torch.package.glob_group")
+    import random
+    rng = random.Random(7)
+    pieces = ["a", "b", "ab", "*", "**", "a*", "*b", ""]
+    cands = ["", "a", "b", "ab", "a.b", "a.", ".a", "a..b", "ab.b.a", "x.a.b"]
+    for _ in range(400):
+        pattern = ".".join(rng.choice(pieces)
+                           for _ in range(rng.randint(1, 4)))
+        ours = _core.GlobGroup([pattern])
+        theirs = glob_group.GlobGroup(pattern)
+        for c in cands:
+            assert ours.matches(c) == theirs.matches(c), (pattern, c)
+
+
+# ---------------------------------------------------------------------------
+# DiGraph
+
+
+def _graph(edges, nodes=()):
+    g = _core.DiGraph()
+    for n in nodes:
+        g.add_node(n)
+    for u, v in edges:
+        g.add_edge(u, v)
+    return g
+
+
+def test_digraph_insertion_order_and_dedup():
+    g = _graph([("b", "c"), ("a", "c"), ("b", "c"), ("b", "a")], nodes=["z"])
+    assert g.nodes() == ["z", "b", "c", "a"]
+    assert len(g) == 4
+    assert g.edges() == [("b", "c"), ("b", "a"), ("a", "c")]
+    assert g.successors("b") == ["c", "a"]
+    assert g.predecessors("c") == ["b", "a"]
+    assert "a" in g and "q" not in g and 3 not in g
+
+
+@pytest.mark.parametrize("method", ["successors", "predecessors",
+                                    "forward_transitive_closure",
+                                    "backward_transitive_closure",
+                                    "first_path"])
+def test_digraph_unknown_node_is_value_error(method):
+    g = _graph([("a", "b")])
+    with pytest.raises(ValueError) as info:
+        getattr(g, method)("nope")
+    assert str(info.value) == "The node nope is not in the digraph."
+    assert type(info.value) is ValueError
+
+
+def test_digraph_to_dot_exact_text():
+    g = _graph([("a", "b"), ("a", "c")])
+    assert g.to_dot() == ('digraph G {\nrankdir = LR;\nnode [shape=box];\n'
+                          '"a" -> "b";\n"a" -> "c";\n}\n')
+    assert _core.DiGraph().to_dot() == (
+        "digraph G {\nrankdir = LR;\nnode [shape=box];\n\n}\n")
+
+
+def test_digraph_closures_treat_src_as_one_node():
+    g = _graph([("extra.mod", "b"), ("b", "c"), ("c", "b"), ("x", "b")])
+    assert g.forward_transitive_closure("extra.mod") == ["b", "c"]
+    assert g.backward_transitive_closure("c") == ["b", "extra.mod", "c", "x"]
+
+
+def test_digraph_all_paths_dot():
+    g = _graph([("a", "b"), ("b", "d"), ("a", "c"), ("c", "d"), ("x", "d"),
+                ("d", "e")])
+    assert g.all_paths_dot("a", "d") == (
+        'digraph G {\nrankdir = LR;\nnode [shape=box];\n'
+        '"b" -> "d";\n"c" -> "d";\n"a" -> "b";\n"a" -> "c";\n}\n')
+    assert g.all_paths_dot("e", "a") == _core.DiGraph().to_dot()
+
+
+def test_digraph_all_paths_matches_torch_for_single_char_names():
+    digraph = pytest.importorskip("torch.package._digraph")
+    # Acyclic: torch's all_paths never terminates on a cycle.
+    edges = [("a", "b"), ("b", "d"), ("a", "c"), ("c", "d"), ("x", "d"),
+             ("d", "e"), ("b", "e")]
+    theirs = digraph.DiGraph()
+    for u, v in edges:
+        theirs.add_edge(u, v)
+    ours = _graph(edges)
+    assert ours.all_paths_dot("a", "e") == theirs.all_paths("a", "e")
+    assert ours.to_dot() == theirs.to_dot()
+    assert ours.first_path("e") == theirs.first_path("e")
+
+
+def test_digraph_first_path_prefers_earliest_predecessor_and_stops_on_cycle():
+    g = _graph([("root", "mid"), ("other", "mid"), ("mid", "leaf")])
+    assert g.first_path("leaf") == ["root", "mid", "leaf"]
+    cyclic = _graph([("a", "b"), ("b", "a")])
+    assert cyclic.first_path("a") == ["b", "a"]
