@@ -32,6 +32,7 @@ if torch is not None:
                 self.embedding.weight.copy_(
                     torch.tensor(_weights(self.vocab)).unsqueeze(1))
 
+        @torch.no_grad()
         def forward(self, text):
             ids = torch.tensor([self.vocab.encode(text)])
             return float(self.embedding(ids).squeeze())
