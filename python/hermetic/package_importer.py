@@ -28,6 +28,7 @@ except ImportError:  # Python < 3.11
     from importlib.abc import Traversable, TraversableResources
 
 from . import _core
+from ._bytecode import load_cached
 from ._directory_reader import DirectoryReader, RecordReader
 from ._importlib import (
     calc_package,
@@ -434,12 +435,12 @@ class PackageImporter(Importer):
             return module
         linecache.lazycache(mangled_file, namespace)
         try:
-            code = compile(
-                normalize_line_endings(self.zip_reader.get_record(source_file)),
-                mangled_file,
-                "exec",
-                dont_inherit=True,
-            )
+            source = self.zip_reader.get_record(source_file)
+            code = load_cached(self.zip_reader, name, is_package, source, mangled_file)
+            if code is None:
+                code = compile(
+                    normalize_line_endings(source), mangled_file, "exec", dont_inherit=True
+                )
             exec(code, namespace)
         except BaseException:
             # As importlib does: a module whose code failed is not imported.
