@@ -1,0 +1,6 @@
+s = '''
+import no
+'''
+t = r'\'' ; b = rb'\\'
+u = u'x' "y"
+import yes
