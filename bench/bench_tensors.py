@@ -3,9 +3,10 @@
 Two state_dicts: ~1 GiB in 200 float32 tensors, and 10,000 tiny tensors.
 Every figure is the median of --runs fresh processes (default 5). Before
 each timed call a child touches --touch-gib of memory (default 2), so the
-call does not start in a warmed-up allocator or CPU cache. Archives are
-read from the page cache (each is written just before), for all formats
-alike.
+call does not start in a warmed-up allocator or CPU cache. A save starts
+with the previous file removed and no dirty data pending (os.sync), so no
+format pays for another's writeback. Archives are read from the page cache
+(each is written just before), for all formats alike.
 
 Printed per case and format: save (s), load (s), first use (load plus
 summing one tensor, s), RSS growth at the peak of load and after it (MiB,
@@ -100,6 +101,11 @@ def child(args):
         import torch.package  # noqa: F401
 
         sd = _state_dict(torch, count, numel)
+        # No format pays for the previous run's file: its pages are freed
+        # and dirty data written back before the clock starts.
+        if os.path.exists(args.path):
+            os.remove(args.path)
+        os.sync()
         _touch(args.touch_gib)
         start = time.perf_counter()
         _save(args.format, args.path, sd)
