@@ -131,8 +131,8 @@ def _describe(reader, name: str, storage_type) -> str:
     return f"archive {reader.name!r}: storage record {name!r} of {cls}"
 
 
-def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
-                copy: bool, storage_type):
+def _map_record(torch, reader, name: str, nbytes: int, copy: bool,
+                storage_type):
     """An UntypedStorage over the first `nbytes` of record `name`."""
     try:
         view = record_view(reader, name)
@@ -150,8 +150,10 @@ def _map_record(torch, reader, name: str, nbytes: int, itemsize: int,
     untyped = torch.frombuffer(view, dtype=torch.uint8,
                                count=nbytes).untyped_storage()
     # Records of torch-written archives start 64-byte aligned; those of
-    # foreign zips may not, and kernels expect aligned elements.
-    if copy or untyped.data_ptr() % min(itemsize, 8):
+    # foreign zips may not, and kernels expect aligned elements. Bytes of an
+    # UntypedStorage id may become any dtype (_rebuild_tensor_v3), so the
+    # check is for the widest scalar alignment, not the storage's itemsize.
+    if copy or untyped.data_ptr() % 8:
         untyped = untyped.clone()
     return untyped
 
@@ -207,7 +209,7 @@ def load_storage(importer, storage_type, key, location, numel, map_location,
     nbytes = numel * dtype.itemsize
     untyped = loaded_storages.get(key)
     if untyped is None:
-        untyped = _map_record(torch, reader, name, nbytes, dtype.itemsize,
+        untyped = _map_record(torch, reader, name, nbytes,
                               getattr(importer, "copy_tensors", False),
                               storage_type)
         if not _stays_on_cpu(torch, map_location, location):

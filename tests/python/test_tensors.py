@@ -358,6 +358,22 @@ def test_compressed_storage_records_load_as_copies(tmp_path):
     assert not _inside(loaded["t"].data_ptr(), _mapped_ranges(deflated))
 
 
+def test_misaligned_storage_records_load_as_aligned_copies(tmp_path):
+    tensor = torch.arange(100, dtype=torch.float64)
+    path, unaligned = tmp_path / "p.pt", tmp_path / "unaligned.pt"
+    _export(path, {"t.pkl": tensor})
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(unaligned, "w", zipfile.ZIP_STORED) as dst:
+        prefix = src.namelist()[0].split("/")[0]
+        dst.writestr(f"{prefix}/pad", b"123")  # shifts later records off 8-byte boundaries
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    infos = {i.name: i for i in _core.ArchiveReader(str(unaligned)).record_infos()}
+    assert infos[".data/0.storage"].data_offset % 8 != 0
+    loaded = PackageImporter(unaligned).load_pickle("res", "t.pkl")
+    assert loaded.data_ptr() % 8 == 0
+    assert torch.equal(loaded, tensor)
+
+
 # ---------------------------------------------------------------------------
 # torch objects
 
