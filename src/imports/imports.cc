@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <set>
+#include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "imports/string_literal.h"
@@ -48,27 +49,66 @@ enum class TokenKind : uint8_t {
 
 struct Token {
   TokenKind kind = TokenKind::kEnd;
+  // Operators by a single char, so the hot checks are char compares: the
+  // operator itself when one char long, 'E' for "...", 'W' for ":=", 'O'
+  // for any other multi-char operator, '"' for the end of an f-string; 0
+  // for non-operators.
+  char op = 0;
+  bool keyword = false;   // a hard keyword (kName only)
   std::string_view text;  // for kString: the whole literal incl. prefix
   int line = 0;
 };
 
-bool IsKeyword(std::string_view word) {
-  static constexpr std::array<std::string_view, 32> kKeywords = {
-      "and",      "as",       "assert", "async", "await",  "break",  "class",
-      "continue", "def",      "del",    "elif",  "else",   "except", "finally",
-      "for",      "from",     "global", "if",    "import", "in",     "is",
-      "lambda",   "nonlocal", "not",    "or",    "pass",   "raise",  "return",
-      "try",      "while",    "with",   "yield"};
-  return std::find(kKeywords.begin(), kKeywords.end(), word) != kKeywords.end();
+char OpCode(std::string_view text) {
+  if (text.size() == 1) return text[0];
+  if (text == "...") return 'E';
+  if (text == ":=") return 'W';
+  return 'O';
 }
 
-bool IsNameStart(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-         c >= 0x80;
+// Keywords packed little-endian into a word each: one integer compare per
+// candidate instead of a string compare.
+constexpr uint64_t Pack(std::string_view w) {
+  uint64_t v = 0;
+  for (size_t i = w.size(); i-- > 0;) {
+    v = (v << 8) | static_cast<unsigned char>(w[i]);
+  }
+  return v;
 }
-bool IsNameChar(unsigned char c) {
-  return IsNameStart(c) || (c >= '0' && c <= '9');
+
+constexpr std::array<uint64_t, 32> kKeywords = {
+    Pack("and"),    Pack("as"),      Pack("assert"),   Pack("async"),
+    Pack("await"),  Pack("break"),   Pack("class"),    Pack("continue"),
+    Pack("def"),    Pack("del"),     Pack("elif"),     Pack("else"),
+    Pack("except"), Pack("finally"), Pack("for"),      Pack("from"),
+    Pack("global"), Pack("if"),      Pack("import"),   Pack("in"),
+    Pack("is"),     Pack("lambda"),  Pack("nonlocal"), Pack("not"),
+    Pack("or"),     Pack("pass"),    Pack("raise"),    Pack("return"),
+    Pack("try"),    Pack("while"),   Pack("with"),     Pack("yield")};
+
+bool IsKeyword(std::string_view w) {
+  if (w.size() < 2 || w.size() > 8 || w[0] < 'a' || w[0] > 'y') return false;
+  uint64_t v = Pack(w);
+  for (uint64_t k : kKeywords) {
+    if (k == v) return true;
+  }
+  return false;
 }
+
+// Bit 1: may start an identifier; bit 2: may continue one. Every non-ASCII
+// byte counts as a letter (Python's XID tables are not reproduced).
+constexpr std::array<uint8_t, 256> kNameClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool start = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                 c >= 0x80;
+    t[c] =
+        static_cast<uint8_t>((start ? 3 : 0) | (c >= '0' && c <= '9' ? 2 : 0));
+  }
+  return t;
+}();
+bool IsNameStart(unsigned char c) { return kNameClass[c] & 1; }
+bool IsNameChar(unsigned char c) { return kNameClass[c] & 2; }
 bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 // One open bracket (or the module itself, or an f-string and its fields).
@@ -171,7 +211,8 @@ class Scanner {
   std::vector<Token> args_;
 
   std::vector<ImportRef> out_;
-  std::set<std::pair<std::string, std::optional<std::string>>> seen_;
+  // module, then "\1" + name or "\0" for none: source holds no NUL bytes.
+  std::unordered_set<std::string> seen_;
 };
 
 Status Scanner::SkipNumber() {
@@ -290,6 +331,7 @@ Status Scanner::LexFStringPart(Token* tok) {
       pos_ = p + (str.triple ? 3 : 1);
       tok->kind = TokenKind::kOp;
       tok->text = "\"";  // end of the f-string
+      tok->op = '"';
       tok->line = line_;
       return Status::Ok();
     } else if (c == '{') {
@@ -300,6 +342,7 @@ Status Scanner::LexFStringPart(Token* tok) {
       pos_ = p + 1;
       tok->kind = TokenKind::kOp;
       tok->text = "{";  // opens a field
+      tok->op = '{';
       tok->line = line_;
       return Status::Ok();
     } else if (c == '}') {
@@ -307,6 +350,7 @@ Status Scanner::LexFStringPart(Token* tok) {
         pos_ = p + 1;
         tok->kind = TokenKind::kOp;
         tok->text = "}";
+        tok->op = '}';
         tok->line = line_;
         return Status::Ok();
       }
@@ -391,6 +435,7 @@ Status Scanner::LexCode(Token* tok) {
       }
       tok->kind = TokenKind::kName;
       tok->text = word;
+      tok->keyword = IsKeyword(word);
       return Status::Ok();
     }
     if (c == '\'' || c == '"') {
@@ -406,7 +451,8 @@ Status Scanner::LexCode(Token* tok) {
       return Status::Ok();
     }
     tok->kind = TokenKind::kOp;
-    if (src_.substr(pos_, 3) == "...") {
+    if (c == '.' && src_.size() - pos_ >= 3 && src_[pos_ + 1] == '.' &&
+        src_[pos_ + 2] == '.') {
       pos_ += 3;
     } else if (std::string_view("()[]{},;:.~").find(c) !=
                std::string_view::npos) {
@@ -432,6 +478,7 @@ Status Scanner::LexCode(Token* tok) {
       return SyntaxError("invalid syntax", line_);
     }
     tok->text = src_.substr(start, pos_ - start);
+    tok->op = OpCode(tok->text);
     return Status::Ok();
   }
   tok->kind = TokenKind::kEnd;
@@ -443,21 +490,26 @@ Status Scanner::LexCode(Token* tok) {
 bool Scanner::EndsExpression(const Token& tok) const {
   switch (tok.kind) {
     case TokenKind::kName:
-      return !IsKeyword(tok.text);
+      return !tok.keyword;
     case TokenKind::kNumber:
     case TokenKind::kString:
       return true;
     case TokenKind::kOp:
-      return tok.text == ")" || tok.text == "]" || tok.text == "}" ||
-             tok.text == "\"" || tok.text == "...";
+      return tok.op == ')' || tok.op == ']' || tok.op == '}' || tok.op == '"' ||
+             tok.op == 'E';
     default:
       return false;
   }
 }
 
 void Scanner::Emit(ImportRef ref) {
-  if (seen_.emplace(ref.module, ref.name).second)
-    out_.push_back(std::move(ref));
+  std::string key = ref.module;
+  if (ref.name) {
+    key.append(1, '\1').append(*ref.name);
+  } else {
+    key.append(1, '\0');
+  }
+  if (seen_.insert(std::move(key)).second) out_.push_back(std::move(ref));
 }
 
 void Scanner::CommitPending(Level& level) {
@@ -516,21 +568,23 @@ Status Scanner::Close(char close, int line) {
 }
 
 Status Scanner::HandleImportStatement(const Token& tok) {
+  // Only keywords can begin an import statement.
+  if (stmt_ == StmtState::kNone && !tok.keyword) return Status::Ok();
   bool end = tok.kind == TokenKind::kNewline || tok.kind == TokenKind::kEnd ||
-             tok.text == ";";
+             tok.op == ';';
   bool name = tok.kind == TokenKind::kName;
   switch (stmt_) {
     case StmtState::kNone:
       break;
     case StmtState::kImportName:
     case StmtState::kImportAlias:
-      if (end || tok.text == ",") {
+      if (end || tok.op == ',') {
         if (!dotted_.empty()) Emit({dotted_, std::nullopt});
         dotted_.clear();
         stmt_ = end ? StmtState::kNone : StmtState::kImportName;
       } else if (tok.text == "as") {
         stmt_ = StmtState::kImportAlias;
-      } else if (stmt_ == StmtState::kImportName && (name || tok.text == ".")) {
+      } else if (stmt_ == StmtState::kImportName && (name || tok.op == '.')) {
         dotted_.append(tok.text);
       }
       break;
@@ -544,11 +598,11 @@ Status Scanner::HandleImportStatement(const Token& tok) {
         }
         dotted_.clear();
         stmt_ = StmtState::kFromNames;
-      } else if (tok.text == "." && dotted_.empty()) {
+      } else if (tok.op == '.' && dotted_.empty()) {
         ++from_level_;
-      } else if (tok.text == "..." && dotted_.empty()) {
+      } else if (tok.op == 'E' && dotted_.empty()) {
         from_level_ += 3;
-      } else if (name || tok.text == ".") {
+      } else if (name || tok.op == '.') {
         dotted_.append(tok.text);
       } else if (end) {
         stmt_ = StmtState::kNone;
@@ -560,9 +614,9 @@ Status Scanner::HandleImportStatement(const Token& tok) {
         stmt_ = StmtState::kNone;
       } else if (tok.text == "as") {
         stmt_ = StmtState::kFromAlias;
-      } else if (tok.text == ",") {
+      } else if (tok.op == ',') {
         stmt_ = StmtState::kFromNames;
-      } else if (stmt_ == StmtState::kFromNames && tok.text == "*") {
+      } else if (stmt_ == StmtState::kFromNames && tok.op == '*') {
         Emit({from_module_, std::nullopt});
       } else if (stmt_ == StmtState::kFromNames && name) {
         Emit({from_module_, std::string(tok.text)});
@@ -573,8 +627,8 @@ Status Scanner::HandleImportStatement(const Token& tok) {
   // `import` and `from` begin a statement only right after a statement
   // boundary; elsewhere `from` belongs to `yield from` / `raise ... from`.
   bool at_start = prev_.kind == TokenKind::kNewline ||
-                  prev_.kind == TokenKind::kEnd || prev_.text == ";" ||
-                  prev_.text == ":";
+                  prev_.kind == TokenKind::kEnd || prev_.op == ';' ||
+                  prev_.op == ':';
   if (!at_start || tok.kind != TokenKind::kName) return Status::Ok();
   if (tok.text == "import") {
     stmt_ = StmtState::kImportName;
@@ -796,13 +850,13 @@ Status Scanner::Handle(const Token& tok) {
   bool recording = candidate_ != Callee::kNone;
   if (recording && fstring_nesting_in_candidate_ == 0 &&
       levels_.size() > candidate_level_ &&
-      !(levels_.size() == candidate_level_ + 1 && tok.text == ")")) {
+      !(levels_.size() == candidate_level_ + 1 && tok.op == ')')) {
     args_.push_back(tok);
   }
   bool ends = EndsExpression(prev_);
   bool trailer = (ends && tok.kind == TokenKind::kOp &&
-                  (tok.text == "(" || tok.text == "[" || tok.text == ".")) ||
-                 (tok.kind == TokenKind::kName && prev_.text == "." &&
+                  (tok.op == '(' || tok.op == '[' || tok.op == '.')) ||
+                 (tok.kind == TokenKind::kName && prev_.op == '.' &&
                   prev_.kind == TokenKind::kOp);
   if (!trailer) CommitPending(level);
 
@@ -823,10 +877,10 @@ Status Scanner::Handle(const Token& tok) {
     return Status::Ok();
   }
   if (tok.kind != TokenKind::kOp) return Status::Ok();
-  std::string_view op = tok.text;
+  char op = tok.op;
   LevelKind kind = level.kind;
   if (kind == LevelKind::kFString) {
-    if (op == "{") return Open(LevelKind::kField, '{', tok.line);
+    if (op == '{') return Open(LevelKind::kField, '{', tok.line);
     // The closing quote: the f-string is one atom of the enclosing level.
     CommitPending(levels_.back());
     Level closed = std::move(levels_.back());
@@ -840,7 +894,7 @@ Status Scanner::Handle(const Token& tok) {
     return Status::Ok();
   }
   if (kind == LevelKind::kFormatSpec) {
-    if (op == "{") return Open(LevelKind::kField, '{', tok.line);
+    if (op == '{') return Open(LevelKind::kField, '{', tok.line);
     // The '}' ending the spec also ends its field.
     CommitPending(levels_.back());
     Level spec = std::move(levels_.back());
@@ -850,19 +904,19 @@ Status Scanner::Handle(const Token& tok) {
     }
     return Close('}', tok.line);
   }
-  if (kind == LevelKind::kField && op == ":") {
+  if (kind == LevelKind::kField && op == ':') {
     CommitPending(level);
     levels_.push_back(Level(LevelKind::kFormatSpec, ':', tok.line));
     return Status::Ok();
   }
-  if (op == "(" && trailer) {
+  if (op == '(' && trailer) {
     level.pending.clear();
     Callee callee = Callee::kNone;
     if (call_depth_ == 0 && prev_.kind == TokenKind::kName) {
-      if (prev_.text == "__import__" && prev2_.text != ".") {
+      if (prev_.text == "__import__" && prev2_.op != '.') {
         callee = Callee::kDunderImport;
-      } else if (prev_.text == "import_module" && prev2_.text == "." &&
-                 prev3_.text == "importlib" && prev4_.text != ".") {
+      } else if (prev_.text == "import_module" && prev2_.op == '.' &&
+                 prev3_.text == "importlib" && prev4_.op != '.') {
         callee = Callee::kImportModule;
       }
     }
@@ -878,10 +932,10 @@ Status Scanner::Handle(const Token& tok) {
     }
     return Status::Ok();
   }
-  if (op == "(") return Open(LevelKind::kParen, '(', tok.line);
-  if (op == "[") return Open(LevelKind::kBracket, '[', tok.line);
-  if (op == "{") return Open(LevelKind::kBrace, '{', tok.line);
-  if (op == ")" || op == "]" || op == "}") return Close(op[0], tok.line);
+  if (op == '(') return Open(LevelKind::kParen, '(', tok.line);
+  if (op == '[') return Open(LevelKind::kBracket, '[', tok.line);
+  if (op == '{') return Open(LevelKind::kBrace, '{', tok.line);
+  if (op == ')' || op == ']' || op == '}') return Close(op, tok.line);
   return Status::Ok();
 }
 

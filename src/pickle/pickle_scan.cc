@@ -1,5 +1,7 @@
 #include "hermetic/pickle_scan.h"
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -14,25 +16,35 @@ namespace {
 
 // What the model knows about one stack or memo slot: a str it can name, or
 // an opaque value. MARKs only ever live on the stack.
+// A stack or memo value as the model sees it, in 4 bytes as there can be
+// millions: a MARK, an opaque value, or the str strings_[code - kFirstString].
+// In the memo, kMark stands for "no entry" (MARKs are never memoized).
 struct Slot {
-  enum Kind : uint8_t { kOpaque, kString, kMark } kind = kOpaque;
-  std::string_view text;
+  static constexpr uint32_t kMark = 0;
+  static constexpr uint32_t kOpaque = 1;
+  static constexpr uint32_t kFirstString = 2;
+  bool is_string() const { return code >= kFirstString; }
+  uint32_t code = kOpaque;
 };
 
 class Scanner {
  public:
   Scanner(std::span<const uint8_t> data, const PickleScanOptions& options)
       : data_(reinterpret_cast<const char*>(data.data()), data.size()),
-        options_(options) {}
+        options_(options),
+        max_stack_(options.max_stack_depth),
+        max_memo_(options.max_memo_entries) {}
 
   Result<PickleScan> Run();
 
  private:
-  Status Fail(std::string_view what, size_t at) const {
-    return Status::Corrupt("pickle " + std::string(what) + " at byte " +
-                           std::to_string(at));
+  // Records why the scan stopped; the hot path only passes bools around.
+  bool Fail(std::string_view what, size_t at) {
+    error_ = Status::Corrupt("pickle " + std::string(what) + " at byte " +
+                             std::to_string(at));
+    return false;
   }
-  Status Truncated() const {
+  bool Truncated() {
     return Fail("truncated argument of opcode 0x" + Hex(op_), op_pos_);
   }
   static std::string Hex(uint8_t byte) {
@@ -41,41 +53,49 @@ class Scanner {
   }
 
   // Argument readers; each advances pos_ or fails without moving it.
-  Status Bytes(size_t n, std::string_view* out) {
+  bool Bytes(size_t n, std::string_view* out) {
     if (data_.size() - pos_ < n) return Truncated();
     *out = data_.substr(pos_, n);
     pos_ += n;
-    return Status::Ok();
+    return true;
   }
-  Status LittleEndian(size_t n, uint64_t* out) {
+  // A fixed width, so the read compiles to one load (a byte-wise copy into
+  // a wider integer stalls store-to-load forwarding on every opcode).
+  template <size_t N>
+  bool LittleEndian(uint64_t* out) {
     std::string_view raw;
-    HERMETIC_RETURN_IF_ERROR(Bytes(n, &raw));
+    if (!Bytes(N, &raw)) return false;
     *out = 0;
-    for (size_t i = n; i-- > 0;) {
-      *out = (*out << 8) | static_cast<uint8_t>(raw[i]);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(out, raw.data(), N);
+    } else {
+      for (size_t i = N; i-- > 0;) {
+        *out = (*out << 8) | static_cast<uint8_t>(raw[i]);
+      }
     }
-    return Status::Ok();
+    return true;
   }
   // A length-prefixed argument whose length field has `width` bytes; 4-byte
   // lengths of the old string opcodes are signed.
-  Status Counted(size_t width, bool is_signed, std::string_view* out) {
-    uint64_t n;
-    HERMETIC_RETURN_IF_ERROR(LittleEndian(width, &n));
-    if (is_signed && width == 4 && (n & 0x80000000u)) {
+  template <size_t Width>
+  bool Counted(bool is_signed, std::string_view* out) {
+    uint64_t n = 0;
+    if (!LittleEndian<Width>(&n)) return false;
+    if (is_signed && Width == 4 && (n & 0x80000000u)) {
       return Fail("negative length", op_pos_);
     }
     return Bytes(n, out);
   }
-  Status Line(std::string_view* out) {
+  bool Line(std::string_view* out) {
     size_t end = data_.find('\n', pos_);
     if (end == std::string_view::npos) return Truncated();
     *out = data_.substr(pos_, end - pos_);
     pos_ = end + 1;
-    return Status::Ok();
+    return true;
   }
-  Status Decimal(int64_t* out) {
+  bool Decimal(int64_t* out) {
     std::string_view line;
-    HERMETIC_RETURN_IF_ERROR(Line(&line));
+    if (!Line(&line)) return false;
     bool negative = !line.empty() && line[0] == '-';
     if (!line.empty() && (line[0] == '-' || line[0] == '+')) {
       line.remove_prefix(1);
@@ -88,64 +108,91 @@ class Scanner {
       v = v * 10 + (c - '0');
     }
     *out = negative ? -v : v;
-    return Status::Ok();
+    return true;
   }
 
-  Status Push(Slot slot) {
-    if (stack_.size() >= options_.max_stack_depth) {
+  bool Push(Slot slot) {
+    if (stack_.size() >= max_stack_) {
       return Fail("stack deeper than the limit", op_pos_);
     }
     stack_.push_back(slot);
-    return Status::Ok();
+    return true;
   }
-  Status PushOpaque() { return Push(Slot{}); }
-  Status SkipThenPush(size_t n) {
+  bool PushOpaque() { return Push(Slot{}); }
+  bool SkipThenPush(size_t n) {
     std::string_view skipped;
-    HERMETIC_RETURN_IF_ERROR(Bytes(n, &skipped));
+    if (!Bytes(n, &skipped)) return false;
     return PushOpaque();
   }
-  Status Pop(Slot* out = nullptr) {
-    if (stack_.empty() || stack_.back().kind == Slot::kMark) {
+  bool Pop(Slot* out = nullptr) {
+    if (stack_.empty() || stack_.back().code == Slot::kMark) {
       return Fail("stack underflow", op_pos_);
     }
     if (out) *out = stack_.back();
     stack_.pop_back();
-    return Status::Ok();
+    return true;
   }
-  Status PopN(int n) {
-    for (int i = 0; i < n; ++i) HERMETIC_RETURN_IF_ERROR(Pop());
-    return Status::Ok();
+  bool PopN(int n) {
+    for (int i = 0; i < n; ++i)
+      if (!Pop()) return false;
+    return true;
   }
-  Status PopMark() {
-    while (!stack_.empty() && stack_.back().kind != Slot::kMark) {
+  bool PopMark() {
+    while (!stack_.empty() && stack_.back().code != Slot::kMark) {
       stack_.pop_back();
     }
     if (stack_.empty()) return Fail("missing MARK", op_pos_);
     stack_.pop_back();
-    return Status::Ok();
+    return true;
   }
-  Status Top(Slot* out) {
-    if (stack_.empty() || stack_.back().kind == Slot::kMark) {
+  bool Top(Slot* out) {
+    if (stack_.empty() || stack_.back().code == Slot::kMark) {
       return Fail("stack underflow", op_pos_);
     }
     *out = stack_.back();
-    return Status::Ok();
+    return true;
   }
-  Status Memoize(int64_t index) {
-    Slot top;
-    HERMETIC_RETURN_IF_ERROR(Top(&top));
-    if (memo_.size() >= options_.max_memo_entries && !memo_.contains(index)) {
-      return Fail("memo larger than the limit", op_pos_);
+  // Picklers number memo entries 0, 1, 2, ...: those live in a vector (an
+  // absent entry is a kMark slot, which is never memoized); far-off indices
+  // of hand-made pickles go to a map so they cannot force a huge vector.
+  Slot* MemoSlot(int64_t index, bool create) {
+    if (index >= 0 && static_cast<uint64_t>(index) < dense_memo_.size()) {
+      return &dense_memo_[index];
     }
-    memo_[index] = top;
-    return Status::Ok();
+    if (!create) {
+      auto it = sparse_memo_.find(index);
+      return it == sparse_memo_.end() ? nullptr : &it->second;
+    }
+    if (static_cast<uint64_t>(index) == dense_memo_.size()) {
+      return &dense_memo_.emplace_back();
+    }
+    if (index >= 0 &&
+        static_cast<uint64_t>(index) <= 2 * dense_memo_.size() + 4096) {
+      dense_memo_.resize(index + 1, Slot{Slot::kMark});
+      return &dense_memo_[index];
+    }
+    return &sparse_memo_[index];
   }
-  Status Get(int64_t index) {
-    auto it = memo_.find(index);
-    if (it == memo_.end()) {
+  bool Memoize(int64_t index) {
+    Slot top;
+    if (!Top(&top)) return false;
+    Slot* slot = MemoSlot(index, false);
+    if (slot == nullptr || slot->code == Slot::kMark) {
+      if (memo_size_ >= max_memo_) {
+        return Fail("memo larger than the limit", op_pos_);
+      }
+      ++memo_size_;
+      slot = MemoSlot(index, true);
+    }
+    *slot = top;
+    return true;
+  }
+  bool Get(int64_t index) {
+    const Slot* slot = MemoSlot(index, false);
+    if (slot == nullptr || slot->code == Slot::kMark) {
       return Fail("memo index " + std::to_string(index) + " missing", op_pos_);
     }
-    return Push(it->second);
+    return Push(*slot);
   }
   void Record(std::string_view module, std::string_view name) {
     // Length-prefixed so that no two (module, name) pairs share a key.
@@ -156,27 +203,43 @@ class Scanner {
     }
   }
   // The argument of GLOBAL and INST: "module\nname\n".
-  Status GlobalArgument() {
+  bool GlobalArgument() {
     std::string_view module, name;
-    HERMETIC_RETURN_IF_ERROR(Line(&module));
-    HERMETIC_RETURN_IF_ERROR(Line(&name));
+    if (!Line(&module)) return false;
+    if (!Line(&name)) return false;
     Record(module, name);
-    return Status::Ok();
+    return true;
   }
-  Status PushString(std::string_view text) {
-    return Push(Slot{Slot::kString, text});
+  bool PushString(std::string_view text) {
+    if (strings_.size() >= UINT32_MAX - Slot::kFirstString) return PushOpaque();
+    strings_.push_back(text);
+    return Push(
+        Slot{static_cast<uint32_t>(strings_.size() - 1 + Slot::kFirstString)});
   }
-  Status RawUnicodeEscape(std::string_view raw);
+  std::string_view String(Slot slot) const {
+    return strings_[slot.code - Slot::kFirstString];
+  }
+  bool RawUnicodeEscape(std::string_view raw);
 
-  Status Step(uint8_t op);
+  // Inlined into the opcode loop: a call per opcode costs a register
+  // save and restore that is a large part of a cheap opcode.
+  [[gnu::always_inline]] inline bool Step(uint8_t op);
 
   std::string_view data_;
   const PickleScanOptions& options_;
+  Status error_;
+  // Copies of the limits: the hot path then reads no memory behind a
+  // reference that stores through vectors might alias.
+  size_t max_stack_;
+  size_t max_memo_;
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   uint8_t op_ = 0;
   std::vector<Slot> stack_;
-  std::unordered_map<int64_t, Slot> memo_;
+  std::vector<std::string_view> strings_;  // every str pushed, by Slot code
+  std::vector<Slot> dense_memo_;
+  std::unordered_map<int64_t, Slot> sparse_memo_;
+  size_t memo_size_ = 0;  // distinct indices stored, as len(memo)
   // Strings the model had to decode (UNICODE's escapes); deque keeps views
   // into earlier entries valid.
   std::deque<std::string> decoded_;
@@ -186,7 +249,7 @@ class Scanner {
 
 // Protocol 0's UNICODE argument is raw-unicode-escape: Latin-1 bytes plus
 // \uXXXX and \UXXXXXXXX escapes. Decoded to UTF-8 like every other name.
-Status Scanner::RawUnicodeEscape(std::string_view raw) {
+bool Scanner::RawUnicodeEscape(std::string_view raw) {
   std::string out;
   for (size_t i = 0; i < raw.size();) {
     size_t digits = 0;
@@ -214,10 +277,10 @@ Status Scanner::RawUnicodeEscape(std::string_view raw) {
   return PushString(decoded_.back());
 }
 
-Status Scanner::Step(uint8_t op) {
+bool Scanner::Step(uint8_t op) {
   std::string_view arg;
   uint64_t n;
-  int64_t index;
+  int64_t index = 0;
   switch (op) {
     // Scalars and byte strings: skip the argument, push an opaque value.
     case 'I':
@@ -225,7 +288,7 @@ Status Scanner::Step(uint8_t op) {
     case 'F':
     case 'S':
     case 'P':
-      HERMETIC_RETURN_IF_ERROR(Line(&arg));
+      if (!Line(&arg)) return false;
       return PushOpaque();
     case 'J':
       return SkipThenPush(4);
@@ -238,18 +301,18 @@ Status Scanner::Step(uint8_t op) {
     case 0x8a:
     case 'U':
     case 'C':
-      HERMETIC_RETURN_IF_ERROR(Counted(1, false, &arg));
+      if (!Counted<1>(false, &arg)) return false;
       return PushOpaque();
     case 0x8b:
     case 'T':
-      HERMETIC_RETURN_IF_ERROR(Counted(4, true, &arg));
+      if (!Counted<4>(true, &arg)) return false;
       return PushOpaque();
     case 'B':
-      HERMETIC_RETURN_IF_ERROR(Counted(4, false, &arg));
+      if (!Counted<4>(false, &arg)) return false;
       return PushOpaque();
     case 0x8e:
     case 0x96:
-      HERMETIC_RETURN_IF_ERROR(Counted(8, false, &arg));
+      if (!Counted<8>(false, &arg)) return false;
       return PushOpaque();
     case 'N':
     case 0x88:
@@ -270,16 +333,16 @@ Status Scanner::Step(uint8_t op) {
 
     // The str opcodes, the only operands STACK_GLOBAL accepts.
     case 'V':
-      HERMETIC_RETURN_IF_ERROR(Line(&arg));
+      if (!Line(&arg)) return false;
       return RawUnicodeEscape(arg);
     case 0x8c:
-      HERMETIC_RETURN_IF_ERROR(Counted(1, false, &arg));
+      if (!Counted<1>(false, &arg)) return false;
       return PushString(arg);
     case 'X':
-      HERMETIC_RETURN_IF_ERROR(Counted(4, false, &arg));
+      if (!Counted<4>(false, &arg)) return false;
       return PushString(arg);
     case 0x8d:
-      HERMETIC_RETURN_IF_ERROR(Counted(8, false, &arg));
+      if (!Counted<8>(false, &arg)) return false;
       return PushString(arg);
 
     // Containers.
@@ -294,12 +357,12 @@ Status Scanner::Step(uint8_t op) {
     case 't':
     case 'd':
     case 0x91:
-      HERMETIC_RETURN_IF_ERROR(PopMark());
+      if (!PopMark()) return false;
       return PushOpaque();
     case 0x85:
     case 0x86:
     case 0x87:
-      HERMETIC_RETURN_IF_ERROR(PopN(op - 0x84));
+      if (!PopN(op - 0x84)) return false;
       return PushOpaque();
     case 's':
       return PopN(2);
@@ -307,93 +370,103 @@ Status Scanner::Step(uint8_t op) {
       // POP discards a MARK too when one is on top, as the unpickler does.
       if (stack_.empty()) return Fail("stack underflow", op_pos_);
       stack_.pop_back();
-      return Status::Ok();
+      return true;
     case '2': {
       Slot top;
-      HERMETIC_RETURN_IF_ERROR(Top(&top));
+      if (!Top(&top)) return false;
       return Push(top);
     }
     case '(':
-      return Push(Slot{Slot::kMark, {}});
+      return Push(Slot{Slot::kMark});
 
     // Memo.
     case 'g':
-      HERMETIC_RETURN_IF_ERROR(Decimal(&index));
+      if (!Decimal(&index)) return false;
       return Get(index);
     case 'h':
+      if (!LittleEndian<1>(&n)) return false;
+      return Get(static_cast<int64_t>(n));
     case 'j':
-      HERMETIC_RETURN_IF_ERROR(LittleEndian(op == 'h' ? 1 : 4, &n));
+      if (!LittleEndian<4>(&n)) return false;
       return Get(static_cast<int64_t>(n));
     case 'p':
-      HERMETIC_RETURN_IF_ERROR(Decimal(&index));
+      if (!Decimal(&index)) return false;
       return Memoize(index);
     case 'q':
+      if (!LittleEndian<1>(&n)) return false;
+      return Memoize(static_cast<int64_t>(n));
     case 'r':
-      HERMETIC_RETURN_IF_ERROR(LittleEndian(op == 'q' ? 1 : 4, &n));
+      if (!LittleEndian<4>(&n)) return false;
       return Memoize(static_cast<int64_t>(n));
     case 0x94:
-      return Memoize(static_cast<int64_t>(memo_.size()));
+      return Memoize(static_cast<int64_t>(memo_size_));
 
     // Globals and object construction.
     case 'c':
-      HERMETIC_RETURN_IF_ERROR(GlobalArgument());
+      if (!GlobalArgument()) return false;
       return PushOpaque();
     case 'i':
-      HERMETIC_RETURN_IF_ERROR(GlobalArgument());
-      HERMETIC_RETURN_IF_ERROR(PopMark());
+      if (!GlobalArgument()) return false;
+      if (!PopMark()) return false;
       return PushOpaque();
     case 0x93: {
       Slot name, module;
-      HERMETIC_RETURN_IF_ERROR(Pop(&name));
-      HERMETIC_RETURN_IF_ERROR(Pop(&module));
-      if (module.kind == Slot::kString && name.kind == Slot::kString) {
-        Record(module.text, name.text);
+      if (!Pop(&name)) return false;
+      if (!Pop(&module)) return false;
+      if (module.is_string() && name.is_string()) {
+        Record(String(module), String(name));
       }
       return PushOpaque();
     }
     case 'o':
-      HERMETIC_RETURN_IF_ERROR(PopMark());
+      if (!PopMark()) return false;
       return PushOpaque();
     case 'R':
     case 'b':
     case 0x81:
-      HERMETIC_RETURN_IF_ERROR(PopN(2));
+      if (!PopN(2)) return false;
       return PushOpaque();
     case 0x92:
-      HERMETIC_RETURN_IF_ERROR(PopN(3));
+      if (!PopN(3)) return false;
       return PushOpaque();
     case 'Q':
     case 0x98:
-      HERMETIC_RETURN_IF_ERROR(Pop());
+      if (!Pop()) return false;
       return PushOpaque();
 
     // Framing.
     case 0x80:
-      HERMETIC_RETURN_IF_ERROR(LittleEndian(1, &n));
+      if (!LittleEndian<1>(&n)) return false;
       if (n > 5)
         return Fail("unsupported protocol " + std::to_string(n), op_pos_);
       result_.protocol = static_cast<int>(n);
-      return Status::Ok();
+      return true;
     case 0x95:
       // A frame only groups the opcodes that follow; it must fit the data.
-      HERMETIC_RETURN_IF_ERROR(LittleEndian(8, &n));
+      if (!LittleEndian<8>(&n)) return false;
       if (n > data_.size() - pos_) return Fail("frame beyond end", op_pos_);
-      return Status::Ok();
+      return true;
   }
   return Fail("unknown opcode 0x" + Hex(op), op_pos_);
 }
 
 Result<PickleScan> Scanner::Run() {
+  // Address space only: pages are touched as entries arrive.
+  constexpr size_t kReserve = size_t{1} << 20;
+  dense_memo_.reserve(
+      std::min({data_.size() / 2, options_.max_memo_entries, kReserve}));
+  stack_.reserve(std::min({data_.size(), options_.max_stack_depth, kReserve}));
   while (pos_ < data_.size()) {
     op_pos_ = pos_;
     op_ = static_cast<uint8_t>(data_[pos_++]);
     if (op_ == '.') {
-      HERMETIC_RETURN_IF_ERROR(Pop());
+      if (!Pop()) return error_;
       return std::move(result_);
     }
-    HERMETIC_RETURN_IF_ERROR(Step(op_));
+    if (!Step(op_)) return error_;
   }
-  return Fail("data ends without STOP", pos_);
+  Fail("data ends without STOP", pos_);
+  return error_;
 }
 
 }  // namespace
