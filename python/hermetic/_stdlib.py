@@ -7,10 +7,6 @@ list, so there is nothing to maintain here.
 import sys
 
 
-def _get_stdlib_modules() -> frozenset:
-    return sys.stdlib_module_names
-
-
 def is_stdlib_module(module: str) -> bool:
     """Whether the top-level package of the dotted name `module` is stdlib."""
     return module.partition(".")[0] in sys.stdlib_module_names

@@ -605,3 +605,41 @@ def test_torchscript_modules_are_refused_clearly():
     exporter = PackageExporter(io.BytesIO())
     with pytest.raises(UnsupportedError, match="cannot package TorchScript modules"):
         exporter.save_pickle("m", "m.pkl", scripted)
+
+
+# -- mock runtime and stdlib list -------------------------------------------------------
+
+
+def test_mocked_object_refuses_every_use():
+    from hermetic._mock import MockedObject
+
+    mocked = MockedObject("pkg.thing", _suppress_err=True)
+    assert repr(mocked) == "MockedObject(pkg.thing)"
+    for use in (lambda: mocked(), lambda: mocked[0], lambda: mocked + 1, lambda: len(mocked),
+                lambda: iter(mocked), lambda: hash(mocked), lambda: mocked == 1,
+                lambda: mocked.attribute):
+        with pytest.raises(NotImplementedError, match=(
+                r"^Object 'pkg\.thing' was mocked out during packaging but it is being used in "
+                r"__\w+__$")):
+            use()
+    with pytest.raises(NotImplementedError, match=r"__setattr__"):
+        mocked.x = 1
+
+
+def test_mocked_object_cannot_be_created_by_unpickling():
+    from hermetic._mock import MockedObject
+
+    with pytest.raises(NotImplementedError, match=(
+            r"^Object 'pkg\.thing' was mocked out during packaging but it is being used in "
+            r"'__new__'\. If this error is happening during 'load_pickle', please ensure that "
+            r"your pickled object doesn't contain any mocked objects\.$")):
+        MockedObject("pkg.thing")
+
+
+def test_is_stdlib_module_looks_at_the_top_level_name():
+    from hermetic._stdlib import is_stdlib_module
+
+    assert is_stdlib_module("os.path")
+    assert is_stdlib_module("json")
+    assert not is_stdlib_module("exportee.json")
+    assert not is_stdlib_module("torch")
