@@ -244,3 +244,17 @@ def test_protocol_4_long_names(open_package, source_tree, tmp_path):
     assert "BINUNICODE" in {op.name for op, _, _ in pickletools.genops(data)}
     assert importer.load_pickle("res", "long.pkl") == obj
 
+
+
+def test_save_module_by_its_mangled_name(open_package, tmp_path):
+    first = PackageImporter(export(tmp_path / "a.pt", save_models))
+    mangled = first.import_module("exportee.models").__name__
+    assert mangled.startswith("<torch_package_")
+
+    def refill(exporter):
+        exporter.intern("**")
+        exporter.save_module(mangled)
+        assert "exportee.models" in exporter.interned_modules()
+
+    second = open_package(export(tmp_path / "b.pt", refill, importer=(first, sys_importer)))
+    assert second.import_module("exportee.models").Point(1, 2).scaled().x == 2
