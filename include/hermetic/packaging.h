@@ -133,6 +133,8 @@ class ExportEngine {
                std::string mock_source,
                const std::vector<std::string>& stdlib_modules,
                ExportOptions options = {});
+  ExportEngine(const ExportEngine&) = delete;
+  ExportEngine& operator=(const ExportEngine&) = delete;
 
   // Patterns are tried in the order added. DENY patterns are always
   // allow_empty. InvalidArgument for REPACKAGED_MOCK_MODULE and SKIP.
