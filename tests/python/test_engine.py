@@ -374,3 +374,28 @@ def test_mocked_but_used_report_matches_torch(tmp_path, monkeypatch):
     engine.add_pattern(["engine_mocked_mod"], [], _core.MOCK, True)
     engine.add_pickle("p", "x.pkl", pickle.dumps(obj, protocol=3), True)
     assert engine.validate() == _torch_error(fill)
+
+
+def test_graph_is_a_copy():
+    engine, _, _ = make({"json": ""})
+    engine.save_source_string("m", "import json\n", False, True)
+    graph = engine.graph()
+    graph.add_edge("json", "extra")
+    assert graph.nodes() == ["m", "json", "extra"]
+    assert engine.graph().nodes() == ["m", "json"]
+    assert engine.graph().edges() == [("m", "json")]
+
+
+def test_hook_may_add_modules_during_finish(tmp_path):
+    target = tmp_path / "out.pt"
+    engine, _, _ = make({"json": ""}, target=str(target))
+    engine.save_source_string("m", "x = 1\n", False, True)
+
+    def hook(name, action):
+        if name == "m":
+            engine.save_source_string("late", "import json\n", False, True)
+
+    engine.finish(hook, "3.11.7")
+    records, _ = read_archive(target)
+    assert records["late.py"] == b"import json\n"
+    assert records[".data/extern_modules"] == b"json\n"
