@@ -111,7 +111,9 @@ def child(args):
         _save(args.format, args.path, sd)
         print(json.dumps({"save": time.perf_counter() - start}))
         return
-    import hermetic  # noqa: F401  (import time is not load time)
+    # Import time is not load time (hermetic's tensor glue is imported on
+    # first use; with PYTHONDONTWRITEBYTECODE it would be compiled then).
+    import hermetic._tensors  # noqa: F401
     import torch.package  # noqa: F401
 
     _touch(args.touch_gib)
