@@ -57,6 +57,7 @@ struct Token {
   bool keyword = false;   // a hard keyword (kName only)
   std::string_view text;  // for kString: the whole literal incl. prefix
   int line = 0;
+  size_t offset = 0;  // of the first character in the source
 };
 
 char OpCode(std::string_view text) {
@@ -109,6 +110,16 @@ constexpr std::array<uint8_t, 256> kNameClass = [] {
 }();
 bool IsNameStart(unsigned char c) { return kNameClass[c] & 1; }
 bool IsNameChar(unsigned char c) { return kNameClass[c] & 2; }
+
+// Operator characters: 1 for those that always stand alone, 2 for those
+// that may begin a longer operator, 4 for those that may continue one.
+constexpr std::array<uint8_t, 256> kOpClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (char c : std::string_view("()[]{},;:.~")) t[c] |= 1;
+  for (char c : std::string_view("+-*/%@&|^<>=!")) t[c] |= 2;
+  for (char c : std::string_view("*/<>=")) t[c] |= 4;
+  return t;
+}();
 bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 
 // One open bracket (or the module itself, or an f-string and its fields).
@@ -124,6 +135,30 @@ enum class LevelKind : uint8_t {
   kFString,     // lexing the literal part of an f-string
   kField,       // an expression inside an f-string's braces
   kFormatSpec,  // the format spec after ':' in a field
+  kParams,      // the parameter list of a def
+};
+
+// Where a level files its findings: the AST visits some children in another
+// order than the source shows them (dict keys before values; a def's
+// annotations, then keyword-only defaults, then the ** annotation, then the
+// positional defaults), so findings are tagged and stably sorted by tag when
+// the level closes.
+enum Bucket : uint8_t {
+  kMain,
+  kDictValues,
+  kParamAnnotations,
+  kParamKwDefaults,
+  kParamKwargAnnotation,
+  kParamDefaults,
+  // A lambda's keyword-only defaults precede its positional ones; both are
+  // retagged with the enclosing bucket at the lambda's ':'.
+  kLambdaKwDefaults,
+  kLambdaDefaults,
+};
+
+struct Finding {
+  uint8_t bucket;
+  ImportRef ref;
 };
 
 struct Level {
@@ -136,7 +171,34 @@ struct Level {
   bool triple = false;
   bool raw = false;
   std::vector<ImportRef> pending;
-  std::vector<ImportRef> committed;
+  std::vector<Finding> found;  // committed, in source order
+  uint8_t bucket = kMain;
+  // `A if B else C` is visited B, A, C: where the current expression's
+  // findings begin in `found`, and where A and B begin once `if` is seen.
+  // Buckets only change where an expression begins, so these ranges hold
+  // findings of one bucket.
+  size_t expr_start = 0;
+  size_t if_start = kNoIf;
+  size_t test_start = 0;
+  bool for_seen = false;       // a `for` whose `in` has not come yet
+  bool comprehension = false;  // later `if`s filter a comprehension
+  bool after_star = false;     // parameters are keyword-only from here
+  bool kwarg = false;          // the parameter after `**`
+  bool in_lambda = false;      // between `lambda` and its ':'
+  uint8_t lambda_saved_bucket = kMain;
+  size_t lambda_start = 0;
+  static constexpr size_t kNoIf = SIZE_MAX;
+};
+
+// A decorated (or annotated) def or class: the AST visits its decorators
+// and then its return annotation after the body, so their findings wait
+// here until a line indented no deeper than the header ends the body.
+struct Deferred {
+  explicit Deferred(size_t i) : indent(i) {}
+  size_t indent;
+  bool body_started = false;
+  std::vector<ImportRef> decorators;
+  std::vector<ImportRef> returns;
 };
 
 class Scanner {
@@ -173,6 +235,11 @@ class Scanner {
   Status Open(LevelKind kind, char open, int line);
   Status Close(char close, int line);
   void CommitPending(Level& level);
+  void MoveFindings(Level& from, std::vector<ImportRef>* to);
+  void FlushModule();
+  void Reorder(const Token& tok, Level& level);
+  void StartLogicalLine(const Token& tok);
+  void ReleaseDeferred();  // the innermost
   void Emit(ImportRef ref);
   Status HandleImportStatement(const Token& tok);
   void FinishCandidateCall(std::vector<ImportRef>* out);
@@ -187,7 +254,13 @@ class Scanner {
   std::vector<Level> levels_;
   int call_depth_ = 0;
   Token prev_, prev2_, prev3_, prev4_;
-  bool prev_ends_expr_ = false;
+
+  // Decorator and def/class bookkeeping (see Deferred).
+  std::vector<Deferred> deferred_;
+  std::vector<ImportRef>* capture_ = nullptr;  // module findings go here
+  bool in_decorator_ = false;
+  bool in_header_ = false;
+  size_t indent_ = 0;  // of the current logical line
 
   // The import statement being parsed, if any.
   enum class StmtState : uint8_t {
@@ -414,6 +487,7 @@ Status Scanner::LexCode(Token* tok) {
     }
     tok->line = line_;
     size_t start = pos_;
+    tok->offset = start;
     if (IsNameStart(c)) {
       while (pos_ < src_.size() && IsNameChar(src_[pos_])) ++pos_;
       std::string_view word = src_.substr(start, pos_ - start);
@@ -454,8 +528,7 @@ Status Scanner::LexCode(Token* tok) {
     if (c == '.' && src_.size() - pos_ >= 3 && src_[pos_ + 1] == '.' &&
         src_[pos_ + 2] == '.') {
       pos_ += 3;
-    } else if (std::string_view("()[]{},;:.~").find(c) !=
-               std::string_view::npos) {
+    } else if (kOpClass[c] & 1) {
       ++pos_;
       // Inside an f-string field, ':' and '!' end the expression; '!='
       // and ':=' never occur at a field's top level unparenthesised.
@@ -463,14 +536,12 @@ Status Scanner::LexCode(Token* tok) {
           !AtFieldTop()) {
         ++pos_;
       }
-    } else if (std::string_view("+-*/%@&|^<>=!").find(c) !=
-               std::string_view::npos) {
+    } else if (kOpClass[c] & 2) {
       // Multi-character operators; only "=" versus "==" and "*" versus
       // "**" matter to the scanner, so their exact split is not modelled.
       ++pos_;
       while (pos_ < src_.size() && pos_ - start < 3 &&
-             std::string_view("*/<>=").find(src_[pos_]) !=
-                 std::string_view::npos) {
+             (kOpClass[static_cast<unsigned char>(src_[pos_])] & 4)) {
         ++pos_;
       }
     } else {
@@ -514,14 +585,212 @@ void Scanner::Emit(ImportRef ref) {
 
 void Scanner::CommitPending(Level& level) {
   if (level.pending.empty()) return;
-  if (levels_.size() == 1 || &level == &levels_.front()) {
-    for (ImportRef& ref : level.pending) Emit(std::move(ref));
-  } else {
-    for (ImportRef& ref : level.pending) {
-      level.committed.push_back(std::move(ref));
-    }
+  for (ImportRef& ref : level.pending) {
+    level.found.push_back({level.bucket, std::move(ref)});
   }
   level.pending.clear();
+}
+
+void Scanner::MoveFindings(Level& from, std::vector<ImportRef>* to) {
+  CommitPending(from);
+  std::stable_sort(
+      from.found.begin(), from.found.end(),
+      [](const Finding& a, const Finding& b) { return a.bucket < b.bucket; });
+  for (Finding& f : from.found) to->push_back(std::move(f.ref));
+  from.found.clear();
+}
+
+// Module-level findings are held until a statement boundary so that an
+// IfExp can still reorder them.
+void Scanner::FlushModule() {
+  Level& module = levels_.front();
+  CommitPending(module);
+  for (Finding& f : module.found) {
+    if (capture_) {
+      capture_->push_back(std::move(f.ref));
+    } else {
+      Emit(std::move(f.ref));
+    }
+  }
+  module.found.clear();
+  module.expr_start = 0;
+  module.if_start = Level::kNoIf;
+}
+
+// Tracks, at one level, where expressions begin and which bucket findings
+// go to; called for every token that is not a trailer.
+void Scanner::Reorder(const Token& tok, Level& level) {
+  bool module = &level == &levels_.front();
+  auto reset = [&level] {
+    level.expr_start = level.found.size();
+    level.if_start = Level::kNoIf;
+  };
+  if (tok.kind == TokenKind::kNewline || tok.kind == TokenKind::kEnd ||
+      tok.op == ';') {
+    if (module) FlushModule();
+    if (module && in_decorator_) {
+      capture_ = nullptr;
+      in_decorator_ = false;
+    }
+    level.for_seen = false;
+    reset();
+    return;
+  }
+  bool at_start = prev_.kind == TokenKind::kNewline ||
+                  prev_.kind == TokenKind::kEnd || prev_.op == ';';
+  if (tok.kind == TokenKind::kName && tok.keyword) {
+    std::string_view word = tok.text;
+    if (word == "if" && !(module && at_start) && !level.comprehension) {
+      level.if_start = level.expr_start;
+      level.test_start = level.found.size();
+      return;
+    }
+    if (word == "else" && level.if_start != Level::kNoIf) {
+      std::vector<Finding>& f = level.found;
+      std::rotate(f.begin() + level.if_start, f.begin() + level.test_start,
+                  f.end());
+    } else if (word == "for") {
+      level.for_seen = true;
+      if (!module) level.comprehension = true;
+    } else if (word == "in") {
+      if (!level.for_seen) return;  // a comparison, inside the expression
+      level.for_seen = false;
+    } else if (word == "lambda") {
+      level.in_lambda = true;
+      level.after_star = false;
+      level.lambda_saved_bucket = level.bucket;
+      level.lambda_start = level.found.size();
+      level.bucket = kLambdaDefaults;
+    } else if (word == "not" || word == "and" || word == "or" || word == "is" ||
+               word == "await") {
+      return;
+    } else if ((word == "def" || word == "class") && module &&
+               (at_start ||
+                (prev_.text == "async" && (prev2_.kind == TokenKind::kNewline ||
+                                           prev2_.kind == TokenKind::kEnd)))) {
+      bool decorated = !deferred_.empty() && !deferred_.back().body_started &&
+                       deferred_.back().indent == indent_;
+      if (!decorated) deferred_.emplace_back(indent_);
+      in_header_ = true;
+    }
+    reset();
+    return;
+  }
+  if (tok.kind != TokenKind::kOp) return;
+  bool param_start = prev_.op == '(' || prev_.op == ',' ||
+                     (prev_.kind == TokenKind::kName && prev_.text == "lambda");
+  bool in_params = level.kind == LevelKind::kParams && !level.in_lambda;
+  switch (tok.op) {
+    case '@':
+      if (module && at_start) {
+        if (deferred_.empty() || deferred_.back().body_started ||
+            deferred_.back().indent != indent_) {
+          deferred_.emplace_back(indent_);
+        }
+        capture_ = &deferred_.back().decorators;
+        in_decorator_ = true;
+      }
+      reset();
+      return;
+    case ',':
+      if (level.kind == LevelKind::kBrace && !level.in_lambda) {
+        level.bucket = kMain;
+      }
+      if (in_params) {
+        level.bucket = kParamAnnotations;
+        level.kwarg = false;
+      }
+      reset();
+      return;
+    case '=':
+      if (level.in_lambda) {
+        level.bucket = level.after_star ? kLambdaKwDefaults : kLambdaDefaults;
+      } else if (in_params) {
+        level.bucket = level.after_star ? kParamKwDefaults : kParamDefaults;
+      }
+      reset();
+      return;
+    case ':':
+      if (level.in_lambda) {
+        auto first = level.found.begin() + level.lambda_start;
+        std::stable_partition(first, level.found.end(), [](const Finding& f) {
+          return f.bucket == kLambdaKwDefaults;
+        });
+        for (auto it = first; it != level.found.end(); ++it) {
+          it->bucket = level.lambda_saved_bucket;
+        }
+        level.bucket = level.lambda_saved_bucket;
+        level.in_lambda = false;
+      } else if (level.kind == LevelKind::kBrace) {
+        level.bucket = kDictValues;
+      } else if (in_params) {
+        level.bucket = level.kwarg ? kParamKwargAnnotation : kParamAnnotations;
+      } else if (module) {
+        FlushModule();
+        if (in_header_) {
+          capture_ = nullptr;
+          deferred_.back().body_started = true;
+          in_header_ = false;
+        }
+      }
+      reset();
+      return;
+    case '*':
+      if ((in_params || level.in_lambda) && param_start) {
+        level.after_star = true;
+      }
+      reset();
+      return;
+    case 'W':
+      reset();
+      return;
+    case 'O':
+      if (tok.text == "**") {
+        if (in_params && param_start) level.kwarg = true;
+        if (level.kind == LevelKind::kBrace &&
+            (prev_.op == '{' || prev_.op == ',')) {
+          level.bucket = kDictValues;
+        }
+        reset();
+      } else if (tok.text == "->") {
+        if (module && in_header_) {
+          FlushModule();
+          capture_ = &deferred_.back().returns;
+        }
+        reset();
+      } else if (tok.text.back() == '=' && tok.text != "==" &&
+                 tok.text != "<=" && tok.text != ">=" && tok.text != "!=") {
+        reset();  // augmented assignment
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+// At the first token of each logical line of the module: a line indented no
+// deeper than a def/class header ends its body, which releases the
+// header's decorator and return-annotation findings.
+void Scanner::StartLogicalLine(const Token& tok) {
+  size_t line_begin = src_.rfind('\n', tok.offset);
+  line_begin = line_begin == std::string_view::npos ? 0 : line_begin + 1;
+  size_t indent = 0;
+  for (size_t p = line_begin; p < tok.offset; ++p) {
+    // Python's tokenizer: tabs advance to the next multiple of 8.
+    indent = src_[p] == '\t' ? (indent / 8 + 1) * 8 : indent + 1;
+  }
+  indent_ = indent;
+  while (!deferred_.empty() && deferred_.back().body_started &&
+         indent <= deferred_.back().indent) {
+    ReleaseDeferred();
+  }
+}
+
+void Scanner::ReleaseDeferred() {
+  Deferred done = std::move(deferred_.back());
+  deferred_.pop_back();
+  for (ImportRef& ref : done.decorators) Emit(std::move(ref));
+  for (ImportRef& ref : done.returns) Emit(std::move(ref));
 }
 
 Status Scanner::Open(LevelKind kind, char open, int line) {
@@ -550,7 +819,6 @@ Status Scanner::Close(char close, int line) {
     if (top.line != line) reason += " on line " + std::to_string(top.line);
     return SyntaxError(reason, line);
   }
-  CommitPending(top);
   Level closed = std::move(levels_.back());
   levels_.pop_back();
   Level& parent = levels_.back();
@@ -561,9 +829,7 @@ Status Scanner::Close(char close, int line) {
     }
     return Status::Ok();
   }
-  for (ImportRef& ref : closed.committed) {
-    parent.pending.push_back(std::move(ref));
-  }
+  MoveFindings(closed, &parent.pending);
   return Status::Ok();
 }
 
@@ -858,7 +1124,13 @@ Status Scanner::Handle(const Token& tok) {
                   (tok.op == '(' || tok.op == '[' || tok.op == '.')) ||
                  (tok.kind == TokenKind::kName && prev_.op == '.' &&
                   prev_.kind == TokenKind::kOp);
-  if (!trailer) CommitPending(level);
+  if (!trailer) {
+    CommitPending(level);
+    if (level.kind != LevelKind::kFString &&
+        level.kind != LevelKind::kFormatSpec) {
+      Reorder(tok, level);
+    }
+  }
 
   if (tok.kind == TokenKind::kFString) {
     if (recording) ++fstring_nesting_in_candidate_;
@@ -882,12 +1154,9 @@ Status Scanner::Handle(const Token& tok) {
   if (kind == LevelKind::kFString) {
     if (op == '{') return Open(LevelKind::kField, '{', tok.line);
     // The closing quote: the f-string is one atom of the enclosing level.
-    CommitPending(levels_.back());
     Level closed = std::move(levels_.back());
     levels_.pop_back();
-    for (ImportRef& ref : closed.committed) {
-      levels_.back().pending.push_back(std::move(ref));
-    }
+    MoveFindings(closed, &levels_.back().pending);
     if (recording && fstring_nesting_in_candidate_ > 0) {
       --fstring_nesting_in_candidate_;
     }
@@ -896,12 +1165,9 @@ Status Scanner::Handle(const Token& tok) {
   if (kind == LevelKind::kFormatSpec) {
     if (op == '{') return Open(LevelKind::kField, '{', tok.line);
     // The '}' ending the spec also ends its field.
-    CommitPending(levels_.back());
     Level spec = std::move(levels_.back());
     levels_.pop_back();
-    for (ImportRef& ref : spec.committed) {
-      levels_.back().pending.push_back(std::move(ref));
-    }
+    MoveFindings(spec, &levels_.back().pending);
     return Close('}', tok.line);
   }
   if (kind == LevelKind::kField && op == ':') {
@@ -921,10 +1187,13 @@ Status Scanner::Handle(const Token& tok) {
       }
     }
     // `def f(` and `class C(` open parameter and base lists, not calls.
-    bool definition = prev_.kind == TokenKind::kName &&
-                      (prev2_.text == "def" || prev2_.text == "class");
-    HERMETIC_RETURN_IF_ERROR(
-        Open(definition ? LevelKind::kParen : LevelKind::kCall, '(', tok.line));
+    LevelKind opens = LevelKind::kCall;
+    if (prev_.kind == TokenKind::kName && prev2_.text == "def") {
+      opens = LevelKind::kParams;
+    } else if (prev_.kind == TokenKind::kName && prev2_.text == "class") {
+      opens = LevelKind::kParen;
+    }
+    HERMETIC_RETURN_IF_ERROR(Open(opens, '(', tok.line));
     if (callee != Callee::kNone) {
       candidate_ = callee;
       candidate_level_ = levels_.size() - 1;
@@ -959,9 +1228,18 @@ Result<std::vector<ImportRef>> Scanner::Run() {
                            open.line);
       }
     }
+    if (levels_.size() == 1 && tok.kind != TokenKind::kNewline &&
+        tok.kind != TokenKind::kEnd &&
+        (prev_.kind == TokenKind::kNewline || prev_.kind == TokenKind::kEnd)) {
+      StartLogicalLine(tok);
+    }
     HERMETIC_RETURN_IF_ERROR(HandleImportStatement(tok));
     HERMETIC_RETURN_IF_ERROR(Handle(tok));
-    if (tok.kind == TokenKind::kEnd) break;
+    if (tok.kind == TokenKind::kEnd) {
+      // The end of the source ends every open body.
+      while (!deferred_.empty()) ReleaseDeferred();
+      break;
+    }
     prev4_ = prev3_;
     prev3_ = prev2_;
     prev2_ = prev_;

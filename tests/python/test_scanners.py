@@ -251,6 +251,20 @@ SNIPPETS = [
     "x = '''a\\''' ''' \nimport after_escaped_triple",
     "import \\\n  cont",
     "def f(a,\n      b=(1, 2),\n      c=[__import__('deflist')]):\n    return __import__('ret_stmt')",
+    "@__import__('o1').d\nclass A:\n    @__import__('i1').d\n    def m(self) -> __import__('r1'): import b1\n    @__import__('i2').d\n    async def n(self):\n        import b2\n    import b3\nimport after",
+    "@__import__('x1').d\n@__import__('x2').d\ndef f(): import body\nimport nxt",
+    "def f(a: __import__('a1'), /, b: __import__('a2') = __import__('d2'), *args: __import__('va'), k=__import__('kd1'), m: __import__('ka') = __import__('kd2'), **kw: __import__('kwa')) -> __import__('ret'):\n    pass",
+    "def f(a=2 * __import__('mul'), b=__import__('b')):\n    pass",
+    "x = __import__('a1') if __import__('t1') else __import__('c1') if __import__('t2') else __import__('c2')",
+    "x = [__import__('e') if __import__('t') else 0 for _ in __import__('it').y if __import__('cond')]",
+    "x = {**__import__('spread'), __import__('k'): lambda a=__import__('ld'), *, b=__import__('lk'): __import__('lb')}",
+    "x = {__import__('k1'): __import__('v1'), **__import__('s'), __import__('k2'): __import__('v2')}",
+    "for x in __import__('a') if __import__('b') else __import__('c'):\n    pass",
+    "x = __import__('n1') if __import__('q') not in __import__('r') else __import__('e')",
+    "x += __import__('aug1') if __import__('aug2') else 0",
+    "if True:\n    @__import__('deep').d\n    def f():\n        import inside_deep\nimport outside",
+    "class C(__import__('b1').B):\n    x = __import__('cb')\n\n\n# comment\n    y = 1\nimport tail",
+    "x = f'{__import__(\"fa\") if __import__(\"ft\") else 0}'",
 ]
 
 
