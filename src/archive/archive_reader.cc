@@ -219,6 +219,7 @@ class ZipReader : public ArchiveReader {
 
   // Copies `len` bytes at `offset` (already bounds-checked) into `out`.
   Status CopyOut(uint64_t offset, std::span<uint8_t> out) const {
+    if (out.empty()) return Status::Ok();  // memcpy forbids null pointers
     if (fd_.get() < 0) {
       std::memcpy(out.data(), data_.data() + offset, out.size());
       return Status::Ok();
@@ -769,6 +770,10 @@ Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenPath(
     auto reader = std::make_unique<DirectoryReader>(path, options);
     HERMETIC_RETURN_IF_ERROR(reader->Scan());
     return std::unique_ptr<ArchiveReader>(std::move(reader));
+  }
+  // Opening a FIFO would block; devices cannot be mapped meaningfully.
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument(path + " is neither a file nor a directory");
   }
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {

@@ -198,6 +198,30 @@ TEST(ArchiveWriterTest, LayoutMatchesTorchConventions) {
   EXPECT_TRUE((*r)->VerifyAll().ok());
 }
 
+TEST(ArchiveWriterTest, EmptyRecordsHaveNoDataDescriptor) {
+  std::vector<uint8_t> bytes = WriteToBuffer({{"e", ""}, {"f", "1"}});
+  EXPECT_EQ(zip::Get16(bytes.data() + 6), zip::kEmptyRecordFlags);
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const RecordInfo* e = (*r)->Find("e");
+  const RecordInfo* f = (*r)->Find("f");
+  ASSERT_TRUE(e != nullptr && f != nullptr);
+  // The next header follows the (aligned, empty) data directly.
+  EXPECT_EQ(f->header_offset, e->data_offset);
+  EXPECT_EQ(zip::Get16(bytes.data() + f->header_offset + 6), zip::kWriterFlags);
+}
+
+TEST(ArchiveReaderTest, RefusesSpecialFiles) {
+  TempDir dir;
+  const std::string fifo = dir.path() + "/pipe";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  auto r = ArchiveReader::OpenPath(fifo);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ArchiveReader::OpenPath(dir.path() + "/absent").status().code(),
+            StatusCode::kNotFound);
+}
+
 TEST(ArchiveWriterTest, EndsWithZip64EndRecordLocatorAndClassicEnd) {
   std::vector<uint8_t> bytes = WriteToBuffer({{"x", "1"}});
   const size_t n = bytes.size();
