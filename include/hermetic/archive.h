@@ -72,7 +72,10 @@ class ArchiveWriter {
   virtual Status WriteRecord(std::string_view name,
                              std::span<const uint8_t> data) = 0;
   // Streams one record in pieces so a record larger than memory passes
-  // through; only one record may be open at a time.
+  // through; only one record may be open at a time. The local header precedes
+  // the data, so a streamed record of 4 GiB or more lacks the local zip64
+  // block torch would write (central directory and descriptor are complete);
+  // WriteRecord matches torch byte for byte at any size.
   virtual Status BeginRecord(std::string_view name) = 0;
   virtual Status Append(std::span<const uint8_t> piece) = 0;
   virtual Status EndRecord() = 0;
