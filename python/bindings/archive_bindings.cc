@@ -99,6 +99,19 @@ class PySink : public ByteSink {
 };
 
 class PyArchiveWriter {
+  // Helpers first: their deduced return types are needed below.
+  template <typename F>
+  auto Locked(F&& f) {
+    nb::gil_scoped_release nogil;
+    std::lock_guard lock(mu_);
+    return f();
+  }
+
+  template <typename F>
+  void Run(F&& f) {
+    ThrowIfError(Locked(f));
+  }
+
  public:
   PyArchiveWriter(nb::object target, bool compute_crc32) {
     WriterOptions options;
@@ -132,12 +145,10 @@ class PyArchiveWriter {
     Run([&] { return writer_->EndRecord(); });
   }
   bool HasRecord(const std::string& name) {
-    std::lock_guard lock(mu_);
-    return writer_->HasRecord(name);
+    return Locked([&] { return writer_->HasRecord(name); });
   }
   std::vector<std::string> RecordNames() {
-    std::lock_guard lock(mu_);
-    return writer_->RecordNames();
+    return Locked([&] { return writer_->RecordNames(); });
   }
   void Finish() {
     Run([&] { return writer_->Finish(); });
@@ -149,22 +160,10 @@ class PyArchiveWriter {
     });
   }
   bool finished() {
-    std::lock_guard lock(mu_);
-    return writer_->finished();
+    return Locked([&] { return writer_->finished(); });
   }
 
  private:
-  template <typename F>
-  void Run(F&& f) {
-    Status s;
-    {
-      nb::gil_scoped_release nogil;
-      std::lock_guard lock(mu_);
-      s = f();
-    }
-    ThrowIfError(s);
-  }
-
   std::mutex mu_;
   std::unique_ptr<ArchiveWriter> writer_;
 };

@@ -292,3 +292,27 @@ def test_zip64_record_larger_than_4gib(tmp_path):
     assert r.read("after") == b"tail"
     assert r.record_infos()[0].size == 65 << 26
     r.verify()
+
+
+def test_concurrent_writers_share_one_python_sink_safely():
+    import threading
+
+    buf = io.BytesIO()
+    w = _core.ArchiveWriter(buf)
+
+    def work(tag):
+        for i in range(50):
+            w.write_record(f"{tag}/{i}", bytes([i]) * (i * 97))
+            w.has_record(f"{tag}/{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    w.finish()
+    r = _core.ArchiveReader(buf.getvalue(), verify_crc=True)
+    assert len(r.records()) == 101
+    for tag in "ab":
+        for i in range(50):
+            assert r.read(f"{tag}/{i}") == bytes([i]) * (i * 97)
