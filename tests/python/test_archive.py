@@ -302,7 +302,7 @@ def test_concurrent_writers_share_one_python_sink_safely():
 
     def work(tag):
         for i in range(50):
-            w.write_record(f"{tag}/{i}", bytes([i]) * (i * 97))
+            w.write_record(f"{tag}/{i}", bytes([i]) * (i * 9700))
             w.has_record(f"{tag}/{i}")
 
     threads = [threading.Thread(target=work, args=(t,)) for t in "ab"]
@@ -315,4 +315,4 @@ def test_concurrent_writers_share_one_python_sink_safely():
     assert len(r.records()) == 101
     for tag in "ab":
         for i in range(50):
-            assert r.read(f"{tag}/{i}") == bytes([i]) * (i * 97)
+            assert r.read(f"{tag}/{i}") == bytes([i]) * (i * 9700)
