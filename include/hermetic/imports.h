@@ -1,23 +1,32 @@
 // ScanImports: the imports of a Python source file, found without Python.
 //
 // Contract (torch.package's dependency discovery, spec section 4.1):
-//  - Reports, in order of appearance and de-duplicated, the (module, name)
-//    pairs torch.package's AST visitor reports: `import a.b` -> (a.b, none);
-//    `from m import x, y` -> (m, x), (m, y); `from m import *` -> (m, none);
-//    relative forms resolved against the module's package; constant-argument
-//    `__import__(...)` calls that stand as their own expression (not nested in
-//    another call's arguments) with fromlist and level; and, beyond torch,
-//    `importlib.import_module("m")` with a constant argument -> (m, none).
+//  - Reports, de-duplicated, the (module, name) pairs torch.package's AST
+//    visitor reports, in the order that visitor reaches them (a pre-order
+//    walk: statements in order, but e.g. a def's decorators and return
+//    annotation after its body, dict keys before values, the test of
+//    `a if t else b` first): `import a.b` -> (a.b, none); `from m import x,
+//    y` -> (m, x), (m, y); `from m import *` -> (m, none); relative forms
+//    resolved against the module's package; `__import__(...)` calls with
+//    constant arguments (name, fromlist positional or keyword, level) that
+//    are not inside any other call (its arguments or its callee, as in
+//    `__import__("m").f()`); and, beyond torch,
+//    `importlib.import_module("m")` / `("..m", "pkg")` under the same rule
+//    -> (m, none). Calls with other arguments are ignored, as torch ignores
+//    them; an unresolvable relative `__import__` or `import_module` too.
 //  - Scans everything: function bodies, class bodies, if/try/with blocks,
-//    lambdas and comprehensions. Never reports imports inside strings or
-//    comments.
+//    lambdas, comprehensions and f-string fields. Never reports imports
+//    inside strings or comments.
 //  - Source that cannot be tokenized (unterminated string or bracket,
-//    mismatched bracket, bad indentation of an import statement) fails with
-//    InvalidArgument "<reason> (<module>, line N)". A relative import beyond
-//    the top-level package fails with InvalidArgument "attempted relative
-//    import beyond top-level package".
+//    mismatched bracket, invalid character, stray line continuation) fails
+//    with InvalidArgument in the words Python 3.11's ast.parse uses, e.g.
+//    "unterminated string literal (detected at line 3) (<unknown>, line 3)"
+//    (torch records exactly that text). Other syntax errors are not
+//    detected. A relative import statement beyond the top-level package
+//    fails with InvalidArgument "attempted relative import beyond top-level
+//    package".
 //  - Input is untrusted: no recursion proportional to nesting depth; limits
-//    in ScanOptions.
+//    in ImportScanOptions.
 #ifndef HERMETIC_IMPORTS_H_
 #define HERMETIC_IMPORTS_H_
 

@@ -57,7 +57,6 @@ struct Token {
   bool keyword = false;   // a hard keyword (kName only)
   std::string_view text;  // for kString: the whole literal incl. prefix
   int line = 0;
-  size_t offset = 0;  // of the first character in the source
 };
 
 char OpCode(std::string_view text) {
@@ -238,7 +237,7 @@ class Scanner {
   void MoveFindings(Level& from, std::vector<ImportRef>* to);
   void FlushModule();
   void Reorder(const Token& tok, Level& level);
-  void StartLogicalLine(const Token& tok);
+  void StartLogicalLine();
   void ReleaseDeferred();  // the innermost
   void Emit(ImportRef ref);
   Status HandleImportStatement(const Token& tok);
@@ -261,6 +260,11 @@ class Scanner {
   bool in_decorator_ = false;
   bool in_header_ = false;
   size_t indent_ = 0;  // of the current logical line
+  // The lexer measures the indentation of each logical line's first
+  // physical line (a line may continue with a backslash before its first
+  // token).
+  bool at_line_start_ = true;
+  size_t line_indent_ = 0;
 
   // The import statement being parsed, if any.
   enum class StmtState : uint8_t {
@@ -450,6 +454,14 @@ Status Scanner::LexCode(Token* tok) {
   while (pos_ < src_.size()) {
     unsigned char c = src_[pos_];
     if (c == ' ' || c == '\t' || c == '\f' || c == '\r') {
+      // Indentation as Python's tokenizer counts it: tabs to the next
+      // multiple of 8, form feed restarts, and a backslash continuation
+      // before the first token keeps counting on the next line.
+      if (at_line_start_) {
+        if (c == ' ') ++line_indent_;
+        if (c == '\t') line_indent_ = (line_indent_ / 8 + 1) * 8;
+        if (c == '\f') line_indent_ = 0;
+      }
       ++pos_;
       continue;
     }
@@ -475,6 +487,8 @@ Status Scanner::LexCode(Token* tok) {
       ++pos_;
       ++line_;
       if (levels_.size() == 1) {
+        at_line_start_ = true;
+        line_indent_ = 0;
         tok->kind = TokenKind::kNewline;
         tok->text = "\n";
         tok->line = line_ - 1;
@@ -485,9 +499,9 @@ Status Scanner::LexCode(Token* tok) {
     if (c == 0) {
       return SyntaxError("source code string cannot contain null bytes", line_);
     }
+    at_line_start_ = false;
     tok->line = line_;
     size_t start = pos_;
-    tok->offset = start;
     if (IsNameStart(c)) {
       while (pos_ < src_.size() && IsNameChar(src_[pos_])) ++pos_;
       std::string_view word = src_.substr(start, pos_ - start);
@@ -689,9 +703,9 @@ void Scanner::Reorder(const Token& tok, Level& level) {
         }
         capture_ = &deferred_.back().decorators;
         in_decorator_ = true;
+        reset();
       }
-      reset();
-      return;
+      return;  // otherwise matrix multiplication, inside an expression
     case ',':
       if (level.kind == LevelKind::kBrace && !level.in_lambda) {
         level.bucket = kMain;
@@ -739,7 +753,8 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       if ((in_params || level.in_lambda) && param_start) {
         level.after_star = true;
       }
-      reset();
+      // A star in operand position unpacks; after an operand it multiplies.
+      if (!EndsExpression(prev_)) reset();
       return;
     case 'W':
       reset();
@@ -751,7 +766,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
             (prev_.op == '{' || prev_.op == ',')) {
           level.bucket = kDictValues;
         }
-        reset();
+        if (!EndsExpression(prev_)) reset();
       } else if (tok.text == "->") {
         if (module && in_header_) {
           FlushModule();
@@ -771,15 +786,8 @@ void Scanner::Reorder(const Token& tok, Level& level) {
 // At the first token of each logical line of the module: a line indented no
 // deeper than a def/class header ends its body, which releases the
 // header's decorator and return-annotation findings.
-void Scanner::StartLogicalLine(const Token& tok) {
-  size_t line_begin = src_.rfind('\n', tok.offset);
-  line_begin = line_begin == std::string_view::npos ? 0 : line_begin + 1;
-  size_t indent = 0;
-  for (size_t p = line_begin; p < tok.offset; ++p) {
-    // Python's tokenizer: tabs advance to the next multiple of 8.
-    indent = src_[p] == '\t' ? (indent / 8 + 1) * 8 : indent + 1;
-  }
-  indent_ = indent;
+void Scanner::StartLogicalLine() {
+  size_t indent = indent_ = line_indent_;
   while (!deferred_.empty() && deferred_.back().body_started &&
          indent <= deferred_.back().indent) {
     ReleaseDeferred();
@@ -1120,10 +1128,15 @@ Status Scanner::Handle(const Token& tok) {
     args_.push_back(tok);
   }
   bool ends = EndsExpression(prev_);
+  // Tokens that continue the current primary: call, subscript and
+  // attribute trailers, and string literals implicitly concatenated to it.
+  bool after_string = prev_.kind == TokenKind::kString || prev_.op == '"';
   bool trailer = (ends && tok.kind == TokenKind::kOp &&
                   (tok.op == '(' || tok.op == '[' || tok.op == '.')) ||
                  (tok.kind == TokenKind::kName && prev_.op == '.' &&
-                  prev_.kind == TokenKind::kOp);
+                  prev_.kind == TokenKind::kOp) ||
+                 (after_string && (tok.kind == TokenKind::kString ||
+                                   tok.kind == TokenKind::kFString));
   if (!trailer) {
     CommitPending(level);
     if (level.kind != LevelKind::kFString &&
@@ -1231,7 +1244,7 @@ Result<std::vector<ImportRef>> Scanner::Run() {
     if (levels_.size() == 1 && tok.kind != TokenKind::kNewline &&
         tok.kind != TokenKind::kEnd &&
         (prev_.kind == TokenKind::kNewline || prev_.kind == TokenKind::kEnd)) {
-      StartLogicalLine(tok);
+      StartLogicalLine();
     }
     HERMETIC_RETURN_IF_ERROR(HandleImportStatement(tok));
     HERMETIC_RETURN_IF_ERROR(Handle(tok));

@@ -265,6 +265,12 @@ SNIPPETS = [
     "if True:\n    @__import__('deep').d\n    def f():\n        import inside_deep\nimport outside",
     "class C(__import__('b1').B):\n    x = __import__('cb')\n\n\n# comment\n    y = 1\nimport tail",
     "x = f'{__import__(\"fa\") if __import__(\"ft\") else 0}'",
+    # Found by differential fuzzing against the reference.
+    "x = __import__('n1') if __import__('q') ** 2 not in __import__('r') @ m * k else __import__('e')",
+    "@__import__('deco').wrap\ndef f():\n    \\\nimport body",
+    "if True:\n    @__import__('deep').d\n    def f():\n\\\n        import inside_deep\nimport outside",
+    "x = f'{__import__(\"fs\")}' '{x}'.upper()",
+    "x = 'a' f'{__import__(\"fs3\")}'",
 ]
 
 
