@@ -166,8 +166,7 @@ class Scanner {
     if (static_cast<uint64_t>(index) == dense_memo_.size()) {
       return &dense_memo_.emplace_back();
     }
-    if (index >= 0 &&
-        static_cast<uint64_t>(index) <= 2 * dense_memo_.size() + 4096) {
+    if (index >= 0 && static_cast<uint64_t>(index) <= 2 * memo_size_ + 4096) {
       dense_memo_.resize(index + 1, Slot{Slot::kMark});
       return &dense_memo_[index];
     }

@@ -106,5 +106,21 @@ TEST(PickleScanTest, StackAndMemoLimits) {
   EXPECT_TRUE(Scan("N\x94\x94.", options).ok());
 }
 
+TEST(PickleScanTest, SparseMemoIndicesDoNotGrowMemory) {
+  // Each index doubles the last: a dense table would reach 2^32 entries.
+  std::string p = "\x80\x02N";
+  uint64_t index = 4096;
+  std::vector<uint64_t> used;
+  while (index <= UINT32_MAX) {
+    p += Cat({"r", Le(index, 4)});
+    used.push_back(index);
+    index = 2 * index + 4096;
+  }
+  for (uint64_t i : used) p += Cat({"j", Le(i, 4), "0"});
+  p += ".";
+  Result<PickleScan> r = Scan(p);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+}
+
 }  // namespace
 }  // namespace hermetic
