@@ -224,7 +224,7 @@ class Scanner {
   // `enclosing` levels are searched for an f-string the literal is in.
   Status Unterminated(bool triple, int start_line, size_t enclosing) const;
   Status LexFStringPart(Token* tok);
-  Status SkipNumber();
+  void SkipNumber();
   bool AtFieldTop() const {
     return levels_.size() > 1 && levels_.back().kind == LevelKind::kField;
   }
@@ -292,14 +292,14 @@ class Scanner {
   std::unordered_set<std::string> seen_;
 };
 
-Status Scanner::SkipNumber() {
+void Scanner::SkipNumber() {
   size_t p = pos_;
   if (src_[p] == '0' && p + 1 < src_.size() &&
       std::string_view("xXoObB").find(src_[p + 1]) != std::string_view::npos) {
     p += 2;
     while (p < src_.size() && IsNameChar(src_[p])) ++p;
     pos_ = p;
-    return Status::Ok();
+    return;
   }
   while (p < src_.size() &&
          (IsDigit(src_[p]) || src_[p] == '_' || src_[p] == '.')) {
@@ -312,11 +312,8 @@ Status Scanner::SkipNumber() {
   }
   if (p < src_.size() && (src_[p] == 'j' || src_[p] == 'J')) ++p;
   pos_ = p;
-  return Status::Ok();
 }
 
-// Scans a plain (non-f) string from `body` (just after the opening quote)
-// to its closing quote.
 // Python 3.11 reads an f-string as one token, so a broken literal inside
 // one is reported as a broken f-string.
 Status Scanner::Unterminated(bool triple, int start_line,
@@ -333,13 +330,16 @@ Status Scanner::Unterminated(bool triple, int start_line,
                      start_line);
 }
 
+// Scans a plain (non-f) string from `body` (just after the opening quote)
+// to its closing quote.
 Status Scanner::LexStringBody(size_t start, size_t body, char quote,
                               bool triple, Token* tok) {
   int start_line = line_;
   size_t p = body;
   while (true) {
-    if (p >= src_.size())
+    if (p >= src_.size()) {
       return Unterminated(triple, start_line, levels_.size());
+    }
     char c = src_[p];
     if (c == '\\') {
       // A backslash always protects the next character from ending the
@@ -533,7 +533,7 @@ Status Scanner::LexCode(Token* tok) {
     }
     if (IsDigit(c) ||
         (c == '.' && pos_ + 1 < src_.size() && IsDigit(src_[pos_ + 1]))) {
-      HERMETIC_RETURN_IF_ERROR(SkipNumber());
+      SkipNumber();
       tok->kind = TokenKind::kNumber;
       tok->text = src_.substr(start, pos_ - start);
       return Status::Ok();
@@ -1148,17 +1148,14 @@ Status Scanner::Handle(const Token& tok) {
   if (tok.kind == TokenKind::kFString) {
     if (recording) ++fstring_nesting_in_candidate_;
     std::string_view t = tok.text;
-    Level str{LevelKind::kFString, '"', tok.line};
+    HERMETIC_RETURN_IF_ERROR(Open(LevelKind::kFString, '"', tok.line));
+    Level& str = levels_.back();
     str.triple = t.size() >= 3 && t[t.size() - 2] == t.back() &&
                  t[t.size() - 3] == t.back();
     str.quote = t.back();
     std::optional<StringPrefix> prefix =
         ParseStringPrefix(t.substr(0, t.find_first_of("'\"")));
     str.raw = prefix && prefix->raw;
-    if (levels_.size() > options_.max_bracket_depth) {
-      return SyntaxError("too many nested parentheses", tok.line);
-    }
-    levels_.push_back(std::move(str));
     return Status::Ok();
   }
   if (tok.kind != TokenKind::kOp) return Status::Ok();
