@@ -434,6 +434,29 @@ TEST(ArchiveWriterTest, Zip64RecordsPastFourGiBRoundTrip) {
 
 // ---------------------------------------------------------------- reader
 
+// tests/data/torch213_package.pt: written by torch 2.13's PackageExporter
+// (save_source_string("m", ...), save_pickle of a 4-float tensor, save_text).
+TEST(ArchiveReaderTest, ReadsATorchPackageArchive) {
+  auto r = ArchiveReader::OpenPath(std::string(HERMETIC_TESTDATA_DIR) +
+                                   "/torch213_package.pt");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->prefix(), "torch_package");
+  std::vector<std::string> names;
+  for (const RecordInfo& info : (*r)->records()) {
+    names.push_back(info.name);
+    EXPECT_EQ(info.data_offset % 64, 0u) << info.name;
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{".data/0.storage", "r/t.pkl", "r/n.txt",
+                                      "m.py", ".data/extern_modules",
+                                      ".data/python_version", ".data/version",
+                                      "byteorder", ".data/serialization_id"}));
+  EXPECT_EQ(Str(*(*r)->Read("m.py")), "A = 1\n");
+  EXPECT_EQ(Str(*(*r)->Read(".data/version")), "6\n");
+  EXPECT_EQ((*r)->Find(".data/0.storage")->size, 16u);
+  EXPECT_TRUE((*r)->VerifyAll().ok());
+}
+
 TEST(ArchiveReaderTest, ReadsDeflatedRecords) {
   std::string text(5000, 'q');
   RawEntry e{"p/t.txt", Deflate(text), 8, text.size(), true};
