@@ -1,6 +1,7 @@
 """Out-of-band buffers of protocol-5 pickles: record naming, alignment,
 zero-copy loading, and that none of it needs torch."""
 
+import gc
 import os
 import pickle
 import subprocess
@@ -165,6 +166,7 @@ def test_exporter_and_importer_use_out_of_band_records(tmp_path):
     importer = PackageImporter(path)
     loaded = importer.load_pickle("res", "arr.pkl")
     del importer
+    gc.collect()
     np.testing.assert_array_equal(loaded["a"], array)
     assert bytes(loaded["b"]) == b"zz"
 

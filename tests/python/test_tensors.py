@@ -358,6 +358,21 @@ def test_compressed_storage_records_load_as_copies(tmp_path):
     assert not _inside(loaded["t"].data_ptr(), _mapped_ranges(deflated))
 
 
+def test_unzipped_package_folder_loads_tensors(tmp_path):
+    tensor = torch.arange(50, dtype=torch.int16)
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": [tensor, tensor[5:]]})
+    with zipfile.ZipFile(path) as z:
+        z.extractall(tmp_path / "unzipped")
+        prefix = z.namelist()[0].split("/")[0]
+    importer = PackageImporter(tmp_path / "unzipped" / prefix)
+    whole, tail = importer.load_pickle("res", "t.pkl")
+    del importer
+    gc.collect()
+    assert torch.equal(whole, tensor) and torch.equal(tail, tensor[5:])
+    assert tail.data_ptr() == whole.data_ptr() + 10
+
+
 def test_misaligned_storage_records_load_as_aligned_copies(tmp_path):
     tensor = torch.arange(100, dtype=torch.float64)
     path, unaligned = tmp_path / "p.pt", tmp_path / "unaligned.pt"
