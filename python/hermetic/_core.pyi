@@ -88,8 +88,9 @@ def scan_imports(source: Union[str, bytes], module_name: str,
                  is_package: bool) -> list[tuple[str, Optional[str]]]:
     """The (module, name-or-None) pairs torch.package's AST visitor would
     find, in order, de-duplicated. Relative imports are resolved against
-    module_name/is_package. Raises SyntaxError for source that cannot parse
-    and ImportError('attempted relative import beyond top-level package')."""
+    module_name/is_package. Raises InvalidArgumentError (a ValueError) for
+    source a tokenizer can tell is broken, with Python's wording, and for
+    'attempted relative import beyond top-level package'."""
 
 def scan_pickle(data: Buffer) -> list[tuple[str, str]]:
     """Every global (module, qualname) the pickle references, protocols 0-5,
