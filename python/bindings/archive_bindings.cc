@@ -2,7 +2,9 @@
 //
 // Every call that touches the C++ objects releases the GIL first and then
 // takes the object's mutex: Python sinks re-acquire the GIL from inside the
-// writer, so taking the mutex while holding the GIL could deadlock.
+// writer, so taking the mutex while holding the GIL could deadlock. The
+// writer's mutex lives in LockedWriter so that C++ callers of
+// UnwrapArchiveWriter take it too.
 #include <Python.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
@@ -14,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -98,74 +101,105 @@ class PySink : public ByteSink {
   nb::object target_;
 };
 
-class PyArchiveWriter {
-  // Helpers first: their deduced return types are needed below.
+// Serialises every call on the wrapped writer, whether it comes from the
+// Python methods or from C++ through UnwrapArchiveWriter. The GIL is released
+// before waiting for the mutex: a Python sink re-takes the GIL from inside
+// the writer, so waiting for the mutex with the GIL held could deadlock.
+class LockedWriter final : public ArchiveWriter {
+  // First: its deduced return type is needed below.
   template <typename F>
-  auto Locked(F&& f) {
-    nb::gil_scoped_release nogil;
+  auto Locked(F&& f) const {
+    std::optional<nb::gil_scoped_release> nogil;
+    if (PyGILState_Check()) nogil.emplace();
     std::lock_guard lock(mu_);
     return f();
   }
 
-  template <typename F>
-  void Run(F&& f) {
-    ThrowIfError(Locked(f));
+ public:
+  explicit LockedWriter(std::unique_ptr<ArchiveWriter> inner)
+      : inner_(std::move(inner)) {}
+
+  // Fixed at open, so no lock is needed.
+  const std::string& archive_name() const override {
+    return inner_->archive_name();
+  }
+  Status WriteRecord(std::string_view name,
+                     std::span<const uint8_t> data) override {
+    return Locked([&] { return inner_->WriteRecord(name, data); });
+  }
+  Status BeginRecord(std::string_view name) override {
+    return Locked([&] { return inner_->BeginRecord(name); });
+  }
+  Status Append(std::span<const uint8_t> piece) override {
+    return Locked([&] { return inner_->Append(piece); });
+  }
+  Status EndRecord() override {
+    return Locked([&] { return inner_->EndRecord(); });
+  }
+  bool HasRecord(std::string_view name) const override {
+    return Locked([&] { return inner_->HasRecord(name); });
+  }
+  std::vector<std::string> RecordNames() const override {
+    return Locked([&] { return inner_->RecordNames(); });
+  }
+  Status Finish() override {
+    return Locked([&] { return inner_->Finish(); });
+  }
+  void Abort() override {
+    Locked([&] { inner_->Abort(); });
+  }
+  bool finished() const override {
+    return Locked([&] { return inner_->finished(); });
   }
 
+ private:
+  mutable std::mutex mu_;
+  std::unique_ptr<ArchiveWriter> inner_;
+};
+
+class PyArchiveWriter {
  public:
   PyArchiveWriter(nb::object target, bool compute_crc32) {
     WriterOptions options;
     options.compute_crc32 = compute_crc32;
+    std::unique_ptr<ArchiveWriter> inner;
     if (IsPathLike(target)) {
       std::string path = FsPath(target);
-      writer_ = ValueOrRaise(ArchiveWriter::OpenFile(path, options));
+      inner = ValueOrRaise(ArchiveWriter::OpenFile(path, options));
     } else if (nb::hasattr(target, "write")) {
-      writer_ = ValueOrRaise(ArchiveWriter::OpenSink(
+      inner = ValueOrRaise(ArchiveWriter::OpenSink(
           std::make_unique<PySink>(std::move(target)), options));
     } else {
       throw nb::type_error(
           "ArchiveWriter target must be a path or have a write() method");
     }
+    writer_ = std::make_unique<LockedWriter>(std::move(inner));
   }
+
+  ArchiveWriter& writer() { return *writer_; }
 
   const std::string& archive_name() const { return writer_->archive_name(); }
 
   void WriteRecord(const std::string& name, nb::handle data) {
     auto buf = PyBuffer::Get(data);
-    Run([&] { return writer_->WriteRecord(name, buf->span()); });
+    ThrowIfError(writer_->WriteRecord(name, buf->span()));
   }
   void BeginRecord(const std::string& name) {
-    Run([&] { return writer_->BeginRecord(name); });
+    ThrowIfError(writer_->BeginRecord(name));
   }
   void Append(nb::handle piece) {
     auto buf = PyBuffer::Get(piece);
-    Run([&] { return writer_->Append(buf->span()); });
+    ThrowIfError(writer_->Append(buf->span()));
   }
-  void EndRecord() {
-    Run([&] { return writer_->EndRecord(); });
-  }
-  bool HasRecord(const std::string& name) {
-    return Locked([&] { return writer_->HasRecord(name); });
-  }
-  std::vector<std::string> RecordNames() {
-    return Locked([&] { return writer_->RecordNames(); });
-  }
-  void Finish() {
-    Run([&] { return writer_->Finish(); });
-  }
-  void Abort() {
-    Run([&] {
-      writer_->Abort();
-      return Status::Ok();
-    });
-  }
-  bool finished() {
-    return Locked([&] { return writer_->finished(); });
-  }
+  void EndRecord() { ThrowIfError(writer_->EndRecord()); }
+  bool HasRecord(const std::string& name) { return writer_->HasRecord(name); }
+  std::vector<std::string> RecordNames() { return writer_->RecordNames(); }
+  void Finish() { ThrowIfError(writer_->Finish()); }
+  void Abort() { writer_->Abort(); }
+  bool finished() { return writer_->finished(); }
 
  private:
-  std::mutex mu_;
-  std::unique_ptr<ArchiveWriter> writer_;
+  std::unique_ptr<LockedWriter> writer_;
 };
 
 // Owned through a shared_ptr so that memoryviews from view() keep the
@@ -302,6 +336,13 @@ class PyArchiveReader {
 };
 
 }  // namespace
+
+ArchiveWriter* UnwrapArchiveWriter(nb::handle obj) {
+  if (!nb::isinstance<PyArchiveWriter>(obj) || !nb::inst_ready(obj)) {
+    throw nb::type_error("expected a hermetic._core.ArchiveWriter");
+  }
+  return &nb::inst_ptr<PyArchiveWriter>(obj)->writer();
+}
 
 void BindArchive(nb::module_& m) {
   nb::class_<RecordInfo>(m, "RecordInfo")

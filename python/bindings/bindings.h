@@ -7,6 +7,7 @@
 
 #include <utility>
 
+#include "hermetic/archive.h"
 #include "hermetic/status.h"
 
 namespace hermetic::python {
@@ -26,6 +27,17 @@ T ValueOrRaise(Result<T>&& result) {
   if (!result.ok()) RaiseStatus(result.status());
   return std::move(result).value();
 }
+
+// The C++ writer held by a hermetic._core.ArchiveWriter; TypeError for any
+// other object. Valid while `obj` lives: the caller keeps it alive.
+//
+// Locking: the returned writer serialises every call with the same mutex as
+// the Python methods, so C++ and Python writers may interleave freely, and
+// needs no lock from the caller. A call made with the GIL held releases it
+// while it waits for and holds that mutex (a Python write() target re-takes
+// the GIL from inside the writer), so callers may hold the GIL or not, but
+// must not hold any lock that a Python target's write() might want.
+ArchiveWriter* UnwrapArchiveWriter(nb::handle obj);
 
 void BindArchive(nb::module_& m);
 void BindScanners(nb::module_& m);
