@@ -96,6 +96,20 @@ struct ReaderOptions {
   uint64_t max_inflated_size = uint64_t{1} << 34;
 };
 
+// Memory over some records of an archive that belongs to its holder alone:
+// writes through it reach neither the file, nor ArchiveReader::View(), nor
+// any other RecordMap. Made by ArchiveReader::MapRecords; independent of the
+// reader afterwards (it may outlive it).
+class RecordMap {
+ public:
+  virtual ~RecordMap() = default;
+  // The bytes of `name`, one of the records the map was made for; the same
+  // span on every call, valid while the map lives. NotFound for other names,
+  // Unsupported for a compressed record, Corrupt on a CRC mismatch when the
+  // reader verifies CRCs.
+  virtual Result<std::span<uint8_t>> View(std::string_view name) = 0;
+};
+
 class ArchiveReader {
  public:
   // A regular file is memory-mapped (MAP_PRIVATE, so views are writable
@@ -118,6 +132,16 @@ class ArchiveReader {
   // Zero-copy view of a stored record (valid while the reader lives);
   // Unsupported for a deflated record (use Read).
   virtual Result<std::span<uint8_t>> View(std::string_view name) = 0;
+  // A fresh RecordMap over every record whose name starts with `prefix`
+  // (a whole name maps that record; ".data/" every storage of a package).
+  // A mapped zip file gives one MAP_PRIVATE mapping of the pages spanning
+  // those records, made from the file descriptor the reader keeps open (the
+  // path is never reopened), so pages are read only when touched and each
+  // map pays for one system call however many records it spans. A caller's
+  // buffer gives a copy per record, a folder a private mapping per file,
+  // both made on the record's first View.
+  virtual Result<std::unique_ptr<RecordMap>> MapRecords(
+      std::string_view prefix) = 0;
   // The record's bytes, inflated if needed.
   virtual Result<std::vector<uint8_t>> Read(std::string_view name) = 0;
   // Read() into caller memory of exactly Find(name)->size bytes, for callers

@@ -202,6 +202,48 @@ class PyArchiveWriter {
   std::unique_ptr<LockedWriter> writer_;
 };
 
+// A memoryview of `bytes` that keeps `owner` alive.
+template <typename Owner>
+nb::object MemoryView(std::span<uint8_t> bytes,
+                      const std::shared_ptr<Owner>& owner) {
+  auto* keep = new std::shared_ptr<Owner>(owner);
+  nb::capsule capsule(keep, [](void* p) noexcept {
+    delete static_cast<std::shared_ptr<Owner>*>(p);
+  });
+  size_t shape[1] = {bytes.size()};
+  return nb::ndarray<nb::memview, uint8_t, nb::ndim<1>>(bytes.data(), 1, shape,
+                                                        capsule)
+      .cast();
+}
+
+// Owned through a shared_ptr so that memoryviews from view() keep the map
+// alive after the Python object is collected.
+struct SharedRecordMap {
+  std::mutex mu;
+  std::unique_ptr<RecordMap> map;
+};
+
+class PyRecordMap {
+ public:
+  explicit PyRecordMap(std::unique_ptr<RecordMap> map)
+      : shared_(std::make_shared<SharedRecordMap>()) {
+    shared_->map = std::move(map);
+  }
+
+  nb::object View(const std::string& name) {
+    SharedRecordMap& shared = *shared_;
+    auto view = [&] {
+      nb::gil_scoped_release nogil;
+      std::lock_guard lock(shared.mu);
+      return shared.map->View(name);
+    }();
+    return MemoryView(ValueOrRaise(std::move(view)), shared_);
+  }
+
+ private:
+  std::shared_ptr<SharedRecordMap> shared_;
+};
+
 // Owned through a shared_ptr so that memoryviews from view() keep the
 // mapping alive after the Python reader is closed or collected.
 struct SharedReader {
@@ -311,16 +353,13 @@ class PyArchiveReader {
   }
 
   nb::object View(const std::string& name) {
-    std::span<uint8_t> view =
-        Run([&](ArchiveReader& r) { return r.View(name); });
-    auto* keep = new std::shared_ptr<SharedReader>(shared_);
-    nb::capsule owner(keep, [](void* p) noexcept {
-      delete static_cast<std::shared_ptr<SharedReader>*>(p);
-    });
-    size_t shape[1] = {view.size()};
-    return nb::ndarray<nb::memview, uint8_t, nb::ndim<1>>(view.data(), 1, shape,
-                                                          owner)
-        .cast();
+    return MemoryView(Run([&](ArchiveReader& r) { return r.View(name); }),
+                      shared_);
+  }
+
+  PyRecordMap MapRecords(const std::string& prefix) {
+    return PyRecordMap(
+        Run([&](ArchiveReader& r) { return r.MapRecords(prefix); }));
   }
 
   void Verify(std::optional<std::string> name) {
@@ -374,6 +413,9 @@ void BindArchive(nb::module_& m) {
       .def("abort", &PyArchiveWriter::Abort)
       .def_prop_ro("finished", &PyArchiveWriter::finished);
 
+  nb::class_<PyRecordMap>(m, "RecordMap")
+      .def("view", &PyRecordMap::View, nb::arg("name"));
+
   nb::class_<PyArchiveReader>(m, "ArchiveReader")
       .def(nb::init<nb::object, bool>(), nb::arg("source"), nb::kw_only(),
            nb::arg("verify_crc") = false)
@@ -385,6 +427,7 @@ void BindArchive(nb::module_& m) {
       .def("has_record", &PyArchiveReader::HasRecord, nb::arg("name"))
       .def("read", &PyArchiveReader::Read, nb::arg("name"))
       .def("view", &PyArchiveReader::View, nb::arg("name"))
+      .def("map_records", &PyArchiveReader::MapRecords, nb::arg("prefix") = "")
       .def("verify", &PyArchiveReader::Verify, nb::arg("name") = nb::none())
       .def("close", &PyArchiveReader::Close);
 }

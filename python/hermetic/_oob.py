@@ -15,11 +15,12 @@ import pickle
 from .errors import StateError, UnsupportedError
 
 
-def record_view(reader, name: str) -> memoryview:
-    """A writable view of record `name`: zero-copy when `reader` maps it,
-    else over a private copy (compressed records cannot be mapped)."""
+def record_view(reader, record_map, name: str) -> memoryview:
+    """A writable view of record `name` in `record_map` (made by
+    ``reader.map_records``): zero-copy when the map is a mapping of the
+    file, else over a private copy (compressed records cannot be mapped)."""
     try:
-        return reader.view(name)
+        return record_map.view(name)
     except UnsupportedError:
         return memoryview(bytearray(reader.read(name)))
 
@@ -60,12 +61,16 @@ def load_buffers(importer, package: str,
                  resource: str) -> list[memoryview] | None:
     """The pickle's out-of-band buffers in order, or None if it has none.
 
-    Each is a writable copy-on-write view of the archive (writes never reach
-    the file) that keeps the archive's mapping alive.
+    Each is a writable copy-on-write view of the archive that belongs to
+    this call alone (writes reach neither the file nor another load) and
+    keeps its mapping alive.
     """
     reader = importer._reader
     prefix = _oob_prefix(package, resource)
+    if not reader.has_record(f"{prefix}0"):
+        return None
+    record_map = reader.map_records(prefix)
     buffers = []
     while reader.has_record(f"{prefix}{len(buffers)}"):
-        buffers.append(record_view(reader, f"{prefix}{len(buffers)}"))
-    return buffers or None
+        buffers.append(record_view(reader, record_map, f"{prefix}{len(buffers)}"))
+    return buffers

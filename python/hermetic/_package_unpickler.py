@@ -67,6 +67,8 @@ class PackageUnpickler(pickle.Unpickler):
         self._map_location = map_location
         self._record = record
         self.loaded_storages = {}
+        # The private mapping this load's storages live in (see _tensors).
+        self.record_map = None
         self._loaded_reduces = {}
 
     def find_class(self, module, name):
@@ -108,15 +110,7 @@ class PackageUnpickler(pickle.Unpickler):
             # Imported here so that packages without tensors never load torch.
             from ._tensors import load_storage
 
-            return load_storage(
-                self._importer,
-                storage_type,
-                key,
-                _decode_ascii(location),
-                numel,
-                self._map_location,
-                self.loaded_storages,
-            )
+            return load_storage(self, storage_type, key, _decode_ascii(location), numel)
         if typename == "reduce_package":
             if len(saved_id) == 3:
                 # Legacy form without an id: nothing to memoise on.

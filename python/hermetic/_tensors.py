@@ -3,9 +3,10 @@
 Writing follows torch.package: each storage a pickle references becomes the
 persistent id ``('storage', storage_class, key, location, numel)`` and its
 bytes the record ``.data/<key>.storage``, written once per archive. Reading
-maps the record instead of copying it: the loaded storage is a view of the
-archive's copy-on-write mapping, so a tensor's pages are read when first
-touched and writing to it never reaches the file.
+maps the record instead of copying it: the loaded storage is a view of a
+copy-on-write mapping of the archive made for that load, so a tensor's pages
+are read when first touched and writing to it reaches neither the file nor
+another load.
 
 This module never imports torch at import time; the exporter and importer
 call it only once ``"torch" in sys.modules``.
@@ -14,7 +15,6 @@ call it only once ``"torch" in sys.modules``.
 from __future__ import annotations
 
 import ctypes
-from typing import Any
 
 from ._oob import record_view
 from .errors import CorruptArchiveError, NotFoundError
@@ -131,11 +131,18 @@ def _describe(reader, name: str, storage_type) -> str:
     return f"archive {reader.name!r}: storage record {name!r} of {cls}"
 
 
-def _map_record(torch, reader, name: str, nbytes: int, copy: bool,
+def _map_record(torch, unpickler, name: str, nbytes: int, copy: bool,
                 storage_type):
     """An UntypedStorage over the first `nbytes` of record `name`."""
+    reader = unpickler._importer._reader
+    record_map = unpickler.record_map
+    if record_map is None:
+        # One map per load, made when its first storage is needed: every
+        # storage of the load is a slice of it, so a load costs one mmap
+        # however many storages it has, and no two loads share memory.
+        record_map = unpickler.record_map = reader.map_records(".data/")
     try:
-        view = record_view(reader, name)
+        view = record_view(reader, record_map, name)
     except NotFoundError as e:
         raise CorruptArchiveError(
             f"{_describe(reader, name, storage_type)} is missing") from e
@@ -145,7 +152,7 @@ def _map_record(torch, reader, name: str, nbytes: int, copy: bool,
             f"bytes, fewer than the {nbytes} its pickle declares")
     if nbytes == 0:
         return torch.UntypedStorage(0)
-    # The tensor holds the memoryview, which holds the archive's mapping, so
+    # The tensor holds the memoryview, which holds the load's mapping, so
     # the storage outlives the importer and its reader.
     untyped = torch.frombuffer(view, dtype=torch.uint8,
                                count=nbytes).untyped_storage()
@@ -172,22 +179,23 @@ def _stays_on_cpu(torch, map_location, location) -> bool:
     return target == "cpu"
 
 
-def load_storage(importer, storage_type, key, location, numel, map_location,
-                 loaded_storages: dict[Any, Any]):
-    """The TypedStorage for one ``'storage'`` persistent id.
+def load_storage(unpickler, storage_type, key, location, numel):
+    """The TypedStorage for one ``'storage'`` persistent id of the load that
+    `unpickler` (a PackageUnpickler) runs.
 
-    Storages are shared within one load_pickle call through
-    `loaded_storages` (key -> restored UntypedStorage). Bytes are not copied
-    unless ``importer.copy_tensors`` is true, `map_location` moves them, or
-    the record is compressed or misaligned for its dtype.
-
-    Unlike torch.package, zero-copy loads from one importer alias: the
-    reader has one copy-on-write mapping, so a write into a tensor of one
-    load_pickle is seen by later loads of the same storage from that
-    importer. ``copy_tensors`` gives each load its own bytes.
+    Storages are shared within the load through ``unpickler.loaded_storages``
+    (key -> restored UntypedStorage) and backed by ``unpickler.record_map``,
+    a private mapping made for that load alone: as in torch.package, each
+    load_pickle call gets its own storages, and a write into one is seen by
+    no other load. Bytes are not copied unless ``importer.copy_tensors`` is
+    true, the unpickler's map_location moves them, or the record is
+    compressed or misaligned for its dtype.
     """
     import torch
 
+    importer = unpickler._importer
+    map_location = unpickler._map_location
+    loaded_storages = unpickler.loaded_storages
     reader = importer._reader
     name = f".data/{key}.storage"
     dtype = _storage_dtype(storage_type)
@@ -209,7 +217,7 @@ def load_storage(importer, storage_type, key, location, numel, map_location,
     nbytes = numel * dtype.itemsize
     untyped = loaded_storages.get(key)
     if untyped is None:
-        untyped = _map_record(torch, reader, name, nbytes,
+        untyped = _map_record(torch, unpickler, name, nbytes,
                               getattr(importer, "copy_tensors", False),
                               storage_type)
         if not _stays_on_cpu(torch, map_location, location):

@@ -37,10 +37,13 @@ std::string ErrnoText(int err) { return std::strerror(err); }
 // may scribble on views (copy-on-write) without reaching the file.
 class Mapping {
  public:
+  // `offset` must be a multiple of the page size.
   static Result<std::shared_ptr<Mapping>> Map(const std::string& path, int fd,
-                                              uint64_t size) {
+                                              uint64_t size,
+                                              uint64_t offset = 0) {
     if (size == 0) return std::make_shared<Mapping>(nullptr, 0);
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
+                   static_cast<off_t>(offset));
     if (p == MAP_FAILED) {
       return Status::IOError("cannot map " + path + ": " + ErrnoText(errno));
     }
@@ -93,6 +96,161 @@ Result<std::vector<uint8_t>> ReadWholeFile(const std::string& path) {
   return out;
 }
 
+Result<std::shared_ptr<Mapping>> MapFile(const std::string& path,
+                                         uint64_t size) {
+  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
+  }
+  return Mapping::Map(path, fd.get(), size);
+}
+
+// `where` names the archive ("archive x.pt").
+Status CheckCrc(const std::string& where, const RecordInfo& r,
+                std::span<const uint8_t> bytes) {
+  uint32_t crc = Crc32(0, bytes);
+  if (crc != r.crc32) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "CRC-32 mismatch (stored %08x, computed %08x)",
+             r.crc32, crc);
+    return Status::Corrupt(where + ", record " + r.name + ": " + buf);
+  }
+  return Status::Ok();
+}
+
+// Records and their index, fixed once the reader is open; shared with the
+// RecordMaps the reader makes, which may outlive it.
+struct Catalog {
+  std::vector<RecordInfo> records;
+  std::map<std::string, size_t, std::less<>> index;
+
+  const RecordInfo* Find(std::string_view name) const {
+    auto it = index.find(name);
+    return it == index.end() ? nullptr : &records[it->second];
+  }
+};
+
+// The name checks shared by every RecordMap; subclasses say where the bytes
+// of one record come from.
+class PrefixRecordMap : public RecordMap {
+ public:
+  // `where` names the archive in errors ("archive x.pt").
+  PrefixRecordMap(std::shared_ptr<const Catalog> catalog, std::string prefix,
+                  std::string where, bool verify_crc)
+      : catalog_(std::move(catalog)),
+        prefix_(std::move(prefix)),
+        where_(std::move(where)),
+        verify_crc_(verify_crc) {}
+
+  Result<std::span<uint8_t>> View(std::string_view name) final {
+    const RecordInfo* r = catalog_->Find(name);
+    if (r == nullptr || !name.starts_with(prefix_)) {
+      return Status::NotFound(where_ + ": record " + std::string(name) +
+                              " is not among the records mapped for '" +
+                              prefix_ + "'");
+    }
+    if (r->method != zip::kMethodStored) {
+      return Status::Unsupported(where_ + ": record " + r->name +
+                                 " is compressed; it cannot be mapped");
+    }
+    HERMETIC_ASSIGN_OR_RETURN(std::span<uint8_t> bytes, Bytes(*r));
+    if (verify_crc_) HERMETIC_RETURN_IF_ERROR(CheckCrc(where_, *r, bytes));
+    return bytes;
+  }
+
+ protected:
+  // Called for a stored record of this map, possibly more than once.
+  virtual Result<std::span<uint8_t>> Bytes(const RecordInfo& r) = 0;
+
+ private:
+  std::shared_ptr<const Catalog> catalog_;
+  std::string prefix_;
+  std::string where_;
+  bool verify_crc_;
+};
+
+// One private mapping of the file pages spanning the records.
+class FileRecordMap final : public PrefixRecordMap {
+ public:
+  FileRecordMap(std::shared_ptr<const Catalog> catalog, std::string prefix,
+                std::string where, bool verify_crc,
+                std::shared_ptr<Mapping> mapping, uint64_t base, uint64_t end)
+      : PrefixRecordMap(std::move(catalog), std::move(prefix), std::move(where),
+                        verify_crc),
+        mapping_(std::move(mapping)),
+        base_(base),
+        end_(end) {}
+
+ protected:
+  Result<std::span<uint8_t>> Bytes(const RecordInfo& r) override {
+    if (r.size == 0) return std::span<uint8_t>();
+    // Stored records with data were all inside [base_, end_) when the map
+    // was made; the check guards the arithmetic, not a reachable state.
+    if (r.data_offset < base_ || r.data_offset + r.size > end_) {
+      return Status::Internal("record " + r.name + " lies outside its map");
+    }
+    return mapping_->span().subspan(r.data_offset - base_, r.size);
+  }
+
+ private:
+  std::shared_ptr<Mapping> mapping_;
+  uint64_t base_;
+  uint64_t end_;
+};
+
+// A private copy of each record of a caller's buffer, made when first asked.
+class BufferRecordMap final : public PrefixRecordMap {
+ public:
+  BufferRecordMap(std::shared_ptr<const Catalog> catalog, std::string prefix,
+                  std::string where, bool verify_crc,
+                  std::span<const uint8_t> data,
+                  std::shared_ptr<const void> owner)
+      : PrefixRecordMap(std::move(catalog), std::move(prefix), std::move(where),
+                        verify_crc),
+        data_(data),
+        owner_(std::move(owner)) {}
+
+ protected:
+  Result<std::span<uint8_t>> Bytes(const RecordInfo& r) override {
+    auto [it, added] = copies_.try_emplace(&r);
+    if (added) {
+      std::span<const uint8_t> stored = data_.subspan(r.data_offset, r.size);
+      it->second.assign(stored.begin(), stored.end());
+    }
+    return std::span<uint8_t>(it->second);
+  }
+
+ private:
+  std::span<const uint8_t> data_;
+  std::shared_ptr<const void> owner_;
+  std::map<const RecordInfo*, std::vector<uint8_t>> copies_;
+};
+
+// A private mapping of each file of a package folder, made when first asked.
+class FolderRecordMap final : public PrefixRecordMap {
+ public:
+  FolderRecordMap(std::shared_ptr<const Catalog> catalog, std::string prefix,
+                  std::string root)
+      : PrefixRecordMap(std::move(catalog), std::move(prefix),
+                        "package folder " + root, /*verify_crc=*/false),
+        root_(std::move(root)) {}
+
+ protected:
+  Result<std::span<uint8_t>> Bytes(const RecordInfo& r) override {
+    auto it = maps_.find(&r);
+    if (it == maps_.end()) {
+      HERMETIC_ASSIGN_OR_RETURN(std::shared_ptr<Mapping> m,
+                                MapFile(root_ + "/" + r.name, r.size));
+      it = maps_.emplace(&r, std::move(m)).first;
+    }
+    return it->second->span();
+  }
+
+ private:
+  std::string root_;
+  std::map<const RecordInfo*, std::shared_ptr<Mapping>> maps_;
+};
+
 class ZipReader : public ArchiveReader {
  public:
   // `fd` >= 0 (owned) is the mapped file: headers and record copies are read
@@ -112,12 +270,16 @@ class ZipReader : public ArchiveReader {
   const std::string& prefix() const override { return prefix_; }
   const std::string& display_name() const override { return display_name_; }
   bool is_directory() const override { return false; }
-  const std::vector<RecordInfo>& records() const override { return records_; }
+  const std::vector<RecordInfo>& records() const override {
+    return catalog_->records;
+  }
 
   const RecordInfo* Find(std::string_view name) const override {
-    auto it = index_.find(name);
-    return it == index_.end() ? nullptr : &records_[it->second];
+    return catalog_->Find(name);
   }
+
+  Result<std::unique_ptr<RecordMap>> MapRecords(
+      std::string_view prefix) override;
 
   Result<std::span<uint8_t>> View(std::string_view name) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
@@ -178,7 +340,7 @@ class ZipReader : public ArchiveReader {
               MADV_POPULATE_READ);
     }
 #endif
-    for (const RecordInfo& r : records_) {
+    for (const RecordInfo& r : catalog_->records) {
       HERMETIC_RETURN_IF_ERROR(VerifyRecord(r));
     }
     return Status::Ok();
@@ -277,14 +439,7 @@ class ZipReader : public ArchiveReader {
   }
 
   Status Check(const RecordInfo& r, std::span<const uint8_t> bytes) const {
-    uint32_t crc = Crc32(0, bytes);
-    if (crc != r.crc32) {
-      char buf[64];
-      snprintf(buf, sizeof buf, "CRC-32 mismatch (stored %08x, computed %08x)",
-               r.crc32, crc);
-      return CorruptRecord(r.name, buf);
-    }
-    return Status::Ok();
+    return CheckCrc("archive " + display_name_, r, bytes);
   }
 
   Status VerifyRecord(const RecordInfo& r) const {
@@ -310,8 +465,7 @@ class ZipReader : public ArchiveReader {
   std::string display_name_;
   ReaderOptions options_;
   std::string prefix_;
-  std::vector<RecordInfo> records_;
-  std::map<std::string, size_t, std::less<>> index_;
+  std::shared_ptr<Catalog> catalog_ = std::make_shared<Catalog>();
   std::unordered_map<std::string, std::vector<uint8_t>> copies_;
   std::vector<uint8_t> scratch_;
 };
@@ -565,7 +719,8 @@ Result<const uint8_t*> ZipReader::HeaderBytes(uint64_t offset,
 Status ZipReader::Parse() {
   uint64_t cd_offset = 0, cd_size = 0, count = 0, cd_limit = 0;
   HERMETIC_RETURN_IF_ERROR(FindEnd(&cd_offset, &cd_size, &count, &cd_limit));
-  records_.reserve(count);
+  std::vector<RecordInfo>& records = catalog_->records;
+  records.reserve(count);
   const uint64_t cd_end = cd_offset + cd_size;
   uint64_t pos = cd_offset;
   std::string full_name;
@@ -602,16 +757,16 @@ Status ZipReader::Parse() {
                            "unsafe record name (" + std::string(problem) + ")");
     }
     r.name = std::string(rel);
-    if (!index_.emplace(r.name, records_.size()).second) {
+    if (!catalog_->index.emplace(r.name, records.size()).second) {
       return CorruptRecord(full_name, "duplicate record name");
     }
-    records_.push_back(std::move(r));
+    records.push_back(std::move(r));
   }
   // Records must not share bytes: a later header inside an earlier record's
   // data means two names alias the same (possibly hostile) content.
   std::vector<const RecordInfo*> by_offset;
-  by_offset.reserve(records_.size());
-  for (const RecordInfo& r : records_) by_offset.push_back(&r);
+  by_offset.reserve(records.size());
+  for (const RecordInfo& r : records) by_offset.push_back(&r);
   std::sort(by_offset.begin(), by_offset.end(),
             [](const RecordInfo* a, const RecordInfo* b) {
               return a->header_offset < b->header_offset;
@@ -624,6 +779,34 @@ Status ZipReader::Parse() {
     }
   }
   return Status::Ok();
+}
+
+Result<std::unique_ptr<RecordMap>> ZipReader::MapRecords(
+    std::string_view prefix) {
+  std::string where = "archive " + display_name_;
+  if (!writable_) {
+    return std::unique_ptr<RecordMap>(std::make_unique<BufferRecordMap>(
+        catalog_, std::string(prefix), std::move(where), options_.verify_crc,
+        data_, owner_));
+  }
+  uint64_t begin = UINT64_MAX, end = 0;
+  for (auto it = catalog_->index.lower_bound(prefix);
+       it != catalog_->index.end() && it->first.starts_with(prefix); ++it) {
+    const RecordInfo& r = catalog_->records[it->second];
+    if (r.method != zip::kMethodStored || r.size == 0) continue;
+    begin = std::min(begin, r.data_offset);
+    end = std::max(end, r.data_offset + r.size);
+  }
+  std::shared_ptr<Mapping> mapping;
+  uint64_t base = 0;
+  if (end > 0) {
+    base = begin - begin % static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    HERMETIC_ASSIGN_OR_RETURN(
+        mapping, Mapping::Map(display_name_, fd_.get(), end - base, base));
+  }
+  return std::unique_ptr<RecordMap>(std::make_unique<FileRecordMap>(
+      catalog_, std::string(prefix), std::move(where), options_.verify_crc,
+      std::move(mapping), base, end));
 }
 
 // An unzipped package folder: every regular file below it is a record.
@@ -640,34 +823,39 @@ class DirectoryReader : public ArchiveReader {
 
   Status Scan() {
     HERMETIC_RETURN_IF_ERROR(Walk(""));
-    std::sort(records_.begin(), records_.end(),
+    std::vector<RecordInfo>& records = catalog_->records;
+    std::sort(records.begin(), records.end(),
               [](const RecordInfo& a, const RecordInfo& b) {
                 return a.name < b.name;
               });
-    for (size_t i = 0; i < records_.size(); ++i) index_[records_[i].name] = i;
+    for (size_t i = 0; i < records.size(); ++i) {
+      catalog_->index[records[i].name] = i;
+    }
     return Status::Ok();
   }
 
   const std::string& prefix() const override { return prefix_; }
   const std::string& display_name() const override { return root_; }
   bool is_directory() const override { return true; }
-  const std::vector<RecordInfo>& records() const override { return records_; }
+  const std::vector<RecordInfo>& records() const override {
+    return catalog_->records;
+  }
   const RecordInfo* Find(std::string_view name) const override {
-    auto it = index_.find(name);
-    return it == index_.end() ? nullptr : &records_[it->second];
+    return catalog_->Find(name);
+  }
+
+  Result<std::unique_ptr<RecordMap>> MapRecords(
+      std::string_view prefix) override {
+    return std::unique_ptr<RecordMap>(std::make_unique<FolderRecordMap>(
+        catalog_, std::string(prefix), root_));
   }
 
   Result<std::span<uint8_t>> View(std::string_view name) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     auto it = maps_.find(r->name);
     if (it == maps_.end()) {
-      const std::string path = root_ + "/" + r->name;
-      Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (fd.get() < 0) {
-        return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
-      }
       HERMETIC_ASSIGN_OR_RETURN(std::shared_ptr<Mapping> m,
-                                Mapping::Map(path, fd.get(), r->size));
+                                MapFile(root_ + "/" + r->name, r->size));
       it = maps_.emplace(r->name, std::move(m)).first;
     }
     return it->second->span();
@@ -730,7 +918,7 @@ class DirectoryReader : public ArchiveReader {
           subdirs.push_back(std::move(child));
         }
       } else if (S_ISREG(st.st_mode)) {
-        if (records_.size() >= options_.max_records) {
+        if (catalog_->records.size() >= options_.max_records) {
           s = Status::Corrupt("package folder " + root_ +
                               ": too many records (limit " +
                               std::to_string(options_.max_records) + ")");
@@ -739,7 +927,7 @@ class DirectoryReader : public ArchiveReader {
         RecordInfo r;
         r.name = std::move(child);
         r.size = r.compressed_size = static_cast<uint64_t>(st.st_size);
-        records_.push_back(std::move(r));
+        catalog_->records.push_back(std::move(r));
       }
     }
     closedir(d);
@@ -751,8 +939,7 @@ class DirectoryReader : public ArchiveReader {
   std::string root_;
   ReaderOptions options_;
   std::string prefix_;
-  std::vector<RecordInfo> records_;
-  std::map<std::string, size_t, std::less<>> index_;
+  std::shared_ptr<Catalog> catalog_ = std::make_shared<Catalog>();
   std::map<std::string, std::shared_ptr<Mapping>> maps_;
 };
 

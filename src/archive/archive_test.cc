@@ -494,6 +494,102 @@ TEST(ArchiveReaderTest, MappedViewsAreCopyOnWrite) {
   EXPECT_EQ(ReadFile(path), before);
 }
 
+// Two maps of one reader: a write through the first is seen by neither the
+// second, nor the reader's views, nor the file; a name outside the prefix
+// is NotFound.
+void ExpectPrivateMaps(ArchiveReader& reader) {
+  auto first = reader.MapRecords(".data/");
+  auto second = reader.MapRecords(".data/");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  auto a = (*first)->View(".data/0.storage");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(Str(*a), "abc");
+  (*a)[0] = 'X';
+  EXPECT_EQ(Str(*(*first)->View(".data/0.storage")), "Xbc");
+  EXPECT_EQ(Str(*(*second)->View(".data/0.storage")), "abc");
+  EXPECT_EQ(Str(*reader.View(".data/0.storage")), "abc");
+  auto big = (*second)->View(".data/1.storage");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(Str(*big), std::string(10000, 'z'));
+  EXPECT_EQ(Str(*(*second)->View(".data/empty")), "");
+  EXPECT_EQ((*first)->View("code.py").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ((*first)->View(".data/nope").status().code(),
+            StatusCode::kNotFound);
+}
+
+const Records kMapRecords = {{".data/0.storage", "abc"},
+                             {"code.py", "x = 1\n"},
+                             {".data/1.storage", std::string(10000, 'z')},
+                             {".data/empty", ""}};
+
+TEST(ArchiveReaderTest, RecordMapsOfAFileArePrivateAndOutliveTheReader) {
+  TempDir dir;
+  const std::string path = dir.path() + "/m.pt";
+  auto w = ArchiveWriter::OpenFile(path);
+  ASSERT_TRUE(w.ok());
+  for (const auto& [name, data] : kMapRecords) {
+    ASSERT_TRUE((*w)->WriteRecord(name, Bytes(data)).ok());
+  }
+  ASSERT_TRUE((*w)->Finish().ok());
+  const std::string before = ReadFile(path);
+  auto r = ArchiveReader::OpenPath(path);
+  ASSERT_TRUE(r.ok());
+  ExpectPrivateMaps(**r);
+  EXPECT_EQ(ReadFile(path), before);
+
+  auto one = (*r)->MapRecords(".data/1.storage");
+  ASSERT_TRUE(one.ok());
+  r->reset();
+  EXPECT_EQ(Str(*(*one)->View(".data/1.storage")), std::string(10000, 'z'));
+  EXPECT_EQ((*one)->View(".data/0.storage").status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST(ArchiveReaderTest, RecordMapsOfABufferArePrivateCopies) {
+  std::vector<uint8_t> bytes = WriteToBuffer(kMapRecords);
+  auto r = Open(bytes);
+  ASSERT_TRUE(r.ok());
+  ExpectPrivateMaps(**r);
+}
+
+TEST(ArchiveReaderTest, RecordMapsOfAFolderArePrivate) {
+  TempDir dir;
+  const std::string root = dir.path() + "/pkg";
+  std::filesystem::create_directories(root + "/.data");
+  for (const auto& [name, data] : kMapRecords) {
+    std::ofstream(root + "/" + name, std::ios::binary) << data;
+  }
+  auto r = ArchiveReader::OpenPath(root);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ExpectPrivateMaps(**r);
+  EXPECT_EQ(ReadFile(root + "/.data/0.storage"), "abc");
+}
+
+TEST(ArchiveReaderTest, RecordMapsCheckCrcAndRefuseCompressedRecords) {
+  std::vector<uint8_t> bytes =
+      WriteToBuffer({{"good", "aaaa"}, {"bad", "bbbb"}});
+  bytes[FindBytes(bytes, "bbbb")] = 'X';
+  auto r = Open(bytes, {.verify_crc = true});
+  ASSERT_TRUE(r.ok());
+  auto map = (*r)->MapRecords("");
+  ASSERT_TRUE(map.ok());
+  EXPECT_EQ(Str(*(*map)->View("good")), "aaaa");
+  Status s = (*map)->View("bad").status();
+  EXPECT_EQ(s.code(), StatusCode::kCorruptArchive);
+  EXPECT_THAT(s.message(), HasSubstr("test.pt, record bad: CRC-32 mismatch"));
+
+  std::string text(5000, 'q');
+  std::vector<uint8_t> zip =
+      BuildZip({RawEntry{"p/t.txt", Deflate(text), 8, text.size(), true}});
+  auto deflated = Open(zip);
+  ASSERT_TRUE(deflated.ok());
+  auto deflated_map = (*deflated)->MapRecords("");
+  ASSERT_TRUE(deflated_map.ok());
+  EXPECT_EQ((*deflated_map)->View("t.txt").status().code(),
+            StatusCode::kUnsupported);
+}
+
 TEST(ArchiveReaderTest, ReadsAnUnzippedFolder) {
   TempDir dir;
   const std::string root = dir.path() + "/pkg";

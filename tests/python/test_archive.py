@@ -84,6 +84,36 @@ def test_view_is_copy_on_write_and_outlives_the_reader(tmp_path):
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize("source", ["path", "buffer", "folder"])
+def test_record_maps_are_private_per_map_and_outlive_the_reader(tmp_path, source):
+    path = tmp_path / "m.pt"
+    write(path)
+    before = path.read_bytes()
+    if source == "path":
+        r = _core.ArchiveReader(str(path))
+    elif source == "buffer":
+        r = _core.ArchiveReader(before)
+    else:
+        with zipfile.ZipFile(path) as z:
+            z.extractall(tmp_path / "unzipped")
+            r = _core.ArchiveReader(str(tmp_path / "unzipped" / z.namelist()[0].split("/")[0]))
+    first, second = r.map_records(), r.map_records("a.")
+    v = first.view("a.txt")
+    assert not v.readonly
+    v[0] = ord("J")
+    assert bytes(first.view("a.txt")) == b"Jello"
+    assert bytes(second.view("a.txt")) == b"hello"
+    assert bytes(r.view("a.txt")) == b"hello"
+    with pytest.raises(errors.NotFoundError, match="b/c.bin"):
+        second.view("b/c.bin")
+    r.close()
+    del r, first
+    gc.collect()
+    assert bytes(v) == b"Jello"
+    assert bytes(second.view("a.txt")) == b"hello"
+    assert path.read_bytes() == before
+
+
 def test_closed_reader_raises_state_error(tmp_path):
     r = _core.ArchiveReader(write(io.BytesIO()) and _archive_bytes())
     r.close()

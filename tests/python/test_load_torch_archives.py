@@ -88,11 +88,6 @@ def test_shared_storage_and_nested_class_at_protocol_4(worked_example):
     assert payload.view[1] == -1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_tensors.load_storage maps records zero-copy by default, so in-place writes "
-    "to one load's tensors show in later loads (torch gives each load_pickle its own copy)",
-)
 def test_each_load_gets_its_own_storage(worked_example):
     importer = PackageImporter(worked_example[0])
     first = importer.load_pickle("res", "payload.pkl")

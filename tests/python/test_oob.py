@@ -129,6 +129,17 @@ def test_compressed_buffer_records_load_as_copies(tmp_path):
     loaded[0][0] = ord("w")  # a private, writable copy
 
 
+def test_each_load_gets_its_own_buffers(tmp_path):
+    path = tmp_path / "a.pt"
+    _save(path, [pickle.PickleBuffer(bytearray(b"abc"))])
+    importer = _Importer(path)
+    first = _oob.load_buffers(importer, "pkg.sub", "obj.pkl")
+    first[0][0] = ord("X")
+    second = _oob.load_buffers(importer, "pkg.sub", "obj.pkl")
+    assert bytes(first[0]) == b"Xbc"
+    assert bytes(second[0]) == b"abc"
+
+
 def test_writer_refuses_buffers_after_finish(tmp_path):
     callback = _oob.BufferWriter(_Exporter(tmp_path / "a.pt"), "p", "r")
     callback.finish()
