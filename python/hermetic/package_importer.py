@@ -56,6 +56,8 @@ EXTERN_IMPORT_COMPAT_NAME_MAPPING = {"numpy": {"str": str, "bool": bool}}
 _EXTERN_LIST = ".data/extern_modules"
 _PYTHON_VERSION = ".data/python_version"
 _MODULE_ORIGIN = "<package_importer>"
+# Modules whose lookup registers fake submodules (see _find_and_load).
+_ALIASING_MODULES = ("os", "typing")
 _NOT_LOADED = object()
 
 
@@ -310,6 +312,18 @@ class PackageImporter(Importer):
     # Import machinery (the shape of importlib._bootstrap)
 
     def __import__(self, name, globals=None, locals=None, fromlist=(), level=0):
+        # Packaged code mostly imports modules that are loaded already;
+        # answer those without the full protocol below, which would return
+        # the same modules.
+        if level == 0 and type(name) is str and name not in _ALIASING_MODULES:
+            module = self.modules.get(name)
+            if module is not None:
+                if fromlist:
+                    return self._handle_fromlist(module, fromlist)
+                top = name.partition(".")[0]
+                top_module = self.modules.get(top)
+                if top_module is not None and top not in _ALIASING_MODULES:
+                    return top_module
         if level <= 0:
             # A negative level fails the sanity check before any package
             # lookup.
