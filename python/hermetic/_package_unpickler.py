@@ -67,8 +67,8 @@ class PackageUnpickler(pickle.Unpickler):
         self._map_location = map_location
         self._record = record
         self.loaded_storages = {}
-        # The private mapping this load's storages live in (see _tensors).
-        self.record_map = None
+        # Made on the first storage: _tensors.storage_loader(self).
+        self._load_storage = None
         self._loaded_reduces = {}
 
     def find_class(self, module, name):
@@ -93,6 +93,12 @@ class PackageUnpickler(pickle.Unpickler):
                 obj = getattr(obj, part)
             except AttributeError:
                 raise AttributeError(f"Can't get attribute {name!r} on {obj!r}") from None
+        if module == "torch._utils":
+            # Tensors are rebuilt by one call each: a faster path pays off
+            # for pickles of many small tensors.
+            from ._tensors import fast_rebuild
+
+            return fast_rebuild(obj)
         return obj
 
     def persistent_load(self, saved_id):
@@ -106,11 +112,13 @@ class PackageUnpickler(pickle.Unpickler):
                 raise pickle.UnpicklingError(
                     f"storage persistent id must have 5 fields, got {len(saved_id)}"
                 )
-            _, storage_type, key, location, numel = saved_id
-            # Imported here so that packages without tensors never load torch.
-            from ._tensors import load_storage
+            load_storage = self._load_storage
+            if load_storage is None:
+                # Imported here so that packages without tensors never load torch.
+                from ._tensors import storage_loader
 
-            return load_storage(self, storage_type, key, _decode_ascii(location), numel)
+                load_storage = self._load_storage = storage_loader(self)
+            return load_storage(saved_id[1], saved_id[2], saved_id[3], saved_id[4])
         if typename == "reduce_package":
             if len(saved_id) == 3:
                 # Legacy form without an id: nothing to memoise on.

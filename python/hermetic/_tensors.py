@@ -131,40 +131,6 @@ def _describe(reader, name: str, storage_type) -> str:
     return f"archive {reader.name!r}: storage record {name!r} of {cls}"
 
 
-def _map_record(torch, unpickler, name: str, nbytes: int, copy: bool,
-                storage_type):
-    """An UntypedStorage over the first `nbytes` of record `name`."""
-    reader = unpickler._importer._reader
-    record_map = unpickler.record_map
-    if record_map is None:
-        # One map per load, made when its first storage is needed: every
-        # storage of the load is a slice of it, so a load costs one mmap
-        # however many storages it has, and no two loads share memory.
-        record_map = unpickler.record_map = reader.map_records(".data/")
-    try:
-        view = record_view(reader, record_map, name)
-    except NotFoundError as e:
-        raise CorruptArchiveError(
-            f"{_describe(reader, name, storage_type)} is missing") from e
-    if view.nbytes < nbytes:
-        raise CorruptArchiveError(
-            f"{_describe(reader, name, storage_type)} holds {view.nbytes} "
-            f"bytes, fewer than the {nbytes} its pickle declares")
-    if nbytes == 0:
-        return torch.UntypedStorage(0)
-    # The tensor holds the memoryview, which holds the load's mapping, so
-    # the storage outlives the importer and its reader.
-    untyped = torch.frombuffer(view, dtype=torch.uint8,
-                               count=nbytes).untyped_storage()
-    # Records of torch-written archives start 64-byte aligned; those of
-    # foreign zips may not, and kernels expect aligned elements. Bytes of an
-    # UntypedStorage id may become any dtype (_rebuild_tensor_v3), so the
-    # check is for the widest scalar alignment, not the storage's itemsize.
-    if copy or untyped.data_ptr() % 8:
-        untyped = untyped.clone()
-    return untyped
-
-
 def _stays_on_cpu(torch, map_location, location) -> bool:
     """Whether torch.load's restore would return a CPU storage unchanged;
     skipping it saves most of the per-storage cost of small tensors."""
@@ -179,60 +145,186 @@ def _stays_on_cpu(torch, map_location, location) -> bool:
     return target == "cpu"
 
 
-def load_storage(unpickler, storage_type, key, location, numel):
-    """The TypedStorage for one ``'storage'`` persistent id of the load that
-    `unpickler` (a PackageUnpickler) runs.
+def storage_loader(unpickler):
+    """The function that turns a ``'storage'`` persistent id of the load
+    `unpickler` (a PackageUnpickler) runs into its TypedStorage:
+    ``load(storage_type, key, location, numel)``.
 
     Storages are shared within the load through ``unpickler.loaded_storages``
-    (key -> restored UntypedStorage) and backed by ``unpickler.record_map``,
-    a private mapping made for that load alone: as in torch.package, each
+    (key -> restored UntypedStorage) and are slices of one private mapping
+    of the archive made for that load alone: as in torch.package, each
     load_pickle call gets its own storages, and a write into one is seen by
     no other load. Bytes are not copied unless ``importer.copy_tensors`` is
     true, the unpickler's map_location moves them, or the record is
     compressed or misaligned for its dtype.
+
+    Small tensors cost microseconds each, so everything that is the same for
+    the whole load is looked up once, here.
     """
     import torch
 
     importer = unpickler._importer
+    reader = importer._reader
     map_location = unpickler._map_location
     loaded_storages = unpickler.loaded_storages
-    reader = importer._reader
-    name = f".data/{key}.storage"
-    dtype = _storage_dtype(storage_type)
-    if dtype is None:
-        raise CorruptArchiveError(
-            f"{_describe(reader, name, storage_type)}: this torch "
-            f"({torch.__version__}) has no storage dtype for that class")
-    if type(key) is not int and type(key) is not str:
-        raise CorruptArchiveError(
-            f"{_describe(reader, name, storage_type)}: key must be an int or "
-            f"a str, not {type(key).__name__}")
-    if type(numel) is not int or numel < 0:
-        raise CorruptArchiveError(
-            f"{_describe(reader, name, storage_type)}: element count "
-            f"{numel!r} is not a count")
-    if isinstance(location, bytes):
-        location = location.decode("ascii")
+    copy = getattr(importer, "copy_tensors", False)
+    typed_storage = torch.storage.TypedStorage
+    frombuffer, uint8 = torch.frombuffer, torch.uint8
+    stays_on_cpu = {}
+    # Made when the first storage is needed: a map of the pages spanning
+    # every .data/ record costs one mmap, where one per storage would cost a
+    # system call and a kernel mapping each.
+    record_map = None
 
-    nbytes = numel * dtype.itemsize
-    untyped = loaded_storages.get(key)
-    if untyped is None:
-        untyped = _map_record(torch, unpickler, name, nbytes,
-                              getattr(importer, "copy_tensors", False),
-                              storage_type)
-        if not _stays_on_cpu(torch, map_location, location):
-            from torch.serialization import _get_restore_location
+    def restore(untyped, dtype, location):
+        cpu = stays_on_cpu.get(location)
+        if cpu is None:
+            cpu = stays_on_cpu[location] = _stays_on_cpu(
+                torch, map_location, location)
+        if cpu:
+            return untyped
+        from torch.serialization import _get_restore_location
 
-            typed = torch.storage.TypedStorage(wrap_storage=untyped,
-                                               dtype=dtype, _internal=True)
-            untyped = _get_restore_location(map_location)(typed, location)
-            if isinstance(untyped, torch.storage.TypedStorage):
-                untyped = untyped._untyped_storage
-        loaded_storages[key] = untyped
-    elif untyped.nbytes() < nbytes:
-        raise CorruptArchiveError(
-            f"{_describe(reader, name, storage_type)} holds "
-            f"{untyped.nbytes()} bytes, fewer than the {nbytes} its pickle "
-            "declares")
-    return torch.storage.TypedStorage(wrap_storage=untyped, dtype=dtype,
-                                      _internal=True)
+        typed = typed_storage(wrap_storage=untyped, dtype=dtype,
+                              _internal=True)
+        untyped = _get_restore_location(map_location)(typed, location)
+        if isinstance(untyped, typed_storage):
+            untyped = untyped._untyped_storage
+        return untyped
+
+    def map_record(name, nbytes, storage_type):
+        """An UntypedStorage over the first `nbytes` of record `name`."""
+        nonlocal record_map
+        if record_map is None:
+            record_map = reader.map_records(".data/")
+        try:
+            view = record_view(reader, record_map, name)
+        except NotFoundError as e:
+            raise CorruptArchiveError(
+                f"{_describe(reader, name, storage_type)} is missing") from e
+        if view.nbytes < nbytes:
+            raise CorruptArchiveError(
+                f"{_describe(reader, name, storage_type)} holds {view.nbytes} "
+                f"bytes, fewer than the {nbytes} its pickle declares")
+        if nbytes == 0:
+            return torch.UntypedStorage(0)
+        # The storage holds the memoryview, which holds the load's mapping,
+        # so the storage outlives the importer and its reader.
+        untyped = frombuffer(view, dtype=uint8, count=nbytes).untyped_storage()
+        # Records of torch-written archives start 64-byte aligned; those of
+        # foreign zips may not, and kernels expect aligned elements. Bytes of
+        # an UntypedStorage id may become any dtype (_rebuild_tensor_v3), so
+        # the check is for the widest scalar alignment, not the itemsize.
+        if copy or untyped.data_ptr() % 8:
+            untyped = untyped.clone()
+        return untyped
+
+    def load(storage_type, key, location, numel):
+        dtype = _storage_dtype(storage_type)
+        if dtype is None:
+            raise CorruptArchiveError(
+                f"{_describe(reader, f'.data/{key}.storage', storage_type)}: "
+                f"this torch ({torch.__version__}) has no storage dtype for "
+                "that class")
+        if type(key) is not int and type(key) is not str:
+            raise CorruptArchiveError(
+                f"{_describe(reader, f'.data/{key}.storage', storage_type)}: "
+                f"key must be an int or a str, not {type(key).__name__}")
+        if type(numel) is not int or numel < 0:
+            raise CorruptArchiveError(
+                f"{_describe(reader, f'.data/{key}.storage', storage_type)}: "
+                f"element count {numel!r} is not a count")
+        nbytes = numel * dtype.itemsize
+        untyped = loaded_storages.get(key)
+        if untyped is None:
+            untyped = map_record(f".data/{key}.storage", nbytes, storage_type)
+            if isinstance(location, bytes):
+                location = location.decode("ascii")
+            untyped = loaded_storages[key] = restore(untyped, dtype, location)
+        elif untyped.nbytes() < nbytes:
+            raise CorruptArchiveError(
+                f"{_describe(reader, f'.data/{key}.storage', storage_type)} "
+                f"holds {untyped.nbytes()} bytes, fewer than the {nbytes} its "
+                "pickle declares")
+        return typed_storage(wrap_storage=untyped, dtype=dtype, _internal=True)
+
+    return load
+
+
+# torch._utils function -> our faster twin, filled on first use.
+_FAST_REBUILDS: dict = {}
+# Whether torch's rebuilds would do anything the fast ones do not.
+_plain_torch = None
+
+
+def _make_fast_rebuilds():
+    global _plain_torch
+    import torch
+    from torch._guards import TracingContext
+
+    utils = torch._utils
+    torch_rebuild_tensor_v2 = utils._rebuild_tensor_v2
+    typed_storage = torch.storage.TypedStorage
+    tensor_type = torch.Tensor
+    parameter_type = torch.nn.Parameter
+    empty = torch.empty
+    make_subclass = torch.Tensor._make_subclass
+    dispatch_modes = torch._C._len_torch_dispatch_stack
+    function_modes = torch._C._len_torch_function_stack
+
+    def plain():
+        # torch's rebuilds differ from the fast ones only under a fake mode,
+        # which they look for on the dispatch stack and in the tracing
+        # context; any mode or tracing at all keeps torch's functions.
+        return not (dispatch_modes() or function_modes()
+                    or TracingContext.try_get())
+
+    def rebuild_tensor_v2(storage, storage_offset, size, stride,
+                          requires_grad, backward_hooks, metadata=None):
+        if type(storage) is not typed_storage:
+            return torch_rebuild_tensor_v2(storage, storage_offset, size,
+                                           stride, requires_grad,
+                                           backward_hooks, metadata)
+        untyped = storage._untyped_storage
+        # empty(0, ...) is the (0,)-shaped tensor torch starts from, parsed
+        # faster than a shape tuple.
+        tensor = empty(0, dtype=storage.dtype, device=untyped.device)
+        tensor.set_(untyped, storage_offset, size, stride)
+        tensor.requires_grad = requires_grad
+        if metadata:
+            utils.set_tensor_metadata(tensor, metadata)
+        tensor._backward_hooks = backward_hooks
+        return tensor
+
+    def rebuild_parameter(data, requires_grad, backward_hooks):
+        if type(data) is not tensor_type:
+            return utils._rebuild_parameter(data, requires_grad,
+                                            backward_hooks)
+        # What Parameter(data, requires_grad) does for a plain tensor.
+        param = make_subclass(parameter_type, data, requires_grad)
+        param._backward_hooks = backward_hooks
+        return param
+
+    _plain_torch = plain
+    _FAST_REBUILDS.update({
+        torch_rebuild_tensor_v2: rebuild_tensor_v2,
+        utils._rebuild_parameter: rebuild_parameter,
+    })
+
+
+def fast_rebuild(function):
+    """Our faster equivalent of `function` if it is one of torch's tensor
+    rebuild functions and no dispatch or torch function mode is active and
+    no compile is tracing, else `function` itself.
+
+    The equivalents build the same objects (type, dtype, shape, stride,
+    storage, requires_grad, _backward_hooks). An unpickler looks a global up
+    once per pickle, so the mode check is made once per load, not per
+    tensor.
+    """
+    if not _FAST_REBUILDS:
+        _make_fast_rebuilds()
+    fast = _FAST_REBUILDS.get(function)
+    if fast is None or not _plain_torch():
+        return function
+    return fast

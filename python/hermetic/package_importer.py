@@ -264,9 +264,18 @@ class PackageImporter(Importer):
         )
         self.storage_context = unpickler.loaded_storages
         self.last_map_location = map_location
+        import gc
+
+        # Unpickling allocates many objects and frees almost none, so cyclic
+        # collections during it find nothing; on pickles of many small
+        # tensors they cost more than the loading itself.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
             result = unpickler.load()
         finally:
+            if gc_was_enabled:
+                gc.enable()
             self.storage_context = None
             self.last_map_location = None
         if unpickler.loaded_storages:

@@ -467,7 +467,8 @@ class ZipReader : public ArchiveReader {
   std::string prefix_;
   std::shared_ptr<Catalog> catalog_ = std::make_shared<Catalog>();
   std::unordered_map<std::string, std::vector<uint8_t>> copies_;
-  std::vector<uint8_t> scratch_;
+  std::vector<uint8_t> scratch_;  // file bytes from window_offset_ on
+  uint64_t window_offset_ = 0;
 };
 
 Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
@@ -696,14 +697,24 @@ Status ZipReader::CheckLocalHeader(const std::string& full_name, RecordInfo* r,
 }
 
 // A local header plus the longest name it may carry, `max_length` bytes at
-// most (bounds-checked by the caller).
+// most (bounds-checked by the caller). Headers are read through a window
+// of the file: archives of many small records (tensors of a state_dict)
+// pack dozens of headers into one pread, where one pread each dominated
+// opening them.
 Result<const uint8_t*> ZipReader::HeaderBytes(uint64_t offset,
                                               uint64_t max_length) {
   if (fd_.get() < 0) return &data_[offset];
-  scratch_.resize(max_length);
+  if (offset >= window_offset_ &&
+      offset - window_offset_ + max_length <= scratch_.size()) {
+    return scratch_.data() + (offset - window_offset_);
+  }
+  constexpr uint64_t kWindow = 16 << 10;
+  const uint64_t length = std::max(max_length, kWindow);
+  scratch_.resize(length);
+  window_offset_ = offset;
   for (;;) {
-    ssize_t n = pread(fd_.get(), scratch_.data(), max_length,
-                      static_cast<off_t>(offset));
+    ssize_t n =
+        pread(fd_.get(), scratch_.data(), length, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       return Status::IOError("reading " + display_name_ + ": " +

@@ -392,6 +392,139 @@ def test_misaligned_storage_records_load_as_aligned_copies(tmp_path):
 
 
 # ---------------------------------------------------------------------------
+# fast rebuild path
+
+
+def _rebuild_cases():
+    """(args of _rebuild_tensor_v2, description) over one shared storage."""
+    import collections
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TypedStorage is deprecated
+        floats = torch.arange(24.0).storage()
+        complexes = torch.arange(6.0).view(torch.complex64).storage()
+    hooks = collections.OrderedDict()
+    return [
+        ((floats, 0, (24,), (1,), False, hooks), "contiguous"),
+        ((floats, 5, (3, 4), (1, 3), False, hooks), "strided view with offset"),
+        ((floats, 0, (2, 3), (3, 1), True, hooks), "requires_grad"),
+        ((floats, 0, (0,), (1,), False, collections.OrderedDict()), "empty"),
+        ((complexes, 1, (2,), (1,), False, hooks, {"conj": True}), "conj metadata"),
+        ((complexes, 0, (3,), (1,), False, hooks, {"neg": True}), "neg metadata"),
+    ]
+
+
+def _same_tensor(ours, theirs):
+    assert type(ours) is type(theirs)
+    assert ours.dtype == theirs.dtype and ours.device == theirs.device
+    assert ours.shape == theirs.shape and ours.stride() == theirs.stride()
+    assert ours.storage_offset() == theirs.storage_offset()
+    assert ours.untyped_storage().data_ptr() == theirs.untyped_storage().data_ptr()
+    assert ours.requires_grad == theirs.requires_grad
+    assert ours._backward_hooks is theirs._backward_hooks
+    assert ours.is_conj() == theirs.is_conj() and ours.is_neg() == theirs.is_neg()
+    assert ours._base is None and theirs._base is None
+    assert ours.__dict__ == theirs.__dict__
+
+
+@pytest.mark.parametrize("case", range(len(_rebuild_cases())), ids=[d for _, d in _rebuild_cases()])
+def test_fast_tensor_rebuild_matches_torch(case):
+    from hermetic._tensors import fast_rebuild
+
+    args, _ = _rebuild_cases()[case]
+    fast = fast_rebuild(torch._utils._rebuild_tensor_v2)
+    assert fast is not torch._utils._rebuild_tensor_v2
+    _same_tensor(fast(*args), torch._utils._rebuild_tensor_v2(*args))
+
+
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_fast_parameter_rebuild_matches_torch(requires_grad):
+    import collections
+
+    from hermetic._tensors import fast_rebuild
+
+    fast = fast_rebuild(torch._utils._rebuild_parameter)
+    assert fast is not torch._utils._rebuild_parameter
+    data, hooks = torch.arange(4.0), collections.OrderedDict()
+    ours = fast(data, requires_grad, hooks)
+    theirs = torch._utils._rebuild_parameter(data, requires_grad, hooks)
+    _same_tensor(ours, theirs)
+    assert ours.data_ptr() == data.data_ptr()
+
+
+def test_fast_rebuild_gives_way_to_modes():
+    from torch.overrides import TorchFunctionMode
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from hermetic._tensors import fast_rebuild
+
+    torch_functions = (torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter)
+    for mode in (TorchFunctionMode(), FakeTensorMode()):
+        with mode:
+            for function in torch_functions:
+                assert fast_rebuild(function) is function
+    for function in torch_functions:
+        assert fast_rebuild(function) is not function
+    assert fast_rebuild(torch._utils._rebuild_qtensor) is torch._utils._rebuild_qtensor
+
+
+def test_loads_match_torch_package(tmp_path):
+    import collections
+
+    base = torch.arange(12.0)
+    grad = torch.ones(3, requires_grad=True)
+    objects = {
+        "base": base,
+        "view": base[2:10].view(2, 4).t(),
+        "grad": grad,
+        "param": torch.nn.Parameter(torch.zeros(2)),
+        "frozen": torch.nn.Parameter(torch.ones(2), requires_grad=False),
+        "conj": torch.arange(4.0).view(torch.complex64).conj(),
+    }
+    path = tmp_path / "t.pt"
+    with torch.package.PackageExporter(str(path)) as exporter:
+        exporter.save_pickle("res", "t.pkl", objects)
+    ours = PackageImporter(path).load_pickle("res", "t.pkl")
+    theirs = torch.package.PackageImporter(str(path)).load_pickle("res", "t.pkl")
+    for name in objects:
+        a, b = ours[name], theirs[name]
+        assert type(a) is type(b), name
+        assert (a.dtype, a.shape, a.stride(), a.storage_offset()) == (b.dtype, b.shape, b.stride(), b.storage_offset())
+        assert a.requires_grad == b.requires_grad and a.is_conj() == b.is_conj(), name
+        assert type(a._backward_hooks) is type(b._backward_hooks) is collections.OrderedDict, name
+        _same(a.detach().resolve_conj(), b.detach().resolve_conj())
+    assert ours["view"].untyped_storage().data_ptr() == ours["base"].untyped_storage().data_ptr()
+
+
+class _AskCollector:
+    """Unpickles as the value of gc.isenabled() at that moment."""
+
+    def __reduce__(self):
+        return (gc.isenabled, ())
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_load_pickle_pauses_the_collector_and_restores_it(tmp_path, enabled):
+    path = tmp_path / "gc.pt"
+    writer = _core.ArchiveWriter(str(path))
+    writer.write_record("res/ask.pkl", pickle.dumps(_AskCollector(), protocol=3))
+    writer.write_record("res/broken.pkl", pickle.dumps(_AskCollector(), protocol=3).replace(b"gc", b"qq"))
+    writer.write_record(".data/extern_modules", b"gc\n")
+    writer.finish()
+    importer = PackageImporter(path)
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        assert importer.load_pickle("res", "ask.pkl") is False
+        assert gc.isenabled() is enabled
+        with pytest.raises(ModuleNotFoundError):
+            importer.load_pickle("res", "broken.pkl")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+# ---------------------------------------------------------------------------
 # torch objects
 
 
