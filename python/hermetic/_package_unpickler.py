@@ -67,8 +67,8 @@ class PackageUnpickler(pickle.Unpickler):
         self._map_location = map_location
         self._record = record
         self.loaded_storages = {}
-        # Made on the first storage: _tensors.storage_loader(self).
-        self._load_storage = None
+        # Made on the first tensor: _tensors.TensorLoader(self).
+        self._tensor_loader = None
         self._loaded_reduces = {}
 
     def find_class(self, module, name):
@@ -96,10 +96,17 @@ class PackageUnpickler(pickle.Unpickler):
         if module == "torch._utils":
             # Tensors are rebuilt by one call each: a faster path pays off
             # for pickles of many small tensors.
-            from ._tensors import fast_rebuild
-
-            return fast_rebuild(obj)
+            return self._tensors().rebuild(obj)
         return obj
+
+    def _tensors(self):
+        loader = self._tensor_loader
+        if loader is None:
+            # Imported here so that packages without tensors never load torch.
+            from ._tensors import TensorLoader
+
+            loader = self._tensor_loader = TensorLoader(self)
+        return loader
 
     def persistent_load(self, saved_id):
         if not isinstance(saved_id, tuple) or not saved_id:
@@ -112,13 +119,8 @@ class PackageUnpickler(pickle.Unpickler):
                 raise pickle.UnpicklingError(
                     f"storage persistent id must have 5 fields, got {len(saved_id)}"
                 )
-            load_storage = self._load_storage
-            if load_storage is None:
-                # Imported here so that packages without tensors never load torch.
-                from ._tensors import storage_loader
-
-                load_storage = self._load_storage = storage_loader(self)
-            return load_storage(saved_id[1], saved_id[2], saved_id[3], saved_id[4])
+            loader = self._tensor_loader or self._tensors()
+            return loader.load_storage(saved_id[1], saved_id[2], saved_id[3], saved_id[4])
         if typename == "reduce_package":
             if len(saved_id) == 3:
                 # Legacy form without an id: nothing to memoise on.

@@ -145,110 +145,156 @@ def _stays_on_cpu(torch, map_location, location) -> bool:
     return target == "cpu"
 
 
-def storage_loader(unpickler):
-    """The function that turns a ``'storage'`` persistent id of the load
-    `unpickler` (a PackageUnpickler) runs into its TypedStorage:
-    ``load(storage_type, key, location, numel)``.
+class TensorLoader:
+    """The tensor glue of one load (one PackageUnpickler.load call).
+
+    ``load_storage(storage_type, key, location, numel)`` turns a
+    ``'storage'`` persistent id into its TypedStorage; ``rebuild(function)``
+    is what the unpickler's find_class returns for a function of
+    torch._utils. Small tensors cost microseconds each, so everything that
+    is the same for the whole load is looked up once, here.
 
     Storages are shared within the load through ``unpickler.loaded_storages``
-    (key -> restored UntypedStorage) and are slices of one private mapping
-    of the archive made for that load alone: as in torch.package, each
+    (key -> restored UntypedStorage) and are views of one private mapping of
+    the archive made for that load alone: as in torch.package, each
     load_pickle call gets its own storages, and a write into one is seen by
     no other load. Bytes are not copied unless ``importer.copy_tensors`` is
     true, the unpickler's map_location moves them, or the record is
     compressed or misaligned for its dtype.
-
-    Small tensors cost microseconds each, so everything that is the same for
-    the whole load is looked up once, here.
     """
-    import torch
 
-    importer = unpickler._importer
-    reader = importer._reader
-    map_location = unpickler._map_location
-    loaded_storages = unpickler.loaded_storages
-    copy = getattr(importer, "copy_tensors", False)
-    typed_storage = torch.storage.TypedStorage
-    frombuffer, uint8 = torch.frombuffer, torch.uint8
-    stays_on_cpu = {}
-    # Made when the first storage is needed: a map of the pages spanning
-    # every .data/ record costs one mmap, where one per storage would cost a
-    # system call and a kernel mapping each.
-    record_map = None
+    def __init__(self, unpickler):
+        import torch
 
-    def restore(untyped, dtype, location):
-        cpu = stays_on_cpu.get(location)
-        if cpu is None:
-            cpu = stays_on_cpu[location] = _stays_on_cpu(
-                torch, map_location, location)
-        if cpu:
+        importer = unpickler._importer
+        reader = importer._reader
+        map_location = unpickler._map_location
+        loaded_storages = unpickler.loaded_storages
+        copy = getattr(importer, "copy_tensors", False)
+        typed_storage = torch.storage.TypedStorage
+        frombuffer = torch.frombuffer
+        stays_on_cpu = {}
+        fast = _fast_rebuilds()
+        fast_rebuild_tensor_v2 = fast.get(torch._utils._rebuild_tensor_v2)
+        # The storage of a record comes from a tensor over all of it. A
+        # tensor of the same dtype spanning its whole storage, the usual
+        # case, is that tensor (`spares`: id of the TypedStorage handed out
+        # -> it and the tensor), saving the empty() and set_() of a rebuild.
+        spares = {} if fast else None
+        # Made when the first storage is needed: a map of the pages spanning
+        # every .data/ record costs one mmap, where one per storage would
+        # cost a system call and a kernel mapping each.
+        record_map = None
+
+        def restore(untyped, dtype, location):
+            cpu = stays_on_cpu.get(location)
+            if cpu is None:
+                cpu = stays_on_cpu[location] = _stays_on_cpu(
+                    torch, map_location, location)
+            if cpu:
+                return untyped
+            from torch.serialization import _get_restore_location
+
+            typed = typed_storage(wrap_storage=untyped, dtype=dtype,
+                                  _internal=True)
+            untyped = _get_restore_location(map_location)(typed, location)
+            if isinstance(untyped, typed_storage):
+                untyped = untyped._untyped_storage
             return untyped
-        from torch.serialization import _get_restore_location
 
-        typed = typed_storage(wrap_storage=untyped, dtype=dtype,
-                              _internal=True)
-        untyped = _get_restore_location(map_location)(typed, location)
-        if isinstance(untyped, typed_storage):
-            untyped = untyped._untyped_storage
-        return untyped
+        def map_record(name, dtype, numel, storage_type):
+            """A tensor of `numel` elements of `dtype` over record `name`."""
+            nonlocal record_map
+            if record_map is None:
+                record_map = reader.map_records(".data/")
+            try:
+                view = record_view(reader, record_map, name)
+            except NotFoundError as e:
+                raise CorruptArchiveError(
+                    f"{_describe(reader, name, storage_type)} is missing"
+                ) from e
+            nbytes = numel * dtype.itemsize
+            if view.nbytes < nbytes:
+                raise CorruptArchiveError(
+                    f"{_describe(reader, name, storage_type)} holds "
+                    f"{view.nbytes} bytes, fewer than the {nbytes} its pickle "
+                    "declares")
+            if nbytes == 0:
+                return torch.empty(0, dtype=dtype)
+            # The tensor holds the memoryview, which holds the load's
+            # mapping, so the storage outlives the importer and its reader.
+            tensor = frombuffer(view, dtype=dtype, count=numel)
+            # Records of torch-written archives start 64-byte aligned; those
+            # of foreign zips may not, and kernels expect aligned elements.
+            # Bytes of an UntypedStorage id may become any dtype
+            # (_rebuild_tensor_v3), so the check is for the widest scalar
+            # alignment, not the itemsize.
+            if copy or tensor.data_ptr() % 8:
+                tensor = tensor.clone()
+            return tensor
 
-    def map_record(name, nbytes, storage_type):
-        """An UntypedStorage over the first `nbytes` of record `name`."""
-        nonlocal record_map
-        if record_map is None:
-            record_map = reader.map_records(".data/")
-        try:
-            view = record_view(reader, record_map, name)
-        except NotFoundError as e:
-            raise CorruptArchiveError(
-                f"{_describe(reader, name, storage_type)} is missing") from e
-        if view.nbytes < nbytes:
-            raise CorruptArchiveError(
-                f"{_describe(reader, name, storage_type)} holds {view.nbytes} "
-                f"bytes, fewer than the {nbytes} its pickle declares")
-        if nbytes == 0:
-            return torch.UntypedStorage(0)
-        # The storage holds the memoryview, which holds the load's mapping,
-        # so the storage outlives the importer and its reader.
-        untyped = frombuffer(view, dtype=uint8, count=nbytes).untyped_storage()
-        # Records of torch-written archives start 64-byte aligned; those of
-        # foreign zips may not, and kernels expect aligned elements. Bytes of
-        # an UntypedStorage id may become any dtype (_rebuild_tensor_v3), so
-        # the check is for the widest scalar alignment, not the itemsize.
-        if copy or untyped.data_ptr() % 8:
-            untyped = untyped.clone()
-        return untyped
+        def load_storage(storage_type, key, location, numel):
+            dtype = _storage_dtype(storage_type)
+            if dtype is None:
+                raise CorruptArchiveError(
+                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
+                    f": this torch ({torch.__version__}) has no storage dtype "
+                    "for that class")
+            if type(key) is not int and type(key) is not str:
+                raise CorruptArchiveError(
+                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
+                    f": key must be an int or a str, not {type(key).__name__}")
+            if type(numel) is not int or numel < 0:
+                raise CorruptArchiveError(
+                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
+                    f": element count {numel!r} is not a count")
+            untyped = loaded_storages.get(key)
+            if untyped is None:
+                tensor = map_record(f".data/{key}.storage", dtype, numel,
+                                    storage_type)
+                mapped = tensor.untyped_storage()
+                if isinstance(location, bytes):
+                    location = location.decode("ascii")
+                untyped = loaded_storages[key] = restore(mapped, dtype,
+                                                         location)
+                typed = typed_storage(wrap_storage=untyped, dtype=dtype,
+                                      _internal=True)
+                if spares is not None and untyped is mapped and numel:
+                    spares[id(typed)] = (typed, tensor)
+                return typed
+            nbytes = numel * dtype.itemsize
+            if untyped.nbytes() < nbytes:
+                raise CorruptArchiveError(
+                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
+                    f" holds {untyped.nbytes()} bytes, fewer than the {nbytes} "
+                    "its pickle declares")
+            return typed_storage(wrap_storage=untyped, dtype=dtype,
+                                 _internal=True)
 
-    def load(storage_type, key, location, numel):
-        dtype = _storage_dtype(storage_type)
-        if dtype is None:
-            raise CorruptArchiveError(
-                f"{_describe(reader, f'.data/{key}.storage', storage_type)}: "
-                f"this torch ({torch.__version__}) has no storage dtype for "
-                "that class")
-        if type(key) is not int and type(key) is not str:
-            raise CorruptArchiveError(
-                f"{_describe(reader, f'.data/{key}.storage', storage_type)}: "
-                f"key must be an int or a str, not {type(key).__name__}")
-        if type(numel) is not int or numel < 0:
-            raise CorruptArchiveError(
-                f"{_describe(reader, f'.data/{key}.storage', storage_type)}: "
-                f"element count {numel!r} is not a count")
-        nbytes = numel * dtype.itemsize
-        untyped = loaded_storages.get(key)
-        if untyped is None:
-            untyped = map_record(f".data/{key}.storage", nbytes, storage_type)
-            if isinstance(location, bytes):
-                location = location.decode("ascii")
-            untyped = loaded_storages[key] = restore(untyped, dtype, location)
-        elif untyped.nbytes() < nbytes:
-            raise CorruptArchiveError(
-                f"{_describe(reader, f'.data/{key}.storage', storage_type)} "
-                f"holds {untyped.nbytes()} bytes, fewer than the {nbytes} its "
-                "pickle declares")
-        return typed_storage(wrap_storage=untyped, dtype=dtype, _internal=True)
+        def rebuild_tensor_v2(storage, storage_offset, size, stride,
+                              requires_grad, backward_hooks, metadata=None):
+            spare = spares.pop(id(storage), None)
+            if (spare is None or spare[0] is not storage or storage_offset
+                    or metadata or stride != (1,)
+                    or size != (spare[1].numel(),)):
+                return fast_rebuild_tensor_v2(storage, storage_offset, size,
+                                              stride, requires_grad,
+                                              backward_hooks, metadata)
+            # What set_() would make of an empty tensor: this one already.
+            tensor = spare[1]
+            tensor.requires_grad = requires_grad
+            tensor._backward_hooks = backward_hooks
+            return tensor
 
-    return load
+        def rebuild(function):
+            if not fast:
+                return function
+            if function is torch._utils._rebuild_tensor_v2:
+                return rebuild_tensor_v2
+            return fast.get(function, function)
+
+        self.load_storage = load_storage
+        self.rebuild = rebuild
 
 
 # torch._utils function -> our faster twin, filled on first use.
@@ -312,19 +358,14 @@ def _make_fast_rebuilds():
     })
 
 
-def fast_rebuild(function):
-    """Our faster equivalent of `function` if it is one of torch's tensor
-    rebuild functions and no dispatch or torch function mode is active and
-    no compile is tracing, else `function` itself.
+def _fast_rebuilds() -> dict:
+    """torch._utils rebuild function -> our faster equivalent, or {} when a
+    dispatch or torch function mode is active or a compile is tracing.
 
     The equivalents build the same objects (type, dtype, shape, stride,
     storage, requires_grad, _backward_hooks). An unpickler looks a global up
-    once per pickle, so the mode check is made once per load, not per
-    tensor.
+    once per pickle, so the check is made once per load, not per tensor.
     """
     if not _FAST_REBUILDS:
         _make_fast_rebuilds()
-    fast = _FAST_REBUILDS.get(function)
-    if fast is None or not _plain_torch():
-        return function
-    return fast
+    return _FAST_REBUILDS if _plain_torch() else {}

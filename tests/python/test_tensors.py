@@ -429,11 +429,10 @@ def _same_tensor(ours, theirs):
 
 @pytest.mark.parametrize("case", range(len(_rebuild_cases())), ids=[d for _, d in _rebuild_cases()])
 def test_fast_tensor_rebuild_matches_torch(case):
-    from hermetic._tensors import fast_rebuild
+    from hermetic._tensors import _fast_rebuilds
 
     args, _ = _rebuild_cases()[case]
-    fast = fast_rebuild(torch._utils._rebuild_tensor_v2)
-    assert fast is not torch._utils._rebuild_tensor_v2
+    fast = _fast_rebuilds()[torch._utils._rebuild_tensor_v2]
     _same_tensor(fast(*args), torch._utils._rebuild_tensor_v2(*args))
 
 
@@ -441,10 +440,9 @@ def test_fast_tensor_rebuild_matches_torch(case):
 def test_fast_parameter_rebuild_matches_torch(requires_grad):
     import collections
 
-    from hermetic._tensors import fast_rebuild
+    from hermetic._tensors import _fast_rebuilds
 
-    fast = fast_rebuild(torch._utils._rebuild_parameter)
-    assert fast is not torch._utils._rebuild_parameter
+    fast = _fast_rebuilds()[torch._utils._rebuild_parameter]
     data, hooks = torch.arange(4.0), collections.OrderedDict()
     ours = fast(data, requires_grad, hooks)
     theirs = torch._utils._rebuild_parameter(data, requires_grad, hooks)
@@ -452,20 +450,48 @@ def test_fast_parameter_rebuild_matches_torch(requires_grad):
     assert ours.data_ptr() == data.data_ptr()
 
 
+@pytest.mark.parametrize(
+    "geometry",
+    [(0, (64,), (1,)), (0, (8, 8), (8, 1)), (4, (60,), (1,)), (0, (32,), (2,))],
+    ids=["whole", "2-d", "offset", "strided"],
+)
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_rebuild_from_a_loaded_storage_matches_torch(tmp_path, geometry, requires_grad):
+    """The loader's rebuild of a fresh storage (which may hand out the tensor
+    the storage was made from) equals torch's rebuild of that storage."""
+    import collections
+
+    from hermetic._package_unpickler import PackageUnpickler
+
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": torch.arange(64.0)})
+    unpickler = PackageUnpickler(PackageImporter(path), io.BytesIO(b""))
+    loader = unpickler._tensors()
+    rebuild = loader.rebuild(torch._utils._rebuild_tensor_v2)
+    assert rebuild is not torch._utils._rebuild_tensor_v2
+    offset, size, stride = geometry
+    typed = loader.load_storage(torch.FloatStorage, 0, "cpu", 64)
+    hooks = collections.OrderedDict()
+    ours = rebuild(typed, offset, size, stride, requires_grad, hooks)
+    theirs = torch._utils._rebuild_tensor_v2(typed, offset, size, stride, requires_grad, hooks)
+    _same_tensor(ours, theirs)
+    assert torch.equal(ours, theirs)
+    again = rebuild(typed, offset, size, stride, requires_grad, hooks)
+    assert again is not ours
+    _same_tensor(again, theirs)
+
+
 def test_fast_rebuild_gives_way_to_modes():
-    from torch.overrides import TorchFunctionMode
     from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.overrides import TorchFunctionMode
 
-    from hermetic._tensors import fast_rebuild
+    from hermetic._tensors import _fast_rebuilds
 
-    torch_functions = (torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter)
+    torch_functions = {torch._utils._rebuild_tensor_v2, torch._utils._rebuild_parameter}
     for mode in (TorchFunctionMode(), FakeTensorMode()):
         with mode:
-            for function in torch_functions:
-                assert fast_rebuild(function) is function
-    for function in torch_functions:
-        assert fast_rebuild(function) is not function
-    assert fast_rebuild(torch._utils._rebuild_qtensor) is torch._utils._rebuild_qtensor
+            assert _fast_rebuilds() == {}
+    assert set(_fast_rebuilds()) == torch_functions
 
 
 def test_loads_match_torch_package(tmp_path):
