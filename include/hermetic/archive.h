@@ -108,6 +108,9 @@ class RecordMap {
   // Unsupported for a compressed record, Corrupt on a CRC mismatch when the
   // reader verifies CRCs.
   virtual Result<std::span<uint8_t>> View(std::string_view name) = 0;
+  // When the map is one block of memory that every View() lies in, that
+  // block (so callers may wrap it once and slice it), else empty.
+  virtual std::span<uint8_t> memory() const { return {}; }
 };
 
 class ArchiveReader {

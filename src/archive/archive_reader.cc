@@ -181,6 +181,10 @@ class FileRecordMap final : public PrefixRecordMap {
         base_(base),
         end_(end) {}
 
+  std::span<uint8_t> memory() const override {
+    return mapping_ ? mapping_->span() : std::span<uint8_t>();
+  }
+
  protected:
   Result<std::span<uint8_t>> Bytes(const RecordInfo& r) override {
     if (r.size == 0) return std::span<uint8_t>();

@@ -541,7 +541,12 @@ TEST(ArchiveReaderTest, RecordMapsOfAFileArePrivateAndOutliveTheReader) {
   auto one = (*r)->MapRecords(".data/1.storage");
   ASSERT_TRUE(one.ok());
   r->reset();
-  EXPECT_EQ(Str(*(*one)->View(".data/1.storage")), std::string(10000, 'z'));
+  auto big = (*one)->View(".data/1.storage");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(Str(*big), std::string(10000, 'z'));
+  std::span<uint8_t> memory = (*one)->memory();
+  EXPECT_GE(big->data(), memory.data());
+  EXPECT_LE(big->data() + big->size(), memory.data() + memory.size());
   EXPECT_EQ((*one)->View(".data/0.storage").status().code(),
             StatusCode::kNotFound);
 }
@@ -551,6 +556,7 @@ TEST(ArchiveReaderTest, RecordMapsOfABufferArePrivateCopies) {
   auto r = Open(bytes);
   ASSERT_TRUE(r.ok());
   ExpectPrivateMaps(**r);
+  EXPECT_TRUE((*(*r)->MapRecords(""))->memory().empty());
 }
 
 TEST(ArchiveReaderTest, RecordMapsOfAFolderArePrivate) {
