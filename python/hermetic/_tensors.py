@@ -145,6 +145,23 @@ def _stays_on_cpu(torch, map_location, location) -> bool:
     return target == "cpu"
 
 
+def _typed_storage_maker(torch):
+    """``make(untyped, dtype)``: what ``TypedStorage(wrap_storage=untyped,
+    dtype=dtype, _internal=True)`` makes, without the argument checks of its
+    Python __new__ and __init__, which cost more than the rest of loading a
+    small storage."""
+    cls = torch.storage.TypedStorage
+    new = object.__new__
+
+    def make(untyped, dtype):
+        typed = new(cls)
+        typed.dtype = dtype
+        typed._untyped_storage = untyped
+        return typed
+
+    return make
+
+
 class TensorLoader:
     """The tensor glue of one load (one PackageUnpickler.load call).
 
@@ -173,6 +190,9 @@ class TensorLoader:
         copy = getattr(importer, "copy_tensors", False)
         typed_storage = torch.storage.TypedStorage
         frombuffer = torch.frombuffer
+        new_typed_storage = _typed_storage_maker(torch)
+        _storage_dtype(None)  # fills _DTYPES
+        dtypes = _DTYPES
         stays_on_cpu = {}
         fast = _fast_rebuilds()
         fast_rebuild_tensor_v2 = fast.get(torch._utils._rebuild_tensor_v2)
@@ -187,6 +207,7 @@ class TensorLoader:
         record_map = None
 
         def restore(untyped, dtype, location):
+            """The storage torch.load's restore makes of CPU `untyped`."""
             cpu = stays_on_cpu.get(location)
             if cpu is None:
                 cpu = stays_on_cpu[location] = _stays_on_cpu(
@@ -195,9 +216,8 @@ class TensorLoader:
                 return untyped
             from torch.serialization import _get_restore_location
 
-            typed = typed_storage(wrap_storage=untyped, dtype=dtype,
-                                  _internal=True)
-            untyped = _get_restore_location(map_location)(typed, location)
+            untyped = _get_restore_location(map_location)(
+                new_typed_storage(untyped, dtype), location)
             if isinstance(untyped, typed_storage):
                 untyped = untyped._untyped_storage
             return untyped
@@ -233,43 +253,45 @@ class TensorLoader:
                 tensor = tensor.clone()
             return tensor
 
+        def bad(storage_type, key, problem):
+            name = f".data/{key}.storage"
+            return CorruptArchiveError(
+                f"{_describe(reader, name, storage_type)}{problem}")
+
         def load_storage(storage_type, key, location, numel):
-            dtype = _storage_dtype(storage_type)
+            try:
+                dtype = dtypes.get(storage_type)
+            except TypeError:  # unhashable: not a class
+                dtype = None
             if dtype is None:
-                raise CorruptArchiveError(
-                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
-                    f": this torch ({torch.__version__}) has no storage dtype "
-                    "for that class")
+                raise bad(storage_type, key,
+                          f": this torch ({torch.__version__}) has no storage "
+                          "dtype for that class")
             if type(key) is not int and type(key) is not str:
-                raise CorruptArchiveError(
-                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
-                    f": key must be an int or a str, not {type(key).__name__}")
+                raise bad(storage_type, key,
+                          ": key must be an int or a str, not "
+                          f"{type(key).__name__}")
             if type(numel) is not int or numel < 0:
-                raise CorruptArchiveError(
-                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
-                    f": element count {numel!r} is not a count")
+                raise bad(storage_type, key,
+                          f": element count {numel!r} is not a count")
             untyped = loaded_storages.get(key)
-            if untyped is None:
-                tensor = map_record(f".data/{key}.storage", dtype, numel,
-                                    storage_type)
-                mapped = tensor.untyped_storage()
-                if isinstance(location, bytes):
-                    location = location.decode("ascii")
-                untyped = loaded_storages[key] = restore(mapped, dtype,
-                                                         location)
-                typed = typed_storage(wrap_storage=untyped, dtype=dtype,
-                                      _internal=True)
-                if spares is not None and untyped is mapped and numel:
-                    spares[id(typed)] = (typed, tensor)
-                return typed
-            nbytes = numel * dtype.itemsize
-            if untyped.nbytes() < nbytes:
-                raise CorruptArchiveError(
-                    f"{_describe(reader, f'.data/{key}.storage', storage_type)}"
-                    f" holds {untyped.nbytes()} bytes, fewer than the {nbytes} "
-                    "its pickle declares")
-            return typed_storage(wrap_storage=untyped, dtype=dtype,
-                                 _internal=True)
+            if untyped is not None:
+                nbytes = numel * dtype.itemsize
+                if untyped.nbytes() < nbytes:
+                    raise bad(storage_type, key,
+                              f" holds {untyped.nbytes()} bytes, fewer than "
+                              f"the {nbytes} its pickle declares")
+                return new_typed_storage(untyped, dtype)
+            tensor = map_record(f".data/{key}.storage", dtype, numel,
+                                storage_type)
+            mapped = tensor.untyped_storage()
+            if isinstance(location, bytes):
+                location = location.decode("ascii")
+            untyped = loaded_storages[key] = restore(mapped, dtype, location)
+            typed = new_typed_storage(untyped, dtype)
+            if spares is not None and untyped is mapped and numel:
+                spares[id(typed)] = (typed, tensor)
+            return typed
 
         def rebuild_tensor_v2(storage, storage_offset, size, stride,
                               requires_grad, backward_hooks, metadata=None):

@@ -481,6 +481,19 @@ def test_rebuild_from_a_loaded_storage_matches_torch(tmp_path, geometry, require
     _same_tensor(again, theirs)
 
 
+def test_typed_storages_are_made_as_torch_makes_them():
+    from hermetic._tensors import _typed_storage_maker
+
+    untyped = torch.arange(4, dtype=torch.int32).untyped_storage()
+    ours = _typed_storage_maker(torch)(untyped, torch.int32)
+    theirs = torch.storage.TypedStorage(wrap_storage=untyped, dtype=torch.int32, _internal=True)
+    assert type(ours) is type(theirs)
+    assert list(vars(ours)) == list(vars(theirs))
+    assert vars(ours) == {"dtype": torch.int32, "_untyped_storage": untyped}
+    assert ours._untyped_storage is theirs._untyped_storage
+    assert ours.tolist() == theirs.tolist() == [0, 1, 2, 3]
+
+
 def test_fast_rebuild_gives_way_to_modes():
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.overrides import TorchFunctionMode
