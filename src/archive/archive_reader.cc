@@ -701,10 +701,11 @@ Status ZipReader::CheckLocalHeader(const std::string& full_name, RecordInfo* r,
 }
 
 // A local header plus the longest name it may carry, `max_length` bytes at
-// most (bounds-checked by the caller). Headers are read through a window
-// of the file: archives of many small records (tensors of a state_dict)
-// pack dozens of headers into one pread, where one pread each dominated
-// opening them.
+// most (bounds-checked by the caller). Where headers lie close together
+// (records of the small tensors of a state_dict) they are read through a
+// window of the file, dozens per pread, where one pread each dominated
+// opening such archives; far apart ones are read alone, so that archives
+// of large records do not copy a window per header.
 Result<const uint8_t*> ZipReader::HeaderBytes(uint64_t offset,
                                               uint64_t max_length) {
   if (fd_.get() < 0) return &data_[offset];
@@ -713,7 +714,9 @@ Result<const uint8_t*> ZipReader::HeaderBytes(uint64_t offset,
     return scratch_.data() + (offset - window_offset_);
   }
   constexpr uint64_t kWindow = 16 << 10;
-  const uint64_t length = std::max(max_length, kWindow);
+  const bool close = !scratch_.empty() && offset >= window_offset_ &&
+                     offset - window_offset_ < 2 * kWindow;
+  const uint64_t length = close ? std::max(max_length, kWindow) : max_length;
   scratch_.resize(length);
   window_offset_ = offset;
   for (;;) {
