@@ -259,8 +259,14 @@ class PackageImporter(Importer):
 
             package_name = record.rpartition("/")[0].replace("/", ".")
             buffers = load_buffers(self, package_name, resource)
+        # A buffered reader has peek(), which lets the C unpickler take the
+        # input in large blocks rather than one read() call per opcode.
         unpickler = PackageUnpickler(
-            self, io.BytesIO(data), buffers=buffers, map_location=map_location, record=record
+            self,
+            io.BufferedReader(io.BytesIO(data)),
+            buffers=buffers,
+            map_location=map_location,
+            record=record,
         )
         self.storage_context = unpickler.loaded_storages
         self.last_map_location = map_location
