@@ -507,6 +507,30 @@ def test_fast_rebuild_gives_way_to_modes():
     assert set(_fast_rebuilds()) == torch_functions
 
 
+def test_loads_under_a_torch_function_mode_go_through_it(tmp_path):
+    from torch.overrides import TorchFunctionMode
+
+    class Record(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    path = tmp_path / "p.pt"
+    _export(path, {"t.pkl": [torch.arange(4.0), torch.nn.Parameter(torch.ones(2))]})
+    importer = PackageImporter(path)
+    with Record() as mode:
+        tensor, param = importer.load_pickle("res", "t.pkl")
+    # torch's _rebuild_tensor ran (the fast path calls no torch.empty for a
+    # tensor spanning its storage), and the mode saw it.
+    assert "empty" in mode.names
+    assert torch.equal(tensor, torch.arange(4.0))
+    assert type(param) is torch.nn.Parameter and param.requires_grad
+
+
 def test_loads_match_torch_package(tmp_path):
     import collections
 
