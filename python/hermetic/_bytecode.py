@@ -105,11 +105,16 @@ def write_cached_bytecode(exporter, module_name, module, source_bytes, is_packag
     archive, if the interpreter has a valid one; returns whether it did.
 
     source_bytes must be exactly the bytes of the module's source record.
+    Calling it again for the same module writes nothing (save_module of an
+    already interned module fetches its source a second time).
     """
+    record = bytecode_record_name(module_name, is_package)
+    if exporter._writer.has_record(record):
+        return False
     pyc = cached_pyc(module, source_bytes)
     if pyc is None:
         return False
-    exporter._write_record(bytecode_record_name(module_name, is_package), pyc)
+    exporter._write_record(record, pyc)
     return True
 
 

@@ -150,6 +150,21 @@ def test_pyc_of_other_interpreter_is_not_copied(bcpkg):
     assert cached_pyc(calc, _source(calc)) is None
 
 
+def test_second_write_of_same_module_writes_nothing(bcpkg, tmp_path):
+    _, calc = bcpkg
+    results = []
+
+    def write(exporter):
+        for _ in range(2):
+            results.append(
+                write_cached_bytecode(exporter, "bcpkg.calc", calc, _source(calc), False)
+            )
+
+    path = _export(tmp_path / "twice.pt", write)
+    assert results == [True, False]
+    assert PackageImporter(str(path)).import_module("bcpkg.calc").triple(3) == 9
+
+
 def test_package_with_bytecode_loads_from_it_with_mangled_names(bcpkg, tmp_path, monkeypatch):
     path = _export(tmp_path / "bc.pt", _write_both)
     importer = PackageImporter(str(path))
