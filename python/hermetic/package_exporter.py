@@ -7,9 +7,13 @@ keeps what needs live Python objects: importing modules to read their source,
 pickling, user hooks, and turning the engine's verdicts into exceptions.
 """
 
+import codecs
 import collections.abc
+import contextlib
 import functools
+import gc
 import importlib.machinery
+import importlib.util
 import io
 import itertools
 import linecache
@@ -20,7 +24,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-from . import _core
+from . import _bytecode, _core
 from ._digraph import DiGraph
 from ._mangling import is_mangled
 from .errors import UnsupportedError
@@ -149,8 +153,13 @@ class _SourceProvider:
 
     def __init__(self, exporter: "PackageExporter"):
         self._exporter = exporter
+        # name -> (module, source record bytes, is_package) of modules read
+        # from their files; close() turns them into cached bytecode records.
+        self.file_sources: dict = {}
 
     def module_exists(self, name: str) -> bool:
+        if self._exporter.importer is sys_importer and not _may_import(name):
+            return False
         try:
             self._exporter._import_module(name)
         except Exception:
@@ -168,11 +177,37 @@ class _SourceProvider:
                 return is_package, None, "IS_EXTENSION_MODULE", ""
             return (is_package, None, "SOURCE_FILE_NOT_FOUND",
                     f"filename: {filename}")
+        read = _read_source_file(module, filename)
+        if read is not None:
+            source, record = read
+            self.file_sources[name] = (module, record, is_package)
+            return is_package, source, "", ""
         source = _module_source(module, filename)
         if source is None:
             return (is_package, None, "SOURCE_FILE_NOT_FOUND",
                     f"filename: {filename}")
         return is_package, source, "", ""
+
+
+def _may_import(name: str) -> bool:
+    """False only where importlib.import_module(name) is certain to raise
+    ImportError; cheap, as most of the engine's questions are about names
+    that are not modules (`from sympy.core import Basic`)."""
+    if name in sys.modules:
+        return True
+    parent = name.rpartition(".")[0]
+    if parent:
+        parent_module = sys.modules.get(parent)
+        # importlib reads the parent's __path__ the same way before looking
+        # for a submodule.
+        if parent_module is not None and not hasattr(parent_module, "__path__"):
+            return False
+    try:
+        # Asks the finders as the import would, without the import lock
+        # and the raised exception of a failed import.
+        return importlib.util.find_spec(name) is not None
+    except Exception:
+        return False
 
 
 def _module_filename(module) -> Optional[str]:
@@ -204,6 +239,35 @@ def _module_source(module, filename: str) -> Optional[str]:
     if lines:
         return "".join(lines)
     return "" if os.path.isfile(filename) else None
+
+
+def _read_source_file(module, filename: str):
+    """(source text, its UTF-8 record bytes) as the module's
+    SourceFileLoader gives the text, reading the file once; None if the
+    module has no such loader or it fails."""
+    loader = getattr(module, "__loader__", None)
+    if not isinstance(loader, importlib.machinery.SourceFileLoader):
+        return None
+    try:
+        data = loader.get_data(filename)
+    except OSError:
+        return None
+    # get_source's decode_source is needed only for an encoding cookie, a
+    # BOM, non-UTF-8 bytes or newlines it would translate.
+    # A cookie can only be on the first two lines.
+    second_newline = data.find(b"\n", data.find(b"\n") + 1)
+    head = data if second_newline < 0 else data[:second_newline]
+    if (b"\r" not in data and not data.startswith(codecs.BOM_UTF8)
+            and b"coding" not in head):
+        try:
+            return data.decode("utf-8"), data
+        except UnicodeDecodeError:
+            pass
+    try:
+        source = importlib.util.decode_source(data)
+    except Exception:
+        return None
+    return source, source.encode("utf-8")
 
 
 class PackageExporter:
@@ -259,7 +323,8 @@ class PackageExporter:
         self._pickling = PickleContext(self)
         self._closed = False
         self._writer = _core.ArchiveWriter(target)
-        self._engine = _core.ExportEngine(self._writer, _SourceProvider(self),
+        self._provider = _SourceProvider(self)
+        self._engine = _core.ExportEngine(self._writer, self._provider,
                                           _mock_source(),
                                           sorted(sys.stdlib_module_names))
 
@@ -295,8 +360,10 @@ class PackageExporter:
                            dependencies: bool = True) -> None:
         """Adds `src` as the code of `module_name`, replacing any source the
         module was given before."""
-        self._engine.save_source_string(module_name, src, is_package,
-                                        dependencies)
+        self._provider.file_sources.pop(module_name, None)
+        with _collector_paused():
+            self._engine.save_source_string(module_name, src, is_package,
+                                            dependencies)
 
     def save_module(self, module_name: str, dependencies: bool = True) -> None:
         """Interns the module `module_name` as found by the importer."""
@@ -304,12 +371,14 @@ class PackageExporter:
             raise TypeError(
                 "save_module() expects a string input, did you perhaps mean to pass `__name__`?"
             )
-        self._engine.save_module(module_name, dependencies)
+        with _collector_paused():
+            self._engine.save_module(module_name, dependencies)
 
     def add_dependency(self, module_name: str, dependencies: bool = True) -> None:
         """Decides the action of `module_name` as if some saved code
         imported it."""
-        self._engine.add_dependency(module_name, dependencies)
+        with _collector_paused():
+            self._engine.add_dependency(module_name, dependencies)
 
     def save_pickle(self, package: str, resource: str, obj: Any,
                     dependencies: bool = True, pickle_protocol: int = 3, *,
@@ -327,15 +396,16 @@ class PackageExporter:
                 "torch.package only supports pickle protocols 3 and 4, "
                 f"got {pickle_protocol}")
         _filename(package, resource)
-        if out_of_band:
-            from . import _oob
+        with _collector_paused():
+            if out_of_band:
+                from . import _oob
 
-            callback = _oob.BufferWriter(self, package, resource)
-            data = self._pickling.dumps(obj, 5, buffer_callback=callback)
-            callback.finish()
-        else:
-            data = self._pickling.dumps(obj, pickle_protocol)
-        self._engine.add_pickle(package, resource, data, dependencies)
+                callback = _oob.BufferWriter(self, package, resource)
+                data = self._pickling.dumps(obj, 5, buffer_callback=callback)
+                callback.finish()
+            else:
+                data = self._pickling.dumps(obj, pickle_protocol)
+            self._engine.add_pickle(package, resource, data, dependencies)
 
     def save_text(self, package: str, resource: str, text: str) -> None:
         """Writes `text` as UTF-8 to `<package>/<resource>`."""
@@ -459,6 +529,12 @@ class PackageExporter:
             ) from None
 
     def _on_action(self, name: str, action: int) -> None:
+        if action == _core.INTERN:
+            read = self._provider.file_sources.pop(name, None)
+            if read is not None:
+                module, record, is_package = read
+                _bytecode.write_cached_bytecode(self, name, module, record,
+                                                is_package)
         hooks = self._hooks_by_action.get(action, {})
         # A hook may remove hooks: iterate over a copy.
         for hook in list(hooks.values()):
@@ -484,8 +560,9 @@ class PackageExporter:
         if self._closed:
             return
         try:
-            self._validate()
-            self._engine.finish(self._on_action, platform.python_version())
+            with _collector_paused():
+                self._validate()
+                self._engine.finish(self._on_action, platform.python_version())
         except BaseException:
             self._abort()
             raise
@@ -507,6 +584,22 @@ class PackageExporter:
             self._abort()
             return
         self.close()
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Export work allocates many objects that live on (sources, graph
+    attributes, pickle memos); cyclic collections triggered by them scan the
+    whole heap, which for a large imported library costs more than the
+    work itself."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _read_text(path: Path) -> str:
