@@ -216,6 +216,8 @@ class ExportEngine {
   // DEPENDENCY_RESOLUTION_FAILED error on `id`.
   Result<std::optional<std::vector<std::string>>> SourceDependencies(
       DiGraph::NodeId id, const std::string& module_name, bool is_package);
+  // Forgets the node's dependency list unless the source is as before.
+  void SetSource(DiGraph::NodeId id, std::string source);
   Status WriteMockFile();
   Status WriteSource(std::string_view module_name, std::string_view source,
                      bool is_package);
@@ -231,6 +233,13 @@ class ExportEngine {
   std::unordered_map<std::string, bool, NameHash, std::equal_to<>>
       exists_cache_;
   NameSet written_;
+  // SourceDependencies' answer for a node's current source.
+  struct ScannedDependencies {
+    bool is_package;
+    std::vector<std::string> modules;
+  };
+  std::unordered_map<DiGraph::NodeId, ScannedDependencies> dependencies_;
+  uint64_t source_changes_ = 0;
 };
 
 }  // namespace hermetic

@@ -143,87 +143,57 @@ class BufferView {
   Py_buffer view_;
 };
 
-// The engine writes through the Python _core.ArchiveWriter object, whose
-// binding owns the C++ writer, serialises access to it and releases the GIL
-// while writing. Records are passed as memoryviews, not copies.
-class PyWriterProxy : public ArchiveWriter {
+// The engine writes straight into the C++ writer of the Python
+// _core.ArchiveWriter (which serialises access and releases the GIL while
+// writing). Its errors are remembered so that they reach Python as the
+// writer's own methods raise them, not as the engine's record checks do.
+class DirectWriter : public ArchiveWriter {
  public:
-  PyWriterProxy(nb::object writer, PendingError* pending)
-      : writer_(std::move(writer)), pending_(pending) {
-    nb::object cls =
-        nb::module_::import_("hermetic._core").attr("ArchiveWriter");
-    if (!nb::isinstance(writer_, cls)) {
-      throw nb::type_error("ExportEngine needs a hermetic._core.ArchiveWriter");
-    }
-    archive_name_ = nb::cast<std::string>(writer_.attr("archive_name"));
+  explicit DirectWriter(nb::object writer)
+      : object_(std::move(writer)), writer_(UnwrapArchiveWriter(object_)) {}
+
+  const std::string& archive_name() const override {
+    return writer_->archive_name();
   }
-
-  const std::string& archive_name() const override { return archive_name_; }
-
   Status WriteRecord(std::string_view name,
                      std::span<const uint8_t> data) override {
-    return pending_->Call([&] {
-      nb::object view = View(data);
-      // Released even on error so that nothing keeps pointing at `data`.
-      try {
-        writer_.attr("write_record")(Str(name), view);
-      } catch (...) {
-        view.attr("release")();
-        throw;
-      }
-      view.attr("release")();
-    });
+    return Check(writer_->WriteRecord(name, data));
   }
   Status BeginRecord(std::string_view name) override {
-    return pending_->Call([&] { writer_.attr("begin_record")(Str(name)); });
+    return Check(writer_->BeginRecord(name));
   }
   Status Append(std::span<const uint8_t> piece) override {
-    return pending_->Call([&] {
-      nb::object view = View(piece);
-      try {
-        writer_.attr("append")(view);
-      } catch (...) {
-        view.attr("release")();
-        throw;
-      }
-      view.attr("release")();
-    });
+    return Check(writer_->Append(piece));
   }
-  Status EndRecord() override {
-    return pending_->Call([&] { writer_.attr("end_record")(); });
-  }
+  Status EndRecord() override { return Check(writer_->EndRecord()); }
   bool HasRecord(std::string_view name) const override {
-    return nb::cast<bool>(writer_.attr("has_record")(Str(name)));
+    return writer_->HasRecord(name);
   }
   std::vector<std::string> RecordNames() const override {
-    return nb::cast<std::vector<std::string>>(writer_.attr("record_names")());
+    return writer_->RecordNames();
   }
-  Status Finish() override {
-    return pending_->Call([&] { writer_.attr("finish")(); });
-  }
-  void Abort() override { writer_.attr("abort")(); }
-  bool finished() const override {
-    return nb::cast<bool>(writer_.attr("finished"));
-  }
+  Status Finish() override { return Check(writer_->Finish()); }
+  void Abort() override { writer_->Abort(); }
+  bool finished() const override { return writer_->finished(); }
 
-  nb::handle object() const { return writer_; }
+  nb::handle object() const { return object_; }
+
+  // The status of the last failed writer call, cleared.
+  std::optional<Status> TakeError() { return std::exchange(error_, {}); }
 
  private:
-  static nb::object View(std::span<const uint8_t> data) {
-    PyObject* view = PyMemoryView_FromMemory(
-        reinterpret_cast<char*>(const_cast<uint8_t*>(data.data())),
-        static_cast<Py_ssize_t>(data.size()), PyBUF_READ);
-    if (!view) throw nb::python_error();
-    return nb::steal(view);
+  Status Check(Status status) {
+    if (!status.ok()) error_ = status;
+    return status;
   }
 
-  nb::object writer_;
-  PendingError* pending_;
-  std::string archive_name_;
+  nb::object object_;
+  ArchiveWriter* writer_;
+  std::optional<Status> error_;
 };
 
-// Calls that cannot run Python code (no provider, callback or writer call)
-// release the GIL; the others hold it and let their callbacks run.
+// Calls that cannot run Python code (no provider or callback call) release
+// the GIL; the others hold it and let their callbacks run.
 class PyExportEngine {
   // Refuses calls from a second thread while one is running: a call may
   // release the GIL (itself, or in a callback or a write), and the engine is
@@ -252,7 +222,7 @@ class PyExportEngine {
   PyExportEngine(nb::object writer, nb::object provider,
                  std::string mock_source,
                  const std::vector<std::string>& stdlib_modules)
-      : writer_(std::move(writer), &pending_),
+      : writer_(std::move(writer)),
         provider_(std::move(provider), &pending_),
         engine_(&writer_, &provider_, std::move(mock_source), stdlib_modules) {}
 
@@ -380,6 +350,10 @@ class PyExportEngine {
   // error class fits, so these are raised here rather than through
   // status_to_exception.cc.
   void RaiseWriteError(const Status& status) {
+    if (std::optional<Status> error = writer_.TakeError();
+        error && !status.ok()) {
+      ThrowIfError(*error);
+    }
     if (status.code() == StatusCode::kFailedPrecondition) {
       PyErr_SetString(PyExc_AssertionError, status.message().c_str());
       throw nb::python_error();
@@ -390,7 +364,7 @@ class PyExportEngine {
   std::thread::id owner_;
   int depth_ = 0;
   PendingError pending_;
-  PyWriterProxy writer_;
+  DirectWriter writer_;
   PySourceProvider provider_;
   ExportEngine engine_;
 };

@@ -223,6 +223,15 @@ Result<std::optional<std::vector<std::string>>>
 ExportEngine::SourceDependencies(DiGraph::NodeId id,
                                  const std::string& module_name,
                                  bool is_package) {
+  // save_module re-interns modules that an earlier call interned as
+  // dependencies (as torch does). Existence answers are cached, so a source
+  // scanned before resolves to the same list: no need to scan it again.
+  if (auto known = dependencies_.find(id);
+      known != dependencies_.end() && known->second.is_package == is_package) {
+    return std::optional<std::vector<std::string>>(known->second.modules);
+  }
+  // A provider that re-enters the engine may replace sources meanwhile.
+  const uint64_t source_changes = source_changes_;
   // Scanned before any provider call: the provider may re-enter the engine
   // and move attrs_.
   Result<std::vector<ImportRef>> refs = ScanImports(
@@ -253,7 +262,18 @@ ExportEngine::SourceDependencies(DiGraph::NodeId id,
     HERMETIC_ASSIGN_OR_RETURN(bool exists, ModuleExists(ref.module));
     if (exists) add(ref.module);
   }
+  if (source_changes == source_changes_) {
+    dependencies_.insert_or_assign(id, ScannedDependencies{is_package, deps});
+  }
   return std::optional<std::vector<std::string>>(std::move(deps));
+}
+
+void ExportEngine::SetSource(DiGraph::NodeId id, std::string source) {
+  if (attrs_[id].source != source) {
+    dependencies_.erase(id);
+    ++source_changes_;
+  }
+  attrs_[id].source = std::move(source);
 }
 
 Result<std::optional<ExportEngine::InternFrame>> ExportEngine::InternModule(
@@ -277,7 +297,7 @@ Result<std::optional<ExportEngine::InternFrame>> ExportEngine::InternModule(
     SetError(id, *module.reason, std::move(context));
     return std::optional<InternFrame>();
   }
-  attrs_[id].source = std::move(module.source);
+  SetSource(id, std::move(*module.source));
   if (!dependencies) return std::optional<InternFrame>();
   HERMETIC_ASSIGN_OR_RETURN(
       std::optional<std::vector<std::string>> deps,
@@ -341,7 +361,7 @@ Status ExportEngine::SaveSourceString(std::string_view module_name,
                                       bool dependencies) {
   DiGraph::NodeId id = Node(module_name);
   SetAction(id, Action::kIntern);
-  attrs_[id].source = std::move(source);
+  SetSource(id, std::move(source));
   attrs_[id].is_package = is_package;
   if (!dependencies) return Status::Ok();
   std::string name(module_name);

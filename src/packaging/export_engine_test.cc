@@ -282,6 +282,42 @@ TEST_F(ExportEngineTest, InterningVisitsModulesInTorchRecursionOrder) {
               ElementsAre("json", "os"));
 }
 
+TEST_F(ExportEngineTest, ResavingAnInternedDependencyKeepsTheGraph) {
+  provider_.Add("a", "import b\n");
+  provider_.Add("b", "import c\nfrom . import d\n", true);
+  provider_.Add("c", "");
+  provider_.Add("b.d", "");
+  AddPattern({"**"}, Action::kIntern);
+  ASSERT_TRUE(engine_->SaveModule("a", true).ok());
+  ASSERT_TRUE(engine_->SaveModule("b", true).ok());
+  EXPECT_THAT(Nodes(), ElementsAre("a", "b", "c", "b.d"));
+  EXPECT_THAT(Successors("b"), ElementsAre("c", "b.d"));
+}
+
+TEST_F(ExportEngineTest, ResavingAModuleWithNewSourceRescansIt) {
+  provider_.Add("a", "import b\n");
+  provider_.Add("b", "import c\n");
+  provider_.Add("c", "");
+  provider_.Add("e", "");
+  AddPattern({"**"}, Action::kIntern);
+  ASSERT_TRUE(engine_->SaveModule("a", true).ok());
+  provider_.Add("b", "import e\n");
+  ASSERT_TRUE(engine_->SaveModule("b", true).ok());
+  EXPECT_THAT(Successors("b"), ElementsAre("c", "e"));
+  SaveSource("b", "import (\n");
+  EXPECT_EQ(ErrorOf("b"), PackagingErrorReason::kDependencyResolutionFailed);
+}
+
+TEST_F(ExportEngineTest, ResavingAsAPackageResolvesRelativeImportsAnew) {
+  provider_.Add("p.m", "");
+  provider_.Add("p.q.m", "");
+  AddPattern({"**"}, Action::kIntern);
+  SaveSource("p.q", "from . import m\n", /*is_package=*/true);
+  EXPECT_THAT(Successors("p.q"), ElementsAre("p.q.m"));
+  SaveSource("p.q", "from . import m\n", /*is_package=*/false);
+  EXPECT_THAT(Successors("p.q"), ElementsAre("p.q.m", "p.m"));
+}
+
 TEST_F(ExportEngineTest, DeepImportChainsDoNotRecurse) {
   constexpr int kDepth = 50000;
   for (int i = 0; i < kDepth; ++i) {
