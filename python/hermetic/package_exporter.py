@@ -24,7 +24,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-from . import _bytecode, _core
+from . import _core
+from ._bytecode import write_cached_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
 from .errors import UnsupportedError
@@ -533,8 +534,7 @@ class PackageExporter:
             read = self._provider.file_sources.pop(name, None)
             if read is not None:
                 module, record, is_package = read
-                _bytecode.write_cached_bytecode(self, name, module, record,
-                                                is_package)
+                write_cached_bytecode(self, name, module, record, is_package)
         hooks = self._hooks_by_action.get(action, {})
         # A hook may remove hooks: iterate over a copy.
         for hook in list(hooks.values()):
