@@ -142,8 +142,10 @@ def child(args):
 def _run_child(case, fmt, op, path, args):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", "--case", case, "--format", fmt, "--op", op,
            "--path", path, "--scale", str(args.scale), "--touch-gib", str(args.touch_gib)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main():
