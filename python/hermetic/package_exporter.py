@@ -327,7 +327,7 @@ class PackageExporter:
         self._provider = _SourceProvider(self)
         self._engine = _core.ExportEngine(self._writer, self._provider,
                                           _mock_source(),
-                                          sorted(sys.stdlib_module_names))
+                                          _stdlib_names())
 
     # -- archive contents -------------------------------------------------
 
@@ -604,6 +604,11 @@ def _collector_paused():
 
 def _read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
+
+
+@functools.cache
+def _stdlib_names() -> list:
+    return sorted(sys.stdlib_module_names)
 
 
 @functools.cache

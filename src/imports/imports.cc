@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -219,6 +220,9 @@ class Scanner {
   // Lexing.
   Status Lex(Token* tok);
   Status LexCode(Token* tok);
+  // The position of the next `quote` or backslash of a triple-quoted
+  // string's text from `p` (or the end), counting the lines passed.
+  size_t SkipTripleQuotedText(size_t p, char quote);
   Status LexStringBody(size_t start, size_t body, char quote, bool triple,
                        Token* tok);
   // `enclosing` levels are searched for an f-string the literal is in.
@@ -337,6 +341,7 @@ Status Scanner::LexStringBody(size_t start, size_t body, char quote,
   int start_line = line_;
   size_t p = body;
   while (true) {
+    if (triple) p = SkipTripleQuotedText(p, quote);
     if (p >= src_.size()) {
       return Unterminated(triple, start_line, levels_.size());
     }
@@ -365,6 +370,21 @@ Status Scanner::LexStringBody(size_t start, size_t body, char quote,
   tok->text = src_.substr(start, pos_ - start);
   tok->line = start_line;
   return Status::Ok();
+}
+
+size_t Scanner::SkipTripleQuotedText(size_t p, char quote) {
+  // Docstrings are most of many modules' text: jump between quotes with
+  // memchr and count the lines in between, as the byte loop would.
+  if (p >= src_.size()) return p;
+  const char* data = src_.data();
+  const char* end = data + src_.size();
+  const char* from = data + p;
+  const void* found = std::memchr(from, quote, end - from);
+  const char* stop = found ? static_cast<const char*>(found) : end;
+  const void* backslash = std::memchr(from, '\\', stop - from);
+  if (backslash) stop = static_cast<const char*>(backslash);
+  line_ += static_cast<int>(std::count(from, stop, '\n'));
+  return stop - data;
 }
 
 // Lexes the literal text of an f-string (or of a format spec) up to the
@@ -466,7 +486,10 @@ Status Scanner::LexCode(Token* tok) {
       continue;
     }
     if (c == '#') {
-      while (pos_ < src_.size() && src_[pos_] != '\n') ++pos_;
+      const void* newline =
+          std::memchr(src_.data() + pos_, '\n', src_.size() - pos_);
+      pos_ = newline ? static_cast<const char*>(newline) - src_.data()
+                     : src_.size();
       continue;
     }
     if (c == '\\') {
