@@ -38,9 +38,7 @@ class DiGraph {
   const std::string& name(NodeId id) const { return names_[id]; }
 
   const std::vector<NodeId>& Successors(NodeId id) const { return succ_[id]; }
-  const std::vector<NodeId>& Predecessors(NodeId id) const {
-    return pred_[id];
-  }
+  const std::vector<NodeId>& Predecessors(NodeId id) const { return pred_[id]; }
 
   // Nodes reachable from src (excluding src unless on a cycle through it),
   // in breadth-first order.

@@ -23,14 +23,14 @@ namespace hermetic {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // caller passed something unusable
-  kNotFound,         // a named record, module or file does not exist
-  kCorruptArchive,   // input bytes violate the archive format or a limit
-  kIOError,          // the operating system refused a read or write
-  kUnsupported,      // valid input using a feature we do not implement
-  kPackagingError,   // dependency resolution left broken modules
+  kInvalidArgument,     // caller passed something unusable
+  kNotFound,            // a named record, module or file does not exist
+  kCorruptArchive,      // input bytes violate the archive format or a limit
+  kIOError,             // the operating system refused a read or write
+  kUnsupported,         // valid input using a feature we do not implement
+  kPackagingError,      // dependency resolution left broken modules
   kFailedPrecondition,  // operation not allowed in the object's state
-  kInternal,         // a bug in hermetic
+  kInternal,            // a bug in hermetic
 };
 
 class Status {
@@ -81,7 +81,7 @@ std::string_view StatusCodeName(StatusCode code);
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     assert(!std::get<Status>(v_).ok() && "Result from an ok Status");
   }
@@ -117,9 +117,9 @@ class Result {
 #define HERMETIC_CONCAT_INNER_(a, b) a##b
 #define HERMETIC_CONCAT_(a, b) HERMETIC_CONCAT_INNER_(a, b)
 
-#define HERMETIC_RETURN_IF_ERROR(expr)                \
-  do {                                                \
-    ::hermetic::Status hermetic_status_ = (expr);     \
+#define HERMETIC_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::hermetic::Status hermetic_status_ = (expr);        \
     if (!hermetic_status_.ok()) return hermetic_status_; \
   } while (0)
 

@@ -11,15 +11,23 @@ namespace {
 
 const char* ExceptionName(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return "InvalidArgumentError";
-    case StatusCode::kNotFound: return "NotFoundError";
-    case StatusCode::kCorruptArchive: return "CorruptArchiveError";
-    case StatusCode::kIOError: return "HermeticIOError";
-    case StatusCode::kUnsupported: return "UnsupportedError";
-    case StatusCode::kPackagingError: return "HermeticError";
-    case StatusCode::kFailedPrecondition: return "StateError";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgumentError";
+    case StatusCode::kNotFound:
+      return "NotFoundError";
+    case StatusCode::kCorruptArchive:
+      return "CorruptArchiveError";
+    case StatusCode::kIOError:
+      return "HermeticIOError";
+    case StatusCode::kUnsupported:
+      return "UnsupportedError";
+    case StatusCode::kPackagingError:
+      return "HermeticError";
+    case StatusCode::kFailedPrecondition:
+      return "StateError";
     case StatusCode::kOk:
-    case StatusCode::kInternal: break;
+    case StatusCode::kInternal:
+      break;
   }
   return "InternalError";
 }
