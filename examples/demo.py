@@ -14,7 +14,7 @@ SENTENCES = ["I love this great model", "what an awful, broken day",
              "nothing to see here"]
 
 LOADER = """
-import sys, time
+import sys, time, warnings
 t0 = time.perf_counter()
 from hermetic import PackageImporter
 imp = PackageImporter(sys.argv[1])
@@ -28,6 +28,15 @@ print(f"  'sentiment' importable outside the package: "
 for text in sys.argv[2:]:
     score = model(text)
     print(f"  {score:+.1f} {label(score):8s} {text!r}")
+try:
+    from torch.package import PackageImporter as TorchImporter
+except ImportError:
+    sys.exit()
+warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+theirs = TorchImporter(sys.argv[1]).load_pickle("model", "scorer.pkl")
+same = all(theirs(t) == model(t) for t in sys.argv[2:])
+print(f"  torch.package loads the same archive: {type(theirs).__module__}, "
+      f"same scores: {same}")
 """
 
 

@@ -15,10 +15,10 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"
 fi
 
-python3 -m pip install -q --disable-pip-version-check \
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   "scikit-build-core>=0.10" "nanobind>=2.0" cmake ninja pytest numpy
 # torch is optional for hermetic; tests and benchmarks compare against it.
 # Pinned: the CPU build of 2.13 is the reference (a bare "torch" pulls CUDA).
 if [ "${HERMETIC_WITH_TORCH:-1}" = "1" ]; then
-  python3 -m pip install -q --disable-pip-version-check "torch==2.13.0"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "torch==2.13.0"
 fi

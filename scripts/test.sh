@@ -23,7 +23,7 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan --output-on-failure -j "$jobs"
 
 echo "== Python package"
-python3 -m pip install -q --disable-pip-version-check --no-build-isolation \
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --no-build-isolation \
   -C cmake.define.HERMETIC_WERROR=ON .
 
 echo "== Python tests"
