@@ -225,45 +225,47 @@ struct SharedRecordMap {
 
 class PyRecordMap {
  public:
-  explicit PyRecordMap(std::unique_ptr<RecordMap> map)
+  // `check_crc`: whether the map hashes records on View (the reader's
+  // verify_crc option).
+  PyRecordMap(std::unique_ptr<RecordMap> map, bool check_crc)
       : shared_(std::make_shared<SharedRecordMap>()) {
     shared_->map = std::move(map);
     memory_ = shared_->map->memory();
     if (!memory_.empty()) whole_ = MemoryView(memory_, shared_);
+    // Views of one block are pointer arithmetic, cheaper than releasing the
+    // GIL; copies, file maps and CRCs are not.
+    cheap_views_ = !memory_.empty() && !check_crc;
   }
 
   nb::object View(const std::string& name) {
     SharedRecordMap& shared = *shared_;
-    if (whole_.is_valid()) {
-      // Views of one block are pointer arithmetic, cheaper than releasing
-      // the GIL; a slice of the block's memoryview costs a tenth of a new
-      // exported array, which matters for thousands of small tensors.
-      Result<std::span<uint8_t>> view = [&] {
-        std::lock_guard lock(shared.mu);
-        return shared.map->View(name);
-      }();
-      std::span<uint8_t> bytes = ValueOrRaise(std::move(view));
-      if (bytes.empty()) return MemoryView(bytes, shared_);
-      const auto start = static_cast<Py_ssize_t>(bytes.data() - memory_.data());
-      nb::object slice = nb::steal(PySlice_New(
-          nb::int_(start).ptr(),
-          nb::int_(start + static_cast<Py_ssize_t>(bytes.size())).ptr(),
-          nullptr));
-      if (!slice.is_valid()) throw nb::python_error();
-      return whole_[slice];
-    }
     auto view = [&] {
-      nb::gil_scoped_release nogil;
       std::lock_guard lock(shared.mu);
       return shared.map->View(name);
+    };
+    Result<std::span<uint8_t>> result = [&] {
+      if (cheap_views_) return view();
+      nb::gil_scoped_release nogil;
+      return view();
     }();
-    return MemoryView(ValueOrRaise(std::move(view)), shared_);
+    std::span<uint8_t> bytes = ValueOrRaise(std::move(result));
+    if (!whole_.is_valid() || bytes.empty()) return MemoryView(bytes, shared_);
+    // A slice of the block's memoryview costs a tenth of a new exported
+    // array, which matters for thousands of small tensors.
+    const auto start = static_cast<Py_ssize_t>(bytes.data() - memory_.data());
+    nb::object slice = nb::steal(PySlice_New(
+        nb::int_(start).ptr(),
+        nb::int_(start + static_cast<Py_ssize_t>(bytes.size())).ptr(),
+        nullptr));
+    if (!slice.is_valid()) throw nb::python_error();
+    return whole_[slice];
   }
 
  private:
   std::shared_ptr<SharedRecordMap> shared_;
   std::span<uint8_t> memory_;
   nb::object whole_;  // memoryview of memory_, if not empty
+  bool cheap_views_ = false;
 };
 
 // Owned through a shared_ptr so that memoryviews from view() keep the
@@ -313,7 +315,8 @@ class PyArchiveReader {
   }
 
  public:
-  PyArchiveReader(nb::object source, bool verify_crc) {
+  PyArchiveReader(nb::object source, bool verify_crc)
+      : verify_crc_(verify_crc) {
     ReaderOptions options;
     options.verify_crc = verify_crc;
     auto shared = std::make_shared<SharedReader>();
@@ -381,7 +384,8 @@ class PyArchiveReader {
 
   PyRecordMap MapRecords(const std::string& prefix) {
     return PyRecordMap(
-        Run([&](ArchiveReader& r) { return r.MapRecords(prefix); }));
+        Run([&](ArchiveReader& r) { return r.MapRecords(prefix); }),
+        verify_crc_);
   }
 
   void Verify(std::optional<std::string> name) {
@@ -393,6 +397,7 @@ class PyArchiveReader {
   void Close() { shared_.reset(); }
 
  private:
+  bool verify_crc_;
   std::shared_ptr<SharedReader> shared_;
 };
 

@@ -160,6 +160,18 @@ def test_verify_names_the_damaged_record():
         _core.ArchiveReader(bytes(raw), verify_crc=True).read("a.txt")
 
 
+def test_record_maps_of_a_checking_reader_check_crcs(tmp_path):
+    raw = bytearray(_archive_bytes())
+    raw[raw.index(b"hello")] ^= 0xFF
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(raw)
+    record_map = _core.ArchiveReader(str(path), verify_crc=True).map_records()
+    assert bytes(record_map.view("b/c.bin")) == bytes(range(256)) * 3
+    with pytest.raises(errors.CorruptArchiveError, match="a.txt"):
+        record_map.view("a.txt")
+    assert bytes(_core.ArchiveReader(str(path)).map_records().view("a.txt"))[1:] == b"ello"
+
+
 def test_file_target_is_atomic(tmp_path):
     path = tmp_path / "model.pt"
     path.write_bytes(b"old")
