@@ -79,7 +79,19 @@ class ArchiveReader:
     def verify(self, name: Optional[str] = None) -> None:
         """Checks CRC-32 of one record or all; CorruptArchiveError naming
         the archive and record on mismatch."""
+    def map_records(self, prefix: str = "") -> "RecordMap":
+        """A new private copy-on-write map of the records whose names start
+        with prefix (one mmap of their page span from the reader's open file
+        descriptor; buffers copy a record on first use, folders map each file).
+        Each load gets its own memory this way, without copying; the map
+        outlives the reader."""
     def close(self) -> None: ...
+
+class RecordMap:
+    def view(self, name: str) -> memoryview:
+        """Zero-copy writable view of a record in the map. NotFoundError for
+        a name outside the prefix, UnsupportedError for a compressed record,
+        CorruptArchiveError on a CRC mismatch when the reader verifies."""
 
 # --------------------------------------------------------------------------
 # Scanners (src/imports, src/pickle)
