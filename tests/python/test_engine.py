@@ -399,3 +399,32 @@ def test_hook_may_add_modules_during_finish(tmp_path):
     records, _ = read_archive(target)
     assert records["late.py"] == b"import json\n"
     assert records[".data/extern_modules"] == b"json\n"
+
+
+def _writer_error(call):
+    with pytest.raises(Exception) as info:
+        call()
+    return type(info.value), str(info.value)
+
+
+def test_write_errors_are_raised_as_the_writer_raises_them():
+    class FailingTarget:
+        def write(self, data):
+            raise OSError("disk full")
+
+    engine, _, _ = make(target=FailingTarget())
+    failed = _writer_error(lambda: engine.write_record("a", b"x" * (1 << 20)))
+    assert failed[0] is not AssertionError
+    other = _core.ArchiveWriter(FailingTarget())
+    expected = _writer_error(lambda: other.write_record("a", b"x" * (1 << 20)))
+    assert failed[0] is expected[0]
+    assert "disk full" in failed[1]
+
+
+def test_writing_after_the_writer_finished_raises_the_writers_error():
+    engine, writer, _ = make()
+    writer.finish()
+    failed = _writer_error(lambda: engine.write_record("a", b"x"))
+    assert failed[0] is not AssertionError
+    expected = _writer_error(lambda: writer.write_record("a", b"x"))
+    assert failed == expected
