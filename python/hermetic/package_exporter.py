@@ -178,7 +178,7 @@ class _SourceProvider:
                 return is_package, None, "IS_EXTENSION_MODULE", ""
             return (is_package, None, "SOURCE_FILE_NOT_FOUND",
                     f"filename: {filename}")
-        read = _read_source_file(module, filename)
+        read = _read_source_file(module)
         if read is not None:
             source, record = read
             self.file_sources[name] = (module, record, is_package)
@@ -206,9 +206,12 @@ def _may_import(name: str) -> bool:
     try:
         # Asks the finders as the import would, without the import lock
         # and the raised exception of a failed import.
-        return importlib.util.find_spec(name) is not None
+        spec = importlib.util.find_spec(name)
     except Exception:
         return False
+    # The parent's __init__, imported by find_spec, may have registered the
+    # submodule itself, which the import would then return.
+    return spec is not None or name in sys.modules
 
 
 def _module_filename(module) -> Optional[str]:
@@ -242,20 +245,20 @@ def _module_source(module, filename: str) -> Optional[str]:
     return "" if os.path.isfile(filename) else None
 
 
-def _read_source_file(module, filename: str):
+def _read_source_file(module):
     """(source text, its UTF-8 record bytes) as the module's
-    SourceFileLoader gives the text, reading the file once; None if the
-    module has no such loader or it fails."""
+    SourceFileLoader's get_source gives the text, reading the file once;
+    None if the module has no such loader or it fails."""
     loader = getattr(module, "__loader__", None)
     if not isinstance(loader, importlib.machinery.SourceFileLoader):
         return None
     try:
-        data = loader.get_data(filename)
-    except OSError:
+        data = loader.get_data(loader.get_filename(module.__name__))
+    except (ImportError, OSError):
         return None
-    # get_source's decode_source is needed only for an encoding cookie, a
-    # BOM, non-UTF-8 bytes or newlines it would translate.
-    # A cookie can only be on the first two lines.
+    # get_source's decode_source is needed only for an encoding cookie (on
+    # the first two lines), a BOM, non-UTF-8 bytes or newlines it would
+    # translate.
     second_newline = data.find(b"\n", data.find(b"\n") + 1)
     head = data if second_newline < 0 else data[:second_newline]
     if (b"\r" not in data and not data.startswith(codecs.BOM_UTF8)

@@ -643,3 +643,47 @@ def test_is_stdlib_module_looks_at_the_top_level_name():
     assert is_stdlib_module("json")
     assert not is_stdlib_module("exportee.json")
     assert not is_stdlib_module("torch")
+
+
+def _dependencies(source):
+    exporter = PackageExporter(io.BytesIO())
+    exporter.extern("**")
+    exporter.save_source_string("user", source)
+    return sorted(exporter.dependency_graph.successors("user"))
+
+
+def test_names_below_a_plain_module_are_not_modules(source_tree):
+    source_tree({"plainmod.py": "thing = 1\n"})
+    assert _dependencies("from plainmod import thing\n") == ["plainmod"]
+
+
+def test_submodule_a_package_registers_itself_is_a_module(source_tree):
+    source_tree({"selfreg/__init__.py": """\
+        import sys, types
+        sys.modules[__name__ + ".virtual"] = types.ModuleType(__name__ + ".virtual")
+        """})
+    assert _dependencies("from selfreg import virtual, other\n") == [
+        "selfreg", "selfreg.virtual"]
+
+
+def test_source_is_the_loaders_text_whatever_the_file_encoding(source_tree, tmp_path):
+    import importlib
+
+    root = source_tree({"enc/__init__.py": ""})
+    files = {
+        "latin": "# -*- coding: latin-1 -*-\nNAME = 'caf\xe9'\n".encode("latin-1"),
+        "crlf": b"A = 1\r\nB = 2\r\n",
+        "bom": b"\xef\xbb\xbfC = 3\n",
+        "utf8": "D = '\u00e9t\u00e9'\n".encode("utf-8"),
+    }
+    for name, data in files.items():
+        (root / "enc" / f"{name}.py").write_bytes(data)
+    path = tmp_path / "p.pt"
+    with PackageExporter(path) as exporter:
+        exporter.intern("enc.**")
+        for name in files:
+            exporter.save_module(f"enc.{name}")
+    for name in files:
+        module = importlib.import_module(f"enc.{name}")
+        expected = module.__loader__.get_source(module.__name__).encode("utf-8")
+        assert read_record(path, f"enc/{name}.py") == expected
