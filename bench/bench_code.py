@@ -75,31 +75,6 @@ class _MirrorToSysModules(weakref.WeakValueDictionary):
         sys.modules[mangled_name] = module
 
 
-def exporter_writes_bytecode():
-    """Whether package_exporter copies cached bytecode into archives."""
-    from hermetic import _bytecode, package_exporter
-
-    return any(value is _bytecode.write_cached_bytecode for value in vars(package_exporter).values())
-
-
-def _add_cached_bytecode_hook(exporter):
-    """Until package_exporter writes cached bytecode itself, an intern hook
-    does what it will do (same function, same source bytes)."""
-    from hermetic import _bytecode, package_exporter
-
-    def hook(exporter, name):
-        module = sys.modules.get(name)
-        filename = getattr(module, "__file__", None)
-        if module is None or not isinstance(filename, str) or not filename.endswith(".py"):
-            return
-        source = package_exporter._module_source(module, filename)
-        _bytecode.write_cached_bytecode(
-            exporter, name, module, source.encode("utf-8"), hasattr(module, "__path__")
-        )
-
-    exporter.register_intern_hook(hook)
-
-
 def export_child(params):
     """W1: one export of the first k modules with params["contender"]."""
     modules = sympy_modules()[: params["k"]]
@@ -112,15 +87,12 @@ def export_child(params):
     else:
         from hermetic import PackageExporter
 
-    hook = params["contender"] == "hermetic" and not exporter_writes_bytecode()
 
     def run():
         with PackageExporter(params["path"]) as exporter:
             exporter.intern("sympy.**")
             exporter.extern("mpmath.**")
             exporter.extern("**")
-            if hook:
-                _add_cached_bytecode_hook(exporter)
             for name in modules:
                 exporter.save_module(name)
 
@@ -233,11 +205,6 @@ def run(sizes, runs, workdir, report):
         )
         print(f"  W1/W2 {k} modules done", file=sys.stderr, flush=True)
     notes = [f"sympy {importlib.metadata.version('sympy')}, {total} modules in the full set."]
-    if not exporter_writes_bytecode():
-        notes.append(
-            "package_exporter does not write cached bytecode yet: the hermetic export used "
-            "an intern hook calling hermetic._bytecode.write_cached_bytecode (timed)."
-        )
     report(
         "W1 code export (s)",
         ["modules", "hermetic", "torch.package", "torch/hermetic (target >= 30x)"],
