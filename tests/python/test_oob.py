@@ -13,6 +13,7 @@ import pytest
 import hermetic
 from hermetic import PackageExporter, PackageImporter, _core, _oob
 from hermetic.errors import StateError
+from process_maps import mapped_ranges
 
 
 class _Exporter:
@@ -47,18 +48,6 @@ def _load(path, package="pkg.sub", resource="obj.pkl"):
     buffers = _oob.load_buffers(importer, package, resource)
     data = importer._reader.read(f"{package.replace('.', '/')}/{resource}")
     return pickle.loads(data, buffers=buffers), buffers
-
-
-def _mapped_ranges(path):
-    target = str(path.resolve())
-    ranges = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            fields = line.split(maxsplit=5)
-            if len(fields) == 6 and fields[5].strip() == target:
-                start, end = (int(x, 16) for x in fields[0].split("-"))
-                ranges.append((start, end))
-    return ranges
 
 
 def test_buffers_become_numbered_aligned_records(tmp_path):
@@ -159,7 +148,7 @@ def test_numpy_arrays_load_zero_copy_and_copy_on_write(tmp_path):
     np.testing.assert_array_equal(loaded["f"], f_order)
     assert loaded["f"].flags.f_contiguous
     address = loaded["c"].__array_interface__["data"][0]
-    assert any(start <= address < end for start, end in _mapped_ranges(path))
+    assert any(start <= address < end for start, end in mapped_ranges(path))
     loaded["c"][:] = -1
     assert path.read_bytes() == before
 

@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 from hermetic import PackageExporter, PackageImporter  # noqa: E402
 from hermetic import _core  # noqa: E402
 from hermetic.errors import CorruptArchiveError  # noqa: E402
+from process_maps import mapped_ranges
 
 QUANTIZED = {torch.qint8, torch.quint8, torch.qint32, torch.quint4x2, torch.quint2x4}
 
@@ -73,19 +74,6 @@ def _roundtrip(tmp_path, obj, **load_kwargs):
 def _storage_records(path):
     with zipfile.ZipFile(path) as z:
         return sorted(n.split("/", 1)[1] for n in z.namelist() if "/.data/" in n and n.endswith(".storage"))
-
-
-def _mapped_ranges(path):
-    """Address ranges of this process's mappings of the file at `path`."""
-    target = str(path.resolve())
-    ranges = []
-    with open("/proc/self/maps") as maps:
-        for line in maps:
-            fields = line.split(maxsplit=5)
-            if len(fields) == 6 and fields[5].strip() == target:
-                start, end = (int(x, 16) for x in fields[0].split("-"))
-                ranges.append((start, end))
-    return ranges
 
 
 def _inside(ptr, ranges):
@@ -268,7 +256,7 @@ def test_loaded_tensor_lies_in_the_archive_mapping(tmp_path):
     _export(path, {"t.pkl": tensor})
     importer = PackageImporter(path)
     loaded = importer.load_pickle("res", "t.pkl")
-    ranges = _mapped_ranges(path)
+    ranges = mapped_ranges(path)
     assert ranges, "archive is not memory-mapped"
     assert _inside(loaded.data_ptr(), ranges)
     assert _inside(loaded.data_ptr() + loaded.nbytes - 1, ranges)
@@ -282,7 +270,7 @@ def test_copy_tensors_option_copies(tmp_path):
     importer = PackageImporter(path)
     importer.copy_tensors = True
     loaded = importer.load_pickle("res", "t.pkl")
-    assert not _inside(loaded.data_ptr(), _mapped_ranges(path))
+    assert not _inside(loaded.data_ptr(), mapped_ranges(path))
     assert torch.equal(loaded, tensor)
 
 
@@ -294,11 +282,11 @@ def test_tensor_outlives_importer(tmp_path):
     loaded = importer.load_pickle("res", "t.pkl")["t"]
     del importer
     gc.collect()
-    assert _mapped_ranges(path), "the tensor should keep the mapping alive"
+    assert mapped_ranges(path), "the tensor should keep the mapping alive"
     assert torch.equal(loaded, tensor)
     del loaded
     gc.collect()
-    assert not _mapped_ranges(path)
+    assert not mapped_ranges(path)
 
 
 def test_writing_a_loaded_tensor_does_not_change_the_file(tmp_path):
@@ -343,7 +331,7 @@ def test_zero_copy_loads_are_independent(tmp_path):
     a, (whole, _) = _two_loads(tmp_path, copy_tensors=False)
     assert torch.equal(whole, torch.arange(8.0))
     assert a[1].item() == 100.0
-    ranges = _mapped_ranges(tmp_path / "p.pt")
+    ranges = mapped_ranges(tmp_path / "p.pt")
     assert _inside(a.data_ptr(), ranges) and _inside(whole.data_ptr(), ranges)
 
 
@@ -357,7 +345,7 @@ def test_compressed_storage_records_load_as_copies(tmp_path):
     loaded = PackageImporter(deflated).load_pickle("res", "t.pkl")
     assert torch.equal(loaded["t"], tensor) and torch.equal(loaded["view"], tensor[10:20])
     assert loaded["view"].data_ptr() == loaded["t"].data_ptr() + 40
-    assert not _inside(loaded["t"].data_ptr(), _mapped_ranges(deflated))
+    assert not _inside(loaded["t"].data_ptr(), mapped_ranges(deflated))
 
 
 def test_unzipped_package_folder_loads_tensors(tmp_path):
@@ -703,7 +691,7 @@ def test_hermetic_loads_what_torch_package_writes(tmp_path):
     importer = PackageImporter(path)
     loaded = importer.load_pickle("res", "t.pkl")
     _check_interop(loaded, objects)
-    assert _inside(loaded["f32"].data_ptr(), _mapped_ranges(path))
+    assert _inside(loaded["f32"].data_ptr(), mapped_ranges(path))
 
 
 # ---------------------------------------------------------------------------
