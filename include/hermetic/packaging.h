@@ -3,8 +3,12 @@
 //
 // Contract (spec sections 3.2-3.3, 4.1-4.8, 9):
 //  - Modules are found and read only through a SourceProvider; the engine
-//    asks ModuleExists at most once per name (answers are cached) because each
-//    question imports the module in Python.
+//    asks ModuleExists at most once per name (answers are cached) because a
+//    question may import the module in Python. It asks for an import-exact
+//    answer (must_import) only for a name that would be interned or match no
+//    pattern, where torch's answer (does importing it succeed) decides
+//    whether the export fails; for the rest the provider may answer without
+//    running the module's code.
 //  - Actions are decided exactly in torch's order: a node already provided is
 //    left alone; `torch_package_importer` is SKIP; `_mock` is
 //    REPACKAGED_MOCK_MODULE; a top-level name `torch` or one of the stdlib
@@ -98,8 +102,11 @@ struct ModuleSource {
 class SourceProvider {
  public:
   virtual ~SourceProvider() = default;
-  // Whether the module can be imported. An error aborts the engine call.
-  virtual Result<bool> ModuleExists(std::string_view name) = 0;
+  // Whether the module exists. With `must_import`, whether importing it
+  // succeeds; without, the provider may instead answer whether its finders
+  // locate it, without importing it. An error aborts the engine call.
+  virtual Result<bool> ModuleExists(std::string_view name,
+                                    bool must_import) = 0;
   // An error (e.g. a mangled name no importer knows) aborts the engine call.
   virtual Result<ModuleSource> GetSource(std::string_view name) = 0;
 };
@@ -201,6 +208,9 @@ class ExportEngine {
                 std::optional<std::string> context);
   bool CanImplicitlyExtern(std::string_view module_name) const;
   Pattern* FirstMatch(std::string_view module_name);
+  // Whether a dependency on `name` could make it interned (or unmatched),
+  // which is when existence must mean "imports" as in torch.
+  bool MayIntern(std::string_view name);
   Result<bool> ModuleExists(const std::string& name);
 
   // Runs torch's recursion from `root` until all of its dependencies (and

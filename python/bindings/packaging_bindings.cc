@@ -66,11 +66,12 @@ class PySourceProvider : public SourceProvider {
   PySourceProvider(nb::object provider, PendingError* pending)
       : provider_(std::move(provider)), pending_(pending) {}
 
-  Result<bool> ModuleExists(std::string_view name) override {
+  Result<bool> ModuleExists(std::string_view name, bool must_import) override {
     if (!provider_.is_valid()) return Cleared();
     bool exists = false;
     HERMETIC_RETURN_IF_ERROR(pending_->Call([&] {
-      nb::object answer = provider_.attr("module_exists")(Str(name));
+      nb::object answer =
+          provider_.attr("module_exists")(Str(name), must_import);
       int truth = PyObject_IsTrue(answer.ptr());
       if (truth < 0) throw nb::python_error();
       exists = truth == 1;

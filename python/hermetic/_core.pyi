@@ -148,8 +148,10 @@ SKIP: int  # 6
 
 class SourceProvider:
     """Protocol of the object handed to ExportEngine (duck-typed)."""
-    def module_exists(self, name: str) -> bool:
-        """Whether the importer can import `name` (imports it)."""
+    def module_exists(self, name: str, must_import: bool) -> bool:
+        """Whether `name` exists: with must_import, whether the importer
+        can import it (importing it); without, it may instead say whether
+        the finders locate it, running none of its code."""
     def module_source(self, name: str) -> tuple[bool, Optional[str], str, str]:
         """(is_package, source or None, reason, context). reason is "" when
         source is given, else one of "IS_EXTENSION_MODULE", "NO_DUNDER_FILE",

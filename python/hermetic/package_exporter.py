@@ -158,9 +158,12 @@ class _SourceProvider:
         # from their files; close() turns them into cached bytecode records.
         self.file_sources: dict = {}
 
-    def module_exists(self, name: str) -> bool:
-        if self._exporter.importer is sys_importer and not _may_import(name):
-            return False
+    def module_exists(self, name: str, must_import: bool) -> bool:
+        if self._exporter.importer is sys_importer:
+            if not must_import:
+                return _module_exists_without_running(name)
+            if not _may_import(name):
+                return False
         try:
             self._exporter._import_module(name)
         except Exception:
@@ -192,15 +195,12 @@ class _SourceProvider:
 
 def _may_import(name: str) -> bool:
     """False only where importlib.import_module(name) is certain to raise
-    ImportError; cheap, as most of the engine's questions are about names
-    that are not modules (`from sympy.core import Basic`)."""
+    ImportError; cheap, as most names asked about are not modules."""
     if name in sys.modules:
         return True
     parent = name.rpartition(".")[0]
     if parent:
         parent_module = sys.modules.get(parent)
-        # importlib reads the parent's __path__ the same way before looking
-        # for a submodule.
         if parent_module is not None and not hasattr(parent_module, "__path__"):
             return False
     try:
@@ -212,6 +212,60 @@ def _may_import(name: str) -> bool:
     # The parent's __init__, imported by find_spec, may have registered the
     # submodule itself, which the import would then return.
     return spec is not None or name in sys.modules
+
+
+def _module_exists_without_running(name: str) -> bool:
+    """Whether `name` is imported or the finders locate it and each of its
+    packages that is not imported yet, searching a package's folders as
+    importlib would but without running its __init__ or anything else.
+
+    The engine asks this of names it will not intern. Code often imports
+    optional libraries inside functions (sympy's `from
+    IPython.lib.latextools import latex_to_png`); torch.package imports
+    each such name to find out whether it exists, which runs all of IPython
+    at export time: a side effect the export has no business causing, and
+    a fifth of a sympy export's time. What not running costs: an extern or
+    mocked module that exists but fails to import is still listed, and a
+    package whose __init__ makes submodules appear at run time (extending
+    __path__, installing a finder) has only its static submodules seen
+    until it is imported, as using the code does.
+    """
+    if name in sys.modules:
+        return True
+    parts = name.split(".")
+    loaded = len(parts) - 1
+    while loaded and ".".join(parts[:loaded]) not in sys.modules:
+        loaded -= 1
+    path = None
+    if loaded:
+        # importlib reads the parent's __path__ the same way before
+        # looking for a submodule.
+        path = getattr(sys.modules[".".join(parts[:loaded])], "__path__", None)
+        if path is None:
+            return False
+    for end in range(loaded + 1, len(parts) + 1):
+        if end > loaded + 1:
+            path = spec.submodule_search_locations
+            if path is None:
+                return False
+        spec = _find_spec_in_finders(".".join(parts[:end]), path)
+        if spec is None:
+            return False
+    return True
+
+
+def _find_spec_in_finders(fullname: str, path):
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(fullname, path, None)
+        except Exception:
+            return None
+        if spec is not None:
+            return spec
+    return None
 
 
 def _module_filename(module) -> Optional[str]:

@@ -191,11 +191,21 @@ ExportEngine::Pattern* ExportEngine::FirstMatch(std::string_view module_name) {
   return nullptr;
 }
 
+bool ExportEngine::MayIntern(std::string_view name) {
+  if (name == "torch_package_importer" || name == "_mock" ||
+      CanImplicitlyExtern(name)) {
+    return false;
+  }
+  const Pattern* pattern = FirstMatch(name);
+  return pattern == nullptr || pattern->action == Action::kIntern;
+}
+
 Result<bool> ExportEngine::ModuleExists(const std::string& name) {
   if (auto it = exists_cache_.find(name); it != exists_cache_.end()) {
     return it->second;
   }
-  HERMETIC_ASSIGN_OR_RETURN(bool exists, provider_->ModuleExists(name));
+  HERMETIC_ASSIGN_OR_RETURN(bool exists,
+                            provider_->ModuleExists(name, MayIntern(name)));
   exists_cache_.emplace(name, exists);
   return exists;
 }

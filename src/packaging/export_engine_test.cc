@@ -36,8 +36,9 @@ class FakeProvider : public SourceProvider {
     modules_[name] = std::move(m);
   }
 
-  Result<bool> ModuleExists(std::string_view name) override {
+  Result<bool> ModuleExists(std::string_view name, bool must_import) override {
     ++exists_calls[std::string(name)];
+    must_import_asked[std::string(name)] = must_import;
     return modules_.contains(std::string(name));
   }
   Result<ModuleSource> GetSource(std::string_view name) override {
@@ -49,6 +50,7 @@ class FakeProvider : public SourceProvider {
   }
 
   std::map<std::string, int> exists_calls;
+  std::map<std::string, bool> must_import_asked;
 
  private:
   std::map<std::string, ModuleSource> modules_;
@@ -263,6 +265,23 @@ TEST_F(ExportEngineTest, ModuleExistsIsAskedOncePerName) {
   SaveSource("b", "from pkg import thing\nimport pkg\n");
   EXPECT_EQ(provider_.exists_calls["pkg"], 1);
   EXPECT_EQ(provider_.exists_calls["pkg.thing"], 1);
+}
+
+TEST_F(ExportEngineTest, ExistenceMustMeanImportOnlyWhereItCouldIntern) {
+  provider_.Add("ext", "", true);
+  provider_.Add("ext.sub", "");
+  provider_.Add("mine", "", true);
+  AddPattern({"ext", "ext.**"}, Action::kExtern);
+  AddPattern({"gone.**"}, Action::kMock);
+  AddPattern({"mine.**"}, Action::kIntern);
+  SaveSource("a",
+             "import json\nfrom ext import sub\nimport gone.x\n"
+             "from mine import y\nimport stray\n");
+  EXPECT_FALSE(provider_.must_import_asked.at("json"));
+  EXPECT_FALSE(provider_.must_import_asked.at("ext.sub"));
+  EXPECT_FALSE(provider_.must_import_asked.at("gone.x"));
+  EXPECT_TRUE(provider_.must_import_asked.at("mine.y"));
+  EXPECT_TRUE(provider_.must_import_asked.at("stray"));
 }
 
 TEST_F(ExportEngineTest, InterningVisitsModulesInTorchRecursionOrder) {

@@ -30,7 +30,7 @@ class FakeProvider:
         self.modules = dict(modules)
         self.exists_calls = collections.Counter()
 
-    def module_exists(self, name):
+    def module_exists(self, name, must_import):
         self.exists_calls[name] += 1
         return name in self.modules
 
@@ -120,7 +120,7 @@ def test_provider_exception_propagates_unchanged():
     error = Boom("from module_exists")
 
     class Raising(FakeProvider):
-        def module_exists(self, name):
+        def module_exists(self, name, must_import):
             raise error
 
     writer = _core.ArchiveWriter(io.BytesIO())
@@ -311,7 +311,7 @@ def test_second_thread_is_refused_while_a_call_runs():
     seen = []
 
     class Provider(FakeProvider):
-        def module_exists(self, name):
+        def module_exists(self, name, must_import):
             def other():
                 try:
                     engine.validate()

@@ -165,6 +165,46 @@ def test_add_dependency_applies_patterns():
     assert exporter.mocked_modules() == ["exportee.heavy"]
 
 
+_LAZY_USER = """
+def plot():
+    from lazylib.render import draw
+    return draw()
+"""
+
+
+def test_extern_dependency_is_found_without_running_its_package(source_tree):
+    # torch.package imports lazylib (running its __init__) to learn whether
+    # lazylib.render.draw is a submodule; the finders alone answer that.
+    source_tree({
+        "lazyuser.py": _LAZY_USER,
+        "lazylib/__init__.py": "raise RuntimeError('lazylib ran')\n",
+        "lazylib/render.py": "def draw(): return 1\n",
+    })
+    exporter = PackageExporter(io.BytesIO())
+    exporter.intern("lazyuser")
+    exporter.extern("lazylib.**")
+    exporter.save_module("lazyuser")
+    exporter.close()
+    assert exporter.externed_modules() == ["lazylib.render"]
+    assert "lazylib" not in sys.modules
+
+
+def test_interned_dependency_that_fails_to_import_is_left_out(source_tree):
+    # As in torch.package: where a module would be interned, existing means
+    # importing, and a lazily imported module whose import fails is no
+    # dependency (sympy's plotting backends without pyglet).
+    source_tree({
+        "lazyuser.py": _LAZY_USER,
+        "lazylib/__init__.py": "raise ImportError('needs a display')\n",
+        "lazylib/render.py": "def draw(): return 1\n",
+    })
+    exporter = PackageExporter(io.BytesIO())
+    exporter.intern(["lazyuser", "lazylib.**"])
+    exporter.save_module("lazyuser")
+    exporter.close()
+    assert exporter.interned_modules() == ["lazyuser"]
+
+
 # -- resources --------------------------------------------------------------------
 
 
@@ -657,11 +697,15 @@ def test_names_below_a_plain_module_are_not_modules(source_tree):
     assert _dependencies("from plainmod import thing\n") == ["plainmod"]
 
 
-def test_submodule_a_package_registers_itself_is_a_module(source_tree):
+def test_submodule_a_package_registers_is_seen_once_it_is_imported(source_tree):
     source_tree({"selfreg/__init__.py": """\
         import sys, types
         sys.modules[__name__ + ".virtual"] = types.ModuleType(__name__ + ".virtual")
         """})
+    # Names to extern are looked up without running the package's code.
+    assert _dependencies("from selfreg import virtual, other\n") == ["selfreg"]
+    import selfreg  # noqa: F401
+
     assert _dependencies("from selfreg import virtual, other\n") == [
         "selfreg", "selfreg.virtual"]
 
