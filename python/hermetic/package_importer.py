@@ -180,6 +180,18 @@ def _read_extern_list(reader):
 _package_imported_modules = weakref.WeakValueDictionary()
 
 
+def _is_package(module):
+    """hasattr(module, "__path__"), without the AttributeError (and its
+    formatted message) that asking a plain module for it costs."""
+    if type(module) is types.ModuleType:
+        namespace = module.__dict__
+        if "__path__" in namespace:
+            return True
+        if "__getattr__" not in namespace:
+            return False
+    return hasattr(module, "__path__")
+
+
 class PackageImporter(Importer):
     """Imports modules and loads resources from a package archive.
 
@@ -218,6 +230,8 @@ class PackageImporter(Importer):
         self._reader = reader.archive
         self.extern_modules = extern_modules
         self.modules = {"torch_package_importer": self}
+        # (package, name, level) -> absolute name, for relative imports.
+        self._relative_names = {}
         self.patched_builtins = dict(builtins.__dict__)
         self.patched_builtins["__import__"] = self.__import__
         self.storage_context = None
@@ -339,6 +353,17 @@ class PackageImporter(Importer):
                 top_module = self.modules.get(top)
                 if top_module is not None and top not in _ALIASING_MODULES:
                     return top_module
+        elif level > 0 and fromlist and type(name) is str and globals is not None:
+            # A relative import resolved before, from a module whose
+            # __package__ calc_package would take as is.
+            package = globals.get("__package__")
+            absolute = (self._relative_names.get((package, name, level))
+                        if type(package) is str else None)
+            if absolute is not None:
+                spec = globals.get("__spec__")
+                module = self.modules.get(absolute)
+                if module is not None and (spec is None or spec.parent == package):
+                    return self._handle_fromlist(module, fromlist)
         if level <= 0:
             # A negative level fails the sanity check before any package
             # lookup.
@@ -361,7 +386,10 @@ class PackageImporter(Importer):
     def _gcd_import(self, name, package=None, level=0):
         sanity_check(name, package, level)
         if level > 0:
-            name = resolve_name(name, package, level)
+            absolute = resolve_name(name, package, level)
+            if absolute not in _ALIASING_MODULES:
+                self._relative_names[package, name, level] = absolute
+            name = absolute
         return self._find_and_load(name)
 
     def _find_and_load(self, name):
@@ -394,7 +422,7 @@ class PackageImporter(Importer):
 
     def _check_is_package(self, name, parent, child):
         parent_module = self.modules[parent]
-        if hasattr(parent_module, "__path__"):
+        if _is_package(parent_module):
             return
         if not isinstance(parent_module.__loader__, importlib.machinery.ExtensionFileLoader):
             raise ModuleNotFoundError(
@@ -488,7 +516,7 @@ class PackageImporter(Importer):
             setattr(parent_module, name.rpartition(".")[2], module)
 
     def _handle_fromlist(self, module, fromlist, *, recursive=False):
-        if not hasattr(module, "__path__"):
+        if not _is_package(module):
             return module
         module_name = demangle(module.__name__)
         for item in fromlist:

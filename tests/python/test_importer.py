@@ -318,6 +318,22 @@ def test_dunder_import_return_values(importer):
         importer.__import__("mypkg", fromlist=[1])
 
 
+def test_repeated_relative_imports_follow_the_callers_package(importer):
+    inner = vars(importer.import_module("mypkg.inner"))
+    top = vars(importer.import_module("mypkg"))
+    for _ in range(2):  # the second round answers from resolved names
+        assert importer.__import__("", inner, None, ("sibling",), 1) is importer.modules["mypkg.inner"]
+        assert importer.__import__("sub", top, None, ("helper",), 1) is importer.modules["mypkg.sub"]
+        assert importer.__import__("sub", inner, None, ("helper",), 2) is importer.modules["mypkg.sub"]
+    # A module that rebinds __package__ away from its spec still gets
+    # calc_package's warning, and the package it names.
+    rebound = dict(inner, __package__="mypkg")
+    with pytest.warns(ImportWarning, match="__package__ != __spec__.parent"):
+        assert importer.__import__("sub", rebound, None, ("helper",), 1) is importer.modules["mypkg.sub"]
+    with pytest.raises(TypeError, match="__package__ not set to a string"):
+        importer.__import__("sub", dict(inner, __package__=["x"]), None, ("helper",), 1)
+
+
 def test_package_from_name_warns_without_spec(importer):
     importer.import_module("mypkg.inner")
     with pytest.warns(ImportWarning, match="can't resolve package"):
