@@ -518,6 +518,13 @@ class PackageImporter(Importer):
     def _handle_fromlist(self, module, fromlist, *, recursive=False):
         if not _is_package(module):
             return module
+        # The usual case first: every name is in the package already.
+        namespace = module.__dict__
+        for item in fromlist:
+            if type(item) is not str or item == "*" or item not in namespace:
+                break
+        else:
+            return module
         module_name = demangle(module.__name__)
         for item in fromlist:
             if not isinstance(item, str):
