@@ -55,10 +55,15 @@ def _read(path):
         return None
 
 
-def cached_pyc(module, source):
+def cached_pyc(module, source, source_stat=None):
     """The interpreter's cached bytecode of `module` as a checked hash-based
     pyc for `source` (the module's source as it goes into the archive), or
     None if the module has no valid pyc for exactly that source.
+
+    `source_stat`, if given, is the os.stat_result of the module's file
+    taken on the file descriptor `source` was read from: it vouches that
+    `source` is the file's content at that mtime, so a timestamp pyc is
+    checked against it instead of reading the file again.
 
     Only reads files: a module without an up-to-date ``__pycache__`` entry
     gets no bytecode rather than being compiled here.
@@ -82,36 +87,40 @@ def cached_pyc(module, source):
         if pyc[8:16] != expected_hash:
             return None
     else:
-        # A timestamp pyc vouches for the file as it is now on disk; the
-        # source handed in must be those very bytes (it may have been
-        # decoded, re-encoded or read earlier).
-        try:
-            stat = os.stat(path)
-        except OSError:
-            return None
+        # A timestamp pyc vouches for the file at one mtime and size; the
+        # source handed in must be the file's bytes at that mtime (it may
+        # have been decoded, re-encoded or read earlier).
+        stat = source_stat
+        if stat is None:
+            try:
+                stat = os.stat(path)
+            except OSError:
+                return None
         if (
             int.from_bytes(pyc[8:12], "little") != int(stat.st_mtime) & 0xFFFFFFFF
             or int.from_bytes(pyc[12:16], "little") != stat.st_size & 0xFFFFFFFF
             or len(source) != stat.st_size
-            or _read(path) != source
+            or (source_stat is None and _read(path) != source)
         ):
             return None
     flags = (_FLAG_HASH_BASED | _FLAG_CHECK_SOURCE).to_bytes(4, "little")
     return b"".join((_MAGIC, flags, expected_hash, memoryview(pyc)[_HEADER_SIZE:]))
 
 
-def write_cached_bytecode(exporter, module_name, module, source_bytes, is_package):
+def write_cached_bytecode(exporter, module_name, module, source_bytes, is_package,
+                          source_stat=None):
     """Writes the cached bytecode of interned `module` into `exporter`'s
     archive, if the interpreter has a valid one; returns whether it did.
 
-    source_bytes must be exactly the bytes of the module's source record.
+    source_bytes must be exactly the bytes of the module's source record;
+    source_stat is as for cached_pyc.
     Calling it again for the same module writes nothing (save_module of an
     already interned module fetches its source a second time).
     """
     record = bytecode_record_name(module_name, is_package)
     if exporter._writer.has_record(record):
         return False
-    pyc = cached_pyc(module, source_bytes)
+    pyc = cached_pyc(module, source_bytes, source_stat)
     if pyc is None:
         return False
     exporter._write_record(record, pyc)

@@ -154,8 +154,9 @@ class _SourceProvider:
 
     def __init__(self, exporter: "PackageExporter"):
         self._exporter = exporter
-        # name -> (module, source record bytes, is_package) of modules read
-        # from their files; close() turns them into cached bytecode records.
+        # name -> (module, source record bytes, is_package, file stat) of
+        # modules read from their files; close() turns them into cached
+        # bytecode records.
         self.file_sources: dict = {}
 
     def module_exists(self, name: str, must_import: bool) -> bool:
@@ -183,8 +184,8 @@ class _SourceProvider:
                     f"filename: {filename}")
         read = _read_source_file(module)
         if read is not None:
-            source, record = read
-            self.file_sources[name] = (module, record, is_package)
+            source, record, stat = read
+            self.file_sources[name] = (module, record, is_package, stat)
             return is_package, source, "", ""
         source = _module_source(module, filename)
         if source is None:
@@ -300,14 +301,24 @@ def _module_source(module, filename: str) -> Optional[str]:
 
 
 def _read_source_file(module):
-    """(source text, its UTF-8 record bytes) as the module's
-    SourceFileLoader's get_source gives the text, reading the file once;
-    None if the module has no such loader or it fails."""
+    """(source text, its UTF-8 record bytes, os.stat_result or None) as the
+    module's SourceFileLoader's get_source gives the text, reading the file
+    once; None if the module has no such loader or it fails. The stat is
+    the file's, taken on the descriptor the record bytes were read from
+    (None if the loader reads its own way or the record is not the file's
+    bytes): cached bytecode is checked against it."""
     loader = getattr(module, "__loader__", None)
     if not isinstance(loader, importlib.machinery.SourceFileLoader):
         return None
+    stat = None
     try:
-        data = loader.get_data(loader.get_filename(module.__name__))
+        path = loader.get_filename(module.__name__)
+        if type(loader).get_data is importlib.machinery.SourceFileLoader.get_data:
+            with io.open_code(path) as file:  # what get_data does
+                data = file.read()
+                stat = os.fstat(file.fileno())
+        else:
+            data = loader.get_data(path)
     except (ImportError, OSError):
         return None
     # get_source's decode_source is needed only for an encoding cookie (on
@@ -318,14 +329,15 @@ def _read_source_file(module):
     if (b"\r" not in data and not data.startswith(codecs.BOM_UTF8)
             and b"coding" not in head):
         try:
-            return data.decode("utf-8"), data
+            return data.decode("utf-8"), data, stat
         except UnicodeDecodeError:
             pass
     try:
         source = importlib.util.decode_source(data)
     except Exception:
         return None
-    return source, source.encode("utf-8")
+    record = source.encode("utf-8")
+    return source, record, stat if record == data else None
 
 
 class PackageExporter:
@@ -590,8 +602,8 @@ class PackageExporter:
         if action == _core.INTERN:
             read = self._provider.file_sources.pop(name, None)
             if read is not None:
-                module, record, is_package = read
-                write_cached_bytecode(self, name, module, record, is_package)
+                module, record, is_package, stat = read
+                write_cached_bytecode(self, name, module, record, is_package, stat)
         hooks = self._hooks_by_action.get(action, {})
         # A hook may remove hooks: iterate over a copy.
         for hook in list(hooks.values()):

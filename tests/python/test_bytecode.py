@@ -117,6 +117,18 @@ def test_timestamp_pyc_becomes_checked_hash_pyc(bcpkg):
     assert pyc[16:] == original[16:]
 
 
+def test_timestamp_pyc_is_checked_against_the_stat_taken_at_read(bcpkg):
+    _, calc = bcpkg
+    source = _source(calc)
+    with open(calc.__file__, "rb") as file:
+        stat = os.fstat(file.fileno())
+    assert cached_pyc(calc, source, stat) == cached_pyc(calc, source)
+    # The file changed between its pyc and the read: the stat says so even
+    # if the file is later put back.
+    newer = os.stat_result((*stat[:8], stat.st_mtime + 5, stat.st_ctime))
+    assert cached_pyc(calc, source, newer) is None
+
+
 def test_hash_based_pyc_in_pycache_is_used(bcpkg):
     _, calc = bcpkg
     _compile_pycache(calc.__file__, py_compile.PycInvalidationMode.UNCHECKED_HASH)
