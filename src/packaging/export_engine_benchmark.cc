@@ -48,7 +48,8 @@ class DiskProvider : public SourceProvider {
     }
   }
 
-  Result<bool> ModuleExists(std::string_view name, bool /*must_import*/) override {
+  Result<bool> ModuleExists(std::string_view name,
+                            bool /*must_import*/) override {
     return modules_.contains(std::string(name));
   }
   Result<ModuleSource> GetSource(std::string_view name) override {
