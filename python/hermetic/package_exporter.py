@@ -245,13 +245,12 @@ def _module_exists_without_running(name: str) -> bool:
         if path is None:
             return False
     for end in range(loaded + 1, len(parts) + 1):
-        if end > loaded + 1:
-            path = spec.submodule_search_locations
-            if path is None:
-                return False
         spec = _find_spec_in_finders(".".join(parts[:end]), path)
         if spec is None:
             return False
+        path = spec.submodule_search_locations
+        if path is None and end < len(parts):
+            return False  # a plain module has no submodules
     return True
 
 
