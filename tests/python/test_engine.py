@@ -29,9 +29,11 @@ class FakeProvider:
     def __init__(self, modules):
         self.modules = dict(modules)
         self.exists_calls = collections.Counter()
+        self.must_import = {}
 
     def module_exists(self, name, must_import):
         self.exists_calls[name] += 1
+        self.must_import[name] = must_import
         return name in self.modules
 
     def module_source(self, name):
@@ -102,6 +104,18 @@ def test_module_exists_is_cached_per_engine():
     engine.save_source_string("b", "from pkg import x\nimport pkg\n", False,
                               True)
     assert provider.exists_calls == {"pkg.x": 1, "pkg": 1}
+
+
+def test_import_exact_existence_is_asked_only_where_interning_could_follow():
+    engine, _, provider = make({"ext": "", "mine": ""})
+    engine.add_pattern(["ext", "ext.**"], [], _core.EXTERN, True)
+    engine.add_pattern(["mine", "mine.**"], [], _core.INTERN, True)
+    engine.save_source_string(
+        "m", "from ext import a\nfrom mine import b\nimport json\nimport stray\n",
+        False, True)
+    assert provider.must_import == {
+        "ext.a": False, "ext": False, "mine.b": True, "mine": True,
+        "json": False, "stray": True}
 
 
 def test_submodule_decision():
