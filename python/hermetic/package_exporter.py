@@ -232,7 +232,7 @@ def _module_exists_without_running(name: str) -> bool:
     until it is imported, as using the code does.
     """
     if name in sys.modules:
-        return True
+        return sys.modules[name] is not None  # None: imports are blocked
     parts = name.split(".")
     loaded = len(parts) - 1
     while loaded and ".".join(parts[:loaded]) not in sys.modules:

@@ -189,6 +189,21 @@ def test_extern_dependency_is_found_without_running_its_package(source_tree):
     assert "lazylib" not in sys.modules
 
 
+def test_blocked_module_does_not_exist(source_tree, monkeypatch):
+    source_tree({
+        "lazyuser.py": _LAZY_USER,
+        "lazylib/__init__.py": "",
+        "lazylib/render.py": "def draw(): return 1\n",
+    })
+    monkeypatch.setitem(sys.modules, "lazylib.render", None)
+    exporter = PackageExporter(io.BytesIO())
+    exporter.intern("lazyuser")
+    exporter.extern("lazylib.**")
+    exporter.save_module("lazyuser")
+    exporter.close()
+    assert exporter.externed_modules() == []
+
+
 def test_interned_dependency_that_fails_to_import_is_left_out(source_tree):
     # As in torch.package: where a module would be interned, existing means
     # importing, and a lazily imported module whose import fails is no
