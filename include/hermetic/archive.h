@@ -89,11 +89,18 @@ class ArchiveWriter {
 };
 
 struct ReaderOptions {
-  bool verify_crc = false;  // check CRC-32 on every Read()
+  // CRC-32 is checked whenever a record's bytes are copied out of the
+  // archive (Read, ReadInto): those are the sources, pickles and texts a
+  // loader acts on, and hashing them costs little next to reading them.
+  bool verify_reads = true;
+  // Also check it on views (View, RecordMap::View), which are otherwise
+  // zero-copy and leave pages untouched until used (tensor storages).
+  bool verify_views = false;
   uint64_t max_records = uint64_t{1} << 22;
   uint64_t max_name_length = 4096;
-  // Upper bound for one inflated record, on top of its declared size.
-  uint64_t max_inflated_size = uint64_t{1} << 34;
+  // Upper bound for one deflated record inflated into memory, on top of its
+  // declared size.
+  uint64_t max_inflated_size = uint64_t{1} << 30;
 };
 
 // Memory over some records of an archive that belongs to its holder alone:

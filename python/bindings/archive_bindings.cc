@@ -318,7 +318,7 @@ class PyArchiveReader {
   PyArchiveReader(nb::object source, bool verify_crc)
       : verify_crc_(verify_crc) {
     ReaderOptions options;
-    options.verify_crc = verify_crc;
+    options.verify_views = verify_crc;
     auto shared = std::make_shared<SharedReader>();
     if (IsPathLike(source)) {
       std::string path = FsPath(source);

@@ -292,7 +292,7 @@ class ZipReader : public ArchiveReader {
                                  r->name +
                                  " is compressed; it has no zero-copy view");
     }
-    if (options_.verify_crc) HERMETIC_RETURN_IF_ERROR(Check(*r, Stored(*r)));
+    if (options_.verify_views) HERMETIC_RETURN_IF_ERROR(Check(*r, Stored(*r)));
     if (writable_) {
       // The mapping is MAP_PRIVATE|PROT_WRITE: writes stay in this process.
       return std::span<uint8_t>(
@@ -413,7 +413,7 @@ class ZipReader : public ArchiveReader {
     } else {
       HERMETIC_RETURN_IF_ERROR(Inflate(r, out));
     }
-    if (options_.verify_crc) return Check(r, out);
+    if (options_.verify_reads) return Check(r, out);
     return Status::Ok();
   }
 
@@ -804,7 +804,7 @@ Result<std::unique_ptr<RecordMap>> ZipReader::MapRecords(
   std::string where = "archive " + display_name_;
   if (!writable_) {
     return std::unique_ptr<RecordMap>(std::make_unique<BufferRecordMap>(
-        catalog_, std::string(prefix), std::move(where), options_.verify_crc,
+        catalog_, std::string(prefix), std::move(where), options_.verify_views,
         data_, owner_));
   }
   uint64_t begin = UINT64_MAX, end = 0;
@@ -823,7 +823,7 @@ Result<std::unique_ptr<RecordMap>> ZipReader::MapRecords(
         mapping, Mapping::Map(display_name_, fd_.get(), end - base, base));
   }
   return std::unique_ptr<RecordMap>(std::make_unique<FileRecordMap>(
-      catalog_, std::string(prefix), std::move(where), options_.verify_crc,
+      catalog_, std::string(prefix), std::move(where), options_.verify_views,
       std::move(mapping), base, end));
 }
 

@@ -282,7 +282,7 @@ Status ExtractOne(int root, const std::string& dir, const RecordInfo& info,
 int Extract(const std::vector<std::string>& args) {
   if (args.size() != 2) return Usage("extract");
   ReaderOptions options;
-  options.verify_crc = true;
+  options.verify_views = true;
   auto reader = ArchiveReader::OpenPath(args[0], options);
   if (!reader.ok()) return Fail(reader.status());
   const std::string& dir = args[1];
