@@ -30,6 +30,7 @@ enum class StatusCode {
   kUnsupported,         // valid input using a feature we do not implement
   kPackagingError,      // dependency resolution left broken modules
   kFailedPrecondition,  // operation not allowed in the object's state
+  kResourceExhausted,   // memory (or another resource) for the input ran out
   kInternal,            // a bug in hermetic
 };
 
@@ -60,6 +61,9 @@ class Status {
   }
   static Status FailedPrecondition(std::string m) {
     return {StatusCode::kFailedPrecondition, std::move(m)};
+  }
+  static Status ResourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
   }
   static Status Internal(std::string m) {
     return {StatusCode::kInternal, std::move(m)};

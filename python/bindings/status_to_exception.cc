@@ -25,6 +25,8 @@ const char* ExceptionName(StatusCode code) {
       return "HermeticError";
     case StatusCode::kFailedPrecondition:
       return "StateError";
+    case StatusCode::kResourceExhausted:
+      return "ResourceLimitError";
     case StatusCode::kOk:
     case StatusCode::kInternal:
       break;

@@ -34,5 +34,9 @@ class StateError(HermeticError, RuntimeError):
     """An operation not allowed in the object's current state."""
 
 
+class ResourceLimitError(HermeticError, MemoryError):
+    """Memory for an input ran out, or the input needs more than a limit allows."""
+
+
 class InternalError(HermeticError, RuntimeError):
     """A bug in hermetic; please report it."""

@@ -20,6 +20,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "PackagingError";
     case StatusCode::kFailedPrecondition:
       return "FailedPrecondition";
+    case StatusCode::kResourceExhausted:
+      return "ResourceExhausted";
     case StatusCode::kInternal:
       return "Internal";
   }
