@@ -25,8 +25,13 @@
 //    detected. A relative import statement beyond the top-level package
 //    fails with InvalidArgument "attempted relative import beyond top-level
 //    package".
-//  - Input is untrusted: no recursion proportional to nesting depth; limits
-//    in ImportScanOptions.
+//  - Input is untrusted: no recursion proportional to nesting depth, time
+//    linear in the source for a given bracket limit, memory a small multiple
+//    of it; limits in ImportScanOptions. More brackets nested than
+//    max_bracket_depth fail with InvalidArgument "too many nested
+//    parentheses" (Python's own limit by default; f-string levels count
+//    too); a source or an import call beyond its limit fails with
+//    ResourceExhausted.
 #ifndef HERMETIC_IMPORTS_H_
 #define HERMETIC_IMPORTS_H_
 
@@ -48,7 +53,12 @@ struct ImportRef {
 
 struct ImportScanOptions {
   size_t max_source_bytes = size_t{1} << 30;
-  size_t max_bracket_depth = 10000;
+  // CPython's tokenizer refuses a 201st nested bracket.
+  size_t max_bracket_depth = 200;
+  // Tokens recorded for the arguments of one `__import__(...)` or
+  // `importlib.import_module(...)` call whose constants are read (real calls
+  // have a handful).
+  size_t max_call_tokens = size_t{1} << 16;
 };
 
 Result<std::vector<ImportRef>> ScanImports(

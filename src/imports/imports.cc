@@ -242,6 +242,7 @@ class Scanner {
   void FlushModule();
   void Reorder(const Token& tok, Level& level);
   void StartLogicalLine();
+  void BeginDeferred();
   void ReleaseDeferred();  // the innermost
   void Emit(ImportRef ref);
   Status HandleImportStatement(const Token& tok);
@@ -260,8 +261,11 @@ class Scanner {
 
   // Decorator and def/class bookkeeping (see Deferred).
   std::vector<Deferred> deferred_;
-  std::vector<ImportRef>* capture_ = nullptr;  // module findings go here
-  bool in_decorator_ = false;
+  // Where module findings go: named, not pointed to, since deferred_ grows.
+  // A decorator or a header never spans a statement boundary, which resets
+  // both.
+  enum class Capture : uint8_t { kNone, kDecorators, kReturns };
+  Capture capture_ = Capture::kNone;
   bool in_header_ = false;
   size_t indent_ = 0;  // of the current logical line
   // The lexer measures the indentation of each logical line's first
@@ -642,16 +646,28 @@ void Scanner::MoveFindings(Level& from, std::vector<ImportRef>* to) {
 void Scanner::FlushModule() {
   Level& module = levels_.front();
   CommitPending(module);
+  std::vector<ImportRef>* sink = nullptr;
+  if (capture_ != Capture::kNone && !deferred_.empty()) {
+    sink = capture_ == Capture::kDecorators ? &deferred_.back().decorators
+                                            : &deferred_.back().returns;
+  }
   for (Finding& f : module.found) {
-    if (capture_) {
-      capture_->push_back(std::move(f.ref));
+    if (sink) {
+      sink->push_back(std::move(f.ref));
     } else {
       Emit(std::move(f.ref));
     }
   }
+  // Every index into `found` is void now. A lambda still open here never
+  // got its ':' (the source is broken): it ends with the findings it held.
   module.found.clear();
   module.expr_start = 0;
   module.if_start = Level::kNoIf;
+  if (module.in_lambda) {
+    module.in_lambda = false;
+    module.bucket = module.lambda_saved_bucket;
+  }
+  module.lambda_start = 0;
 }
 
 // Tracks, at one level, where expressions begin and which bucket findings
@@ -664,10 +680,10 @@ void Scanner::Reorder(const Token& tok, Level& level) {
   };
   if (tok.kind == TokenKind::kNewline || tok.kind == TokenKind::kEnd ||
       tok.op == ';') {
-    if (module) FlushModule();
-    if (module && in_decorator_) {
-      capture_ = nullptr;
-      in_decorator_ = false;
+    if (module) {
+      FlushModule();
+      capture_ = Capture::kNone;
+      in_header_ = false;
     }
     level.for_seen = false;
     reset();
@@ -707,7 +723,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
                                            prev2_.kind == TokenKind::kEnd)))) {
       bool decorated = !deferred_.empty() && !deferred_.back().body_started &&
                        deferred_.back().indent == indent_;
-      if (!decorated) deferred_.emplace_back(indent_);
+      if (!decorated) BeginDeferred();
       in_header_ = true;
     }
     reset();
@@ -722,10 +738,9 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       if (module && at_start) {
         if (deferred_.empty() || deferred_.back().body_started ||
             deferred_.back().indent != indent_) {
-          deferred_.emplace_back(indent_);
+          BeginDeferred();
         }
-        capture_ = &deferred_.back().decorators;
-        in_decorator_ = true;
+        capture_ = Capture::kDecorators;
         reset();
       }
       return;  // otherwise matrix multiplication, inside an expression
@@ -765,7 +780,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       } else if (module) {
         FlushModule();
         if (in_header_) {
-          capture_ = nullptr;
+          capture_ = Capture::kNone;
           deferred_.back().body_started = true;
           in_header_ = false;
         }
@@ -793,7 +808,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       } else if (tok.text == "->") {
         if (module && in_header_) {
           FlushModule();
-          capture_ = &deferred_.back().returns;
+          capture_ = Capture::kReturns;
         }
         reset();
       } else if (tok.text.back() == '=' && tok.text != "==" &&
@@ -815,6 +830,14 @@ void Scanner::StartLogicalLine() {
          indent <= deferred_.back().indent) {
     ReleaseDeferred();
   }
+}
+
+// Only the innermost entry may still wait for its body: one that broken
+// source left waiting (decorators or a header followed by something else) is
+// released when the next begins, so entries cannot pile up.
+void Scanner::BeginDeferred() {
+  if (!deferred_.empty() && !deferred_.back().body_started) ReleaseDeferred();
+  deferred_.emplace_back(indent_);
 }
 
 void Scanner::ReleaseDeferred() {
@@ -940,105 +963,121 @@ Status Scanner::HandleImportStatement(const Token& tok) {
 
 namespace {
 
-// Helpers over the recorded argument tokens of a candidate call; a range is
-// [begin, end) into the token vector.
+// The recorded argument tokens of a candidate call; a range is [begin,
+// end) into them. Each open bracket's partner is found once up front, so
+// peeling grouping parentheses costs O(1) a layer: arguments may nest as deep
+// as the bracket limit allows.
 using Range = std::pair<size_t, size_t>;
 
 int Depth(const Token& t) {
   if (t.kind != TokenKind::kOp) return 0;
-  if (t.text == "(" || t.text == "[" || t.text == "{") return 1;
-  if (t.text == ")" || t.text == "]" || t.text == "}") return -1;
+  if (t.op == '(' || t.op == '[' || t.op == '{') return 1;
+  if (t.op == ')' || t.op == ']' || t.op == '}') return -1;
   return 0;
 }
 
-// Splits [begin, end) on top-level commas; a trailing comma adds nothing.
-std::vector<Range> SplitOnCommas(const std::vector<Token>& t, Range r) {
-  std::vector<Range> parts;
-  int depth = 0;
-  size_t start = r.first;
-  for (size_t i = r.first; i < r.second; ++i) {
-    depth += Depth(t[i]);
-    if (depth == 0 && t[i].kind == TokenKind::kOp && t[i].text == ",") {
-      parts.push_back({start, i});
-      start = i + 1;
+class ArgTokens {
+ public:
+  explicit ArgTokens(const std::vector<Token>& t)
+      : t_(t), close_(t.size(), kNone), has_comma_(t.size(), false) {
+    std::vector<size_t> open;
+    for (size_t i = 0; i < t.size(); ++i) {
+      int d = Depth(t[i]);
+      if (d > 0) {
+        open.push_back(i);
+      } else if (d < 0 && !open.empty()) {
+        close_[open.back()] = i;
+        open.pop_back();
+      } else if (t[i].op == ',' && !open.empty()) {
+        has_comma_[open.back()] = true;
+      }
     }
   }
-  if (start < r.second) parts.push_back({start, r.second});
-  return parts;
-}
 
-// Whether t[begin] opens a bracket that closes exactly at t[end - 1].
-bool Enclosed(const std::vector<Token>& t, Range r) {
-  if (r.second - r.first < 2 || Depth(t[r.first]) != 1) return false;
-  int depth = 0;
-  for (size_t i = r.first; i < r.second; ++i) {
-    depth += Depth(t[i]);
-    if (depth == 0) return i == r.second - 1;
-  }
-  return false;
-}
+  const Token& operator[](size_t i) const { return t_[i]; }
+  size_t size() const { return t_.size(); }
 
-// Drops grouping parentheses: `(("m"))` is the constant "m" in the AST,
-// while `("m",)` and `()` are tuples.
-Range StripParens(const std::vector<Token>& t, Range r) {
-  while (Enclosed(t, r) && t[r.first].text == "(" && r.second - r.first > 2) {
-    Range inner{r.first + 1, r.second - 1};
-    bool has_comma = false;
+  // Splits on top-level commas; a trailing comma adds nothing.
+  std::vector<Range> SplitOnCommas(Range r) const {
+    std::vector<Range> parts;
     int depth = 0;
-    for (size_t i = inner.first; i < inner.second; ++i) {
-      depth += Depth(t[i]);
-      if (depth == 0 && t[i].text == ",") has_comma = true;
+    size_t start = r.first;
+    for (size_t i = r.first; i < r.second; ++i) {
+      depth += Depth(t_[i]);
+      if (depth == 0 && t_[i].op == ',') {
+        parts.push_back({start, i});
+        start = i + 1;
+      }
     }
-    if (has_comma) break;
-    r = inner;
+    if (start < r.second) parts.push_back({start, r.second});
+    return parts;
   }
-  return r;
-}
 
-std::optional<std::string> ConstantStr(const std::vector<Token>& t, Range r) {
-  r = StripParens(t, r);
-  if (r.first == r.second) return std::nullopt;
-  std::string value;
-  for (size_t i = r.first; i < r.second; ++i) {
-    if (t[i].kind != TokenKind::kString) return std::nullopt;
-    std::optional<std::string> piece = DecodeStringLiteral(t[i].text);
-    if (!piece) return std::nullopt;
-    value += *piece;
+  // Whether r's first token opens a bracket that closes at its last.
+  bool Enclosed(Range r) const {
+    return r.second - r.first >= 2 && close_[r.first] == r.second - 1;
   }
-  return value;
-}
 
-std::optional<int> ConstantInt(const std::vector<Token>& t, Range r) {
-  r = StripParens(t, r);
-  if (r.second - r.first != 1 || t[r.first].kind != TokenKind::kNumber) {
-    return std::nullopt;
+  // Drops grouping parentheses: `(("m"))` is the constant "m" in the AST,
+  // while `("m",)` and `()` are tuples.
+  Range StripParens(Range r) const {
+    while (Enclosed(r) && t_[r.first].op == '(' && r.second - r.first > 2 &&
+           !has_comma_[r.first]) {
+      r = {r.first + 1, r.second - 1};
+    }
+    return r;
   }
-  int value = 0;
-  for (char c : t[r.first].text) {
-    if (c == '_') continue;
-    if (!IsDigit(c) || value > 1000000) return std::nullopt;
-    value = value * 10 + (c - '0');
-  }
-  return value;
-}
 
-// A list, tuple or set display of constant strs (the AST's `.elts`).
-std::optional<std::vector<std::string>> ConstantStrList(
-    const std::vector<Token>& t, Range r) {
-  r = StripParens(t, r);
-  if (!Enclosed(t, r)) return std::nullopt;
-  std::string_view open = t[r.first].text;
-  Range inner{r.first + 1, r.second - 1};
-  // `{}` is a dict, which has no elements to read.
-  if (open == "{" && inner.first == inner.second) return std::nullopt;
-  std::vector<std::string> out;
-  for (Range e : SplitOnCommas(t, inner)) {
-    std::optional<std::string> s = ConstantStr(t, e);
-    if (!s) return std::nullopt;
-    out.push_back(std::move(*s));
+  std::optional<std::string> ConstantStr(Range r) const {
+    r = StripParens(r);
+    if (r.first == r.second) return std::nullopt;
+    std::string value;
+    for (size_t i = r.first; i < r.second; ++i) {
+      if (t_[i].kind != TokenKind::kString) return std::nullopt;
+      std::optional<std::string> piece = DecodeStringLiteral(t_[i].text);
+      if (!piece) return std::nullopt;
+      value += *piece;
+    }
+    return value;
   }
-  return out;
-}
+
+  std::optional<int> ConstantInt(Range r) const {
+    r = StripParens(r);
+    if (r.second - r.first != 1 || t_[r.first].kind != TokenKind::kNumber) {
+      return std::nullopt;
+    }
+    int value = 0;
+    for (char c : t_[r.first].text) {
+      if (c == '_') continue;
+      if (!IsDigit(c) || value > 1000000) return std::nullopt;
+      value = value * 10 + (c - '0');
+    }
+    return value;
+  }
+
+  // A list, tuple or set display of constant strs (the AST's `.elts`).
+  std::optional<std::vector<std::string>> ConstantStrList(Range r) const {
+    r = StripParens(r);
+    if (!Enclosed(r)) return std::nullopt;
+    char open = t_[r.first].op;
+    Range inner{r.first + 1, r.second - 1};
+    // `{}` is a dict, which has no elements to read.
+    if (open == '{' && inner.first == inner.second) return std::nullopt;
+    std::vector<std::string> out;
+    for (Range e : SplitOnCommas(inner)) {
+      std::optional<std::string> s = ConstantStr(e);
+      if (!s) return std::nullopt;
+      out.push_back(std::move(*s));
+    }
+    return out;
+  }
+
+ private:
+  static constexpr size_t kNone = SIZE_MAX;
+  const std::vector<Token>& t_;
+  std::vector<size_t> close_;    // of each open bracket, else kNone
+  std::vector<bool> has_comma_;  // an open bracket holds a top-level comma
+};
 
 }  // namespace
 
@@ -1048,16 +1087,17 @@ std::optional<std::vector<std::string>> ConstantStrList(
 void Scanner::FinishCandidateCall(std::vector<ImportRef>* out) {
   Callee callee = candidate_;
   candidate_ = Callee::kNone;
+  const ArgTokens args(args_);
   std::vector<Range> positional;
   std::vector<std::pair<std::string_view, Range>> keywords;
-  for (Range a : SplitOnCommas(args_, {0, args_.size()})) {
-    const Token& first = args_[a.first];
+  for (Range a : args.SplitOnCommas({0, args.size()})) {
+    const Token& first = args[a.first];
     if (first.kind == TokenKind::kOp &&
         (first.text == "*" || first.text == "**")) {
       return;
     }
     if (first.kind == TokenKind::kName && a.second - a.first >= 2 &&
-        args_[a.first + 1].text == "=") {
+        args[a.first + 1].text == "=") {
       keywords.push_back({first.text, {a.first + 2, a.second}});
     } else {
       positional.push_back(a);
@@ -1075,7 +1115,7 @@ void Scanner::FinishCandidateCall(std::vector<ImportRef>* out) {
   if (callee == Callee::kImportModule) {
     std::optional<Range> name_arg = arg(0, "name");
     if (!name_arg) return;
-    std::optional<std::string> name = ConstantStr(args_, *name_arg);
+    std::optional<std::string> name = args.ConstantStr(*name_arg);
     if (!name || name->empty()) return;
     size_t level = name->find_first_not_of('.');
     if (level == std::string::npos) level = name->size();
@@ -1085,7 +1125,7 @@ void Scanner::FinishCandidateCall(std::vector<ImportRef>* out) {
     }
     std::optional<Range> package_arg = arg(1, "package");
     if (!package_arg) return;
-    std::optional<std::string> package = ConstantStr(args_, *package_arg);
+    std::optional<std::string> package = args.ConstantStr(*package_arg);
     if (!package) return;
     Result<std::string> resolved =
         ResolveRelative(std::string_view(*name).substr(level), *package,
@@ -1095,18 +1135,18 @@ void Scanner::FinishCandidateCall(std::vector<ImportRef>* out) {
   }
 
   if (positional.empty()) return;
-  std::optional<std::string> name = ConstantStr(args_, positional[0]);
+  std::optional<std::string> name = args.ConstantStr(positional[0]);
   if (!name) return;
   std::vector<std::string> fromlist;
   if (positional.size() > 3 || arg(3, "fromlist")) {
     std::optional<std::vector<std::string>> list =
-        ConstantStrList(args_, *arg(3, "fromlist"));
+        args.ConstantStrList(*arg(3, "fromlist"));
     if (!list) return;
     fromlist = std::move(*list);
   }
   int level = 0;
   if (std::optional<Range> level_arg = arg(4, "level")) {
-    std::optional<int> value = ConstantInt(args_, *level_arg);
+    std::optional<int> value = args.ConstantInt(*level_arg);
     if (!value) return;
     level = *value;
   }
@@ -1148,6 +1188,13 @@ Status Scanner::Handle(const Token& tok) {
   if (recording && fstring_nesting_in_candidate_ == 0 &&
       levels_.size() > candidate_level_ &&
       !(levels_.size() == candidate_level_ + 1 && tok.op == ')')) {
+    if (args_.size() == options_.max_call_tokens) {
+      return Status::ResourceExhausted(
+          "import call at line " +
+          std::to_string(levels_[candidate_level_].line) + " has more than " +
+          std::to_string(options_.max_call_tokens) +
+          " argument tokens (ImportScanOptions::max_call_tokens)");
+    }
     args_.push_back(tok);
   }
   bool ends = EndsExpression(prev_);
@@ -1231,6 +1278,7 @@ Status Scanner::Handle(const Token& tok) {
       candidate_ = callee;
       candidate_level_ = levels_.size() - 1;
       args_.clear();
+      fstring_nesting_in_candidate_ = 0;
     }
     return Status::Ok();
   }
@@ -1243,7 +1291,10 @@ Status Scanner::Handle(const Token& tok) {
 
 Result<std::vector<ImportRef>> Scanner::Run() {
   if (src_.size() > options_.max_source_bytes) {
-    return Status::InvalidArgument("source larger than the scan limit");
+    return Status::ResourceExhausted("source of " +
+                                     std::to_string(src_.size()) +
+                                     " bytes is larger than the scan limit "
+                                     "(ImportScanOptions::max_source_bytes)");
   }
   if (src_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
   levels_.push_back(Level(LevelKind::kModule, 0, 1));

@@ -111,6 +111,88 @@ TEST(ImportScanTest, BracketDepthLimit) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
+// Broken sources must fail or succeed cleanly (these once wrote past or
+// through freed buffers; the ASan build is what catches a regression), and a
+// broken statement must not disturb what later statements report.
+TEST(ImportScanTest, MalformedSourcesAreSafe) {
+  const char* cases[] = {
+      // A lambda without ':' on its line, then a ':' (issue 9).
+      "__import__('')lambda\n:",
+      "__import__('a')lambda\n__import__('b'):",
+      "__import__('a'); lambda ; :",
+      // A lambda open at a def header's '->'.
+      "def f(x=__import__('a')) lambda -> :",
+      // A header without ':' ends at its line; the next def grows the
+      // bookkeeping the header's findings were aimed at.
+      "def f() -> x\n def g(x=__import__('a')):\n",
+      "def f() -> __import__('r')\n  def g() -> x\n def "
+      "h(y=__import__('a')):\n",
+      "@__import__('d')\n def f\n@x\n  class C -> (\n",
+      "lambda lambda a=__import__('a'), *, b=__import__('b'): : :",
+      "x if __import__('a') else lambda\n else :",
+      "__import__(,)\n__import__(*)\n__import__(**{})\n__import__()\n",
+      "__import__(('m',),)\n__import__(((((('m'))))), None, None, (), 9999999)",
+  };
+  for (const char* source : cases) {
+    for (bool is_package : {false, true}) {
+      Result<Refs> r = ScanImports(source, "pkg.sub.mod", is_package);
+      if (!r.ok()) {
+        EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << source;
+      }
+    }
+  }
+  EXPECT_EQ(Scan("__import__('a') lambda\nimport b\n__import__('c')\n"),
+            (Refs{M("a"), M("b"), M("c")}));
+  EXPECT_EQ(Scan("def f() -> x\nimport b\n@d\ndef g(): pass\nimport c\n"),
+            (Refs{M("b"), M("c")}));
+}
+
+TEST(ImportScanTest, BracketDepthIsPythonsByDefault) {
+  for (size_t depth : {200, 201}) {
+    std::string source =
+        "x = " + std::string(depth, '(') + "1" + std::string(depth, ')');
+    Result<Refs> r = ScanImports(source, "m", false);
+    if (depth == 200) {
+      EXPECT_TRUE(r.ok()) << r.status().ToString();
+    } else {
+      ASSERT_FALSE(r.ok());
+      EXPECT_EQ(r.status().message(),
+                "too many nested parentheses (<unknown>, line 1)");
+    }
+  }
+}
+
+// As deep as the limit allows; peeling is O(1) a layer (was O(tokens)).
+TEST(ImportScanTest, DeeplyParenthesisedArgumentsAreConstants) {
+  std::string call = "__import__(" + std::string(198, '(') + "'m'" +
+                     std::string(198, ')') + ")\n";
+  std::string source;
+  for (int i = 0; i < 200; ++i) source += call;
+  Result<Refs> r = ScanImports(source, "m", false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, (Refs{M("m")}));
+}
+
+TEST(ImportScanTest, LimitsOnSourceAndCallSize) {
+  ImportScanOptions options;
+  options.max_source_bytes = 8;
+  Result<Refs> r = ScanImports("import abc", "m", false, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+
+  options = {};
+  options.max_call_tokens = 4;
+  EXPECT_TRUE(ScanImports("__import__('a', None)", "m", false, options).ok());
+  r = ScanImports("x = 1\n__import__('a', None, None)", "m", false, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(r.status().message(),
+            "import call at line 2 has more than 4 argument tokens "
+            "(ImportScanOptions::max_call_tokens)");
+  // Other calls are not recorded, so they are not limited.
+  EXPECT_TRUE(ScanImports("f(1, 2, 3, 4, 5, 6)", "m", false, options).ok());
+}
+
 TEST(StringLiteralTest, DecodesEscapesAndRejectsBytes) {
   EXPECT_EQ(DecodeStringLiteral(R"('a\x2eb\n')"), "a.b\n");
   EXPECT_EQ(DecodeStringLiteral(R"(r'a\x')"), "a\\x");

@@ -310,6 +310,58 @@ def test_bytes_source_is_accepted():
     assert scan(b"import os\n") == [("os", None)]
 
 
+_IMPORT_SCAN_REGRESSIONS = pathlib.Path(__file__).resolve().parents[2] / "fuzz" / "regressions" / "import_scan"
+
+# Broken sources that once crashed the scanner, plus their neighbours.
+_MALFORMED_SOURCES = sorted(p.read_bytes() for p in _IMPORT_SCAN_REGRESSIONS.iterdir()) + [
+    b"__import__('a'); lambda ; :",
+    b"__import__('a')lambda\n__import__('b'):",
+    b"@__import__('d')\n def f\n@x\n  class C -> (\n",
+    b"  @d\n @d\n" * 50 + b"import z\n",
+    b"lambda lambda a=__import__('a'), *, b=__import__('b'): : :",
+    b"__import__(" + b"(" * 198 + b"'m'" + b")" * 198 + b")",
+    b"(" * 300,
+    b"f'{" * 120,
+    b"__import__('a'" + b"," * 70000 + b")",
+]
+
+
+@pytest.mark.parametrize("source", _MALFORMED_SOURCES, ids=range(len(_MALFORMED_SOURCES)))
+def test_malformed_source_raises_or_returns_cleanly(source):
+    """In a child process, so that a crash fails this test, not the run."""
+    import subprocess
+
+    import hermetic
+
+    code = (
+        "import io, sys\n"
+        "from hermetic import PackageExporter, PackagingError, _core\n"
+        "from hermetic.errors import HermeticError\n"
+        "src = sys.stdin.buffer.read()\n"
+        "for module, is_package in (('pkg.sub.mod', False), ('top', True)):\n"
+        "    try:\n"
+        "        _core.scan_imports(src, module, is_package)\n"
+        "    except HermeticError:\n"
+        "        pass\n"
+        "try:\n"
+        "    with PackageExporter(io.BytesIO()) as exporter:\n"
+        "        exporter.save_source_string('m', src.decode())\n"
+        "except (HermeticError, PackagingError):\n"
+        "    pass\n"
+        "print('clean')\n")
+    python_dir = os.path.dirname(os.path.dirname(hermetic.__file__))
+    env = dict(os.environ, PYTHONPATH=python_dir)
+    result = subprocess.run([sys.executable, "-c", code], input=source,
+                            capture_output=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    assert result.stdout == b"clean\n"
+
+
+def test_import_scan_regressions_are_present():
+    assert any(p.read_bytes() == b"__import__('')lambda\n:"
+               for p in _IMPORT_SCAN_REGRESSIONS.iterdir())
+
+
 @pytest.mark.parametrize("source", [
     "x = 'abc",
     "x = '''abc\n\ny",

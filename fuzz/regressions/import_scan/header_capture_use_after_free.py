@@ -1,0 +1,2 @@
+def f() -> x
+ def g(x=__import__('a')):

@@ -1,0 +1,2 @@
+__import__('')lambda
+:

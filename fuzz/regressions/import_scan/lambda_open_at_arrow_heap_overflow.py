@@ -1,0 +1,1 @@
+def f(x=__import__('a')) lambda -> :
