@@ -9,9 +9,13 @@
 //    offsets via torch's "FB" padding extra field, local headers with zero
 //    CRC/sizes followed by data descriptors, zip64 extras and end records as
 //    torch writes them. Same records in the same order give the same bytes.
-//  - A file target is written to a temporary sibling and renamed into place by
-//    Finish(); Abort() or destroying an unfinished writer removes it, so a
-//    failed export never leaves a partial archive or clobbers an existing one.
+//  - A file target is written to a temporary sibling
+//    ".<name>.hermetic-tmp-XXXXXX", flock()ed while written, and renamed
+//    into place by Finish(); Abort() or destroying an unfinished writer
+//    removes it, so a failed export never leaves a partial archive or
+//    clobbers an existing one. A writer killed midway leaves its temporary:
+//    opening a file target removes every such temporary in the folder whose
+//    lock it can take (its writer is dead), never a live writer's.
 //  - Readers never trust the input: every offset and size is checked against
 //    the buffer and ReaderOptions limits before use; violations return
 //    Corrupt naming the archive and the record. No read outside the buffer.

@@ -1,11 +1,14 @@
 // ArchiveWriter: torch's PyTorchStreamWriter layout (docs/format.md), written
 // through a small output buffer so that headers and descriptors do not cost a
 // system call each while large record data goes straight to the target.
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -27,7 +30,71 @@ constexpr size_t kBufferSize = size_t{1} << 20;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
-// The file target: a temporary sibling renamed over the target by Commit().
+// Temporaries are named ".<target name>.hermetic-tmp-XXXXXX" and flock()ed
+// by their writer for as long as it writes. The kernel drops the lock when
+// the writer dies, however it dies, so one whose lock can be taken belongs
+// to no live writer: unlike a recorded pid, this cannot be fooled by reuse.
+constexpr std::string_view kTempMarker = ".hermetic-tmp-";
+constexpr size_t kTempSuffixSize = 6;  // mkostemp's XXXXXX
+// Keeps the temporary's name within NAME_MAX (255) for any target name.
+constexpr size_t kMaxTempStem = 200;
+
+bool IsTempName(std::string_view name) {
+  if (name.size() < 2 + kTempMarker.size() + kTempSuffixSize ||
+      name[0] != '.') {
+    return false;
+  }
+  std::string_view tail =
+      name.substr(name.size() - kTempMarker.size() - kTempSuffixSize);
+  if (!tail.starts_with(kTempMarker)) return false;
+  for (char c : tail.substr(kTempMarker.size())) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Whether `name` in `dir_fd` is still the file open as `fd`.
+bool StillNamed(int dir_fd, const char* name, int fd) {
+  struct stat held, named;
+  return fstat(fd, &held) == 0 && held.st_nlink > 0 &&
+         fstatat(dir_fd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+         held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+// Removes the temporaries in `dir` left by dead writers: regular files with
+// the temporary pattern whose lock can be taken. Best effort; nothing else
+// is opened or touched.
+void RemoveStaleTemporaries(const std::string& dir) {
+  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return;
+  DIR* d = fdopendir(dir_fd);
+  if (d == nullptr) {
+    close(dir_fd);
+    return;
+  }
+  while (const dirent* e = readdir(d)) {
+    struct stat st;
+    if (!IsTempName(e->d_name) ||
+        fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode)) {
+      continue;
+    }
+    int fd = openat(dir_fd, e->d_name,
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) continue;
+    // Holding the lock, the file cannot be a live writer's; the name is
+    // checked again since it may have been replaced since the stat.
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+        StillNamed(dir_fd, e->d_name, fd)) {
+      unlinkat(dir_fd, e->d_name, 0);
+    }
+    close(fd);
+  }
+  closedir(d);
+}
+
+// The file target: a temporary sibling, locked while written, renamed over
+// the target by Commit().
 class TempFileSink : public ByteSink {
  public:
   static Result<std::unique_ptr<TempFileSink>> Create(const std::string& path) {
@@ -39,21 +106,38 @@ class TempFileSink : public ByteSink {
     if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return Status::NotFound("Parent directory " + dir + " does not exist.");
     }
-    std::string tmpl = (dir == "/" ? "" : dir) + "/." +
-                       path.substr(slash == std::string::npos ? 0 : slash + 1) +
-                       ".tmp-XXXXXX";
-    if (dir == ".") tmpl = tmpl.substr(2);
-    int fd = mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) {
-      return Status::IOError("cannot create a temporary file beside " + path +
-                             ": " + ErrnoText(errno));
+    RemoveStaleTemporaries(dir);
+    std::string prefix = dir == "." ? "" : dir == "/" ? "/" : dir + "/";
+    std::string base =
+        path.substr(slash == std::string::npos ? 0 : slash + 1, kMaxTempStem);
+    // A cleaner in another process may take a fresh temporary before its
+    // lock is: it then removes it, and another name is tried.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+      std::string temp = prefix + "." + base + std::string(kTempMarker) +
+                         std::string(kTempSuffixSize, 'X');
+      int fd = mkostemp(temp.data(), O_CLOEXEC);
+      if (fd < 0) {
+        return Status::IOError("cannot create a temporary file beside " + path +
+                               ": " + ErrnoText(errno));
+      }
+      // Where flock is unsupported no cleaner can take the lock either, so
+      // the temporary is safe unlocked.
+      bool lost = flock(fd, LOCK_EX | LOCK_NB) != 0
+                      ? errno == EWOULDBLOCK
+                      : !StillNamed(AT_FDCWD, temp.c_str(), fd);
+      if (lost) {
+        ::close(fd);
+        continue;
+      }
+      // mkostemp creates 0600; give the archive the mode an ordinary create
+      // would, or keep the mode of the file being replaced.
+      mode_t mode = 0666 & ~CurrentUmask();
+      if (stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
+      fchmod(fd, mode);
+      return std::unique_ptr<TempFileSink>(new TempFileSink(path, temp, fd));
     }
-    // mkostemp creates 0600; give the archive the mode an ordinary create
-    // would, or keep the mode of the file being replaced.
-    mode_t mode = 0666 & ~CurrentUmask();
-    if (stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
-    fchmod(fd, mode);
-    return std::unique_ptr<TempFileSink>(new TempFileSink(path, tmpl, fd));
+    return Status::IOError("cannot keep a temporary file beside " + path +
+                           ": removed by another process each time");
   }
 
   ~TempFileSink() override { Discard(); }
@@ -71,25 +155,38 @@ class TempFileSink : public ByteSink {
   }
 
   Status Commit() {
+    // The lock must outlive the rename, or a cleaner could remove the
+    // temporary in between: a duplicate descriptor holds it (flock locks
+    // belong to the open file) while closing the first reports write errors.
+    int holder = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+    if (holder < 0) {
+      int err = errno;
+      Discard();
+      return Status::IOError("closing " + path_ + ": " + ErrnoText(err));
+    }
     int fd = std::exchange(fd_, -1);
+    fd_ = holder;
     if (::close(fd) != 0) {
-      unlink(temp_.c_str());
-      return Status::IOError("closing " + path_ + ": " + ErrnoText(errno));
+      int err = errno;
+      Discard();
+      return Status::IOError("closing " + path_ + ": " + ErrnoText(err));
     }
     if (rename(temp_.c_str(), path_.c_str()) != 0) {
       int err = errno;
-      unlink(temp_.c_str());
+      Discard();
       return Status::IOError("renaming the temporary file to " + path_ + ": " +
                              ErrnoText(err));
     }
     temp_.clear();
+    ::close(std::exchange(fd_, -1));
     return Status::Ok();
   }
 
+  // Unlinks before closing, while the lock still marks the file as ours.
   void Discard() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
     if (!temp_.empty()) unlink(temp_.c_str());
     temp_.clear();
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
   }
 
  private:
