@@ -2,7 +2,10 @@
 # Sets up a fresh machine and runs every test: the C++ suite (plain and under
 # AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors, fuzz
 # regression replays included) and the Python suite against the installed
-# wheel. Slow tests run only with HERMETIC_SLOW=1.
+# wheel, then a fuzz smoke: every fuzz target built with clang (ASan + UBSan)
+# and run for HERMETIC_FUZZ_SECONDS (default 60; 0 skips it) on a temporary
+# copy of its corpus and regressions, failing on any finding. Slow tests run
+# only with HERMETIC_SLOW=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -31,3 +34,40 @@ echo "== Python tests"
 cd "$root/tests/python"
 HERMETIC_CLI="$(command -v hermetic || true)" python3 -m pytest -q -p no:cacheprovider \
   ${HERMETIC_SLOW:+-m "slow or not slow"} .
+
+fuzz_seconds=${HERMETIC_FUZZ_SECONDS:-60}
+if ((fuzz_seconds > 0)); then
+  cd "$root"
+  echo "== Fuzz smoke (clang, ASan + UBSan, $fuzz_seconds s a target, $jobs at a time)"
+  source scripts/fuzz_common.sh
+  fuzz_build "$jobs"
+  smoke=build/fuzz-smoke  # findings stay here; corpora are removed
+  rm -rf "$smoke"
+  targets=($(fuzz_targets))
+  for target in "${targets[@]}"; do
+    fuzz_seed "$target" "$smoke/$target/corpus"
+    (
+      status=0
+      fuzz_run "$target" "$fuzz_seconds" "$smoke/$target/corpus" \
+        "$smoke/$target/findings" "$smoke/$target/log" || status=$?
+      echo "$status" >"$smoke/$target/status"
+    ) &
+    while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
+  done
+  wait
+  failed=0
+  for target in "${targets[@]}"; do
+    status=$(cat "$smoke/$target/status")
+    runs=$(fuzz_runs "$smoke/$target/log")
+    rm -rf "$smoke/$target/corpus"
+    if [ "$status" = 0 ] && [ -z "$(ls -A "$smoke/$target/findings")" ]; then
+      echo "fuzz $target: $runs runs in $fuzz_seconds s, no findings"
+    else
+      echo "fuzz $target: FINDING after $runs runs (libFuzzer status $status)"
+      tail -n 60 "$smoke/$target/log"
+      ls -l "$smoke/$target/findings"
+      failed=1
+    fi
+  done
+  ((failed == 0))
+fi
