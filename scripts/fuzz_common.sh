@@ -46,11 +46,14 @@ fuzz_run() {
     if ((size > max_len)); then max_len=$size; fi
   done
   mkdir -p "$findings"
+  # A target's dictionary, if it has one, steers mutations to its keywords.
+  local dict=()
+  if [ -f "fuzz/$target.dict" ]; then dict=(-dict="fuzz/$target.dict"); fi
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
     UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
     "$fuzz_build_dir/fuzz/${target}_fuzz" -max_total_time="$seconds" \
     -rss_limit_mb=2048 -timeout=10 -max_len="$max_len" -print_final_stats=1 \
-    -artifact_prefix="$findings/" "$@" "$corpus" >"$log" 2>&1
+    -artifact_prefix="$findings/" "${dict[@]}" "$@" "$corpus" >"$log" 2>&1
 }
 
 # fuzz_runs LOG: the number of inputs the run executed (the final count in

@@ -166,7 +166,8 @@ struct Level {
   LevelKind kind;
   char open;
   int line;
-  // For kFString: the quote character, whether triple-quoted and raw.
+  // For kFString and kFormatSpec: the literal's quote character, whether
+  // triple-quoted and raw.
   char quote = 0;
   bool triple = false;
   bool raw = false;
@@ -396,7 +397,7 @@ size_t Scanner::SkipTripleQuotedText(size_t p, char quote) {
 Status Scanner::LexFStringPart(Token* tok) {
   Level& top = levels_.back();
   bool spec = top.kind == LevelKind::kFormatSpec;
-  const Level& str = spec ? levels_[levels_.size() - 3] : top;
+  const Level& str = top;  // a spec carries its literal's quoting
   size_t p = pos_;
   while (true) {
     if (p >= src_.size()) {
@@ -522,9 +523,6 @@ Status Scanner::LexCode(Token* tok) {
         return Status::Ok();
       }
       continue;
-    }
-    if (c == 0) {
-      return SyntaxError("source code string cannot contain null bytes", line_);
     }
     at_line_start_ = false;
     tok->line = line_;
@@ -1252,7 +1250,14 @@ Status Scanner::Handle(const Token& tok) {
   }
   if (kind == LevelKind::kField && op == ':') {
     CommitPending(level);
-    levels_.push_back(Level(LevelKind::kFormatSpec, ':', tok.line));
+    // The spec's text is lexed as its literal's: a spec's field may hold a
+    // spec too, so the literal is not at a fixed distance below.
+    const Level& literal = levels_[levels_.size() - 2];
+    Level spec(LevelKind::kFormatSpec, ':', tok.line);
+    spec.quote = literal.quote;
+    spec.triple = literal.triple;
+    spec.raw = literal.raw;
+    levels_.push_back(std::move(spec));
     return Status::Ok();
   }
   if (op == '(' && trailer) {
@@ -1295,6 +1300,12 @@ Result<std::vector<ImportRef>> Scanner::Run() {
                                      std::to_string(src_.size()) +
                                      " bytes is larger than the scan limit "
                                      "(ImportScanOptions::max_source_bytes)");
+  }
+  // Python refuses a NUL anywhere, strings and comments included, naming
+  // no line.
+  if (src_.find('\0') != std::string_view::npos) {
+    return Status::InvalidArgument(
+        "source code string cannot contain null bytes");
   }
   if (src_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
   levels_.push_back(Level(LevelKind::kModule, 0, 1));

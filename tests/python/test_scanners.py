@@ -223,6 +223,9 @@ SNIPPETS = [
     "x = f'{{literal}} {__import__(\"real\")}'",
     "x = rf'\\{__import__(\"raw\")}'",
     "x = f'\\N{DIGIT ONE}{__import__(\"named\")}'",
+    # A field of a format spec has a spec of its own, lexed as the literal.
+    "x = f'''{a:{b:c\nd}}'''\nimport after_spec",
+    "x = f\"{a:{b:'}}\"\nimport after_quote",
     "importlib.import_module('im')",
     "importlib.import_module('.rel', 'pkg.sub')",
     "importlib.import_module('..rel', package='a.b.c')",
@@ -374,6 +377,10 @@ def test_import_scan_regressions_are_present():
     "x = [\n",
     "x=1\\ y",
     "x = f'{a'",
+    "x\0",
+    "a = 1\n'\0'",
+    "# \0",
+    '"""\n\0"""',
 ])
 def test_syntax_errors_match_python(source):
     with pytest.raises(SyntaxError) as info:

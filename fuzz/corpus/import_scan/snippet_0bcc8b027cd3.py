@@ -1,0 +1,1 @@
+x = [__import__('in_list') for _ in y]

@@ -1,0 +1,1 @@
+y = __import__('body') if __import__('test') else __import__('orelse')

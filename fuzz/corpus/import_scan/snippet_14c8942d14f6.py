@@ -1,0 +1,4 @@
+async def f():
+    import aio
+    async with x as y:
+        import w

@@ -1,0 +1,4 @@
+@__import__('x1').d
+@__import__('x2').d
+def f(): import body
+import nxt

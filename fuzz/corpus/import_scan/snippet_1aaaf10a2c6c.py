@@ -1,0 +1,3 @@
+@__import__('cdeco').d
+class C:
+    import inner2

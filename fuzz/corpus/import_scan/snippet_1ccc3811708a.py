@@ -1,0 +1,2 @@
+x = yield from g()
+from after_yield import it

@@ -1,0 +1,4 @@
+def f():
+    import inside
+    def g():
+        from deep import er

@@ -1,0 +1,1 @@
+x = f'\N{DIGIT ONE}{__import__("named")}'

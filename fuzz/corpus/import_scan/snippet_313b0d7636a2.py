@@ -1,0 +1,1 @@
+mod = importlib.import_module('im2').thing

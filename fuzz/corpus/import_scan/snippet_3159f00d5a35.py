@@ -1,0 +1,2 @@
+def f(a=2 * __import__('mul'), b=__import__('b')):
+    pass

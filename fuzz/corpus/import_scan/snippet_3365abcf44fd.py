@@ -1,0 +1,1 @@
+x = {**__import__('spread'), __import__('k'): lambda a=__import__('ld'), *, b=__import__('lk'): __import__('lb')}

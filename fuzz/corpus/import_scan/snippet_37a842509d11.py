@@ -1,0 +1,3 @@
+from m import (x,
+  y as z,
+)

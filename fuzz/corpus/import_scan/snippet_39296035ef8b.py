@@ -1,0 +1,1 @@
+x = __import__('single')

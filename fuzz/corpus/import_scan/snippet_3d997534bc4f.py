@@ -1,0 +1,2 @@
+raise X from Y
+import after_raise

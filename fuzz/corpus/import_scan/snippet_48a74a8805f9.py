@@ -1,0 +1,1 @@
+s = r'\'' ; import after_raw

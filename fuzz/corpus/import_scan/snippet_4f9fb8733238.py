@@ -1,0 +1,1 @@
+b = rb'\\' ; import after_bytes

@@ -1,0 +1,3 @@
+@decorator(__import__('in_deco_call'))
+def f():
+    pass

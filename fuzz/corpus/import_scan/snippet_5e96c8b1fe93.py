@@ -1,0 +1,1 @@
+__import__('r', fromlist=['z'], level=2)

@@ -1,0 +1,2 @@
+s = 'import not_this'
+t = "from x import no"

@@ -1,0 +1,1 @@
+__import__('m', globals(), locals(), ['o', 'p'])

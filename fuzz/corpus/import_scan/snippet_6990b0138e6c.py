@@ -1,0 +1,1 @@
+if x: import single_line

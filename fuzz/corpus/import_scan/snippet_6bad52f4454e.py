@@ -1,0 +1,6 @@
+try:
+    import a
+except ImportError:
+    from b import c
+finally:
+    import d

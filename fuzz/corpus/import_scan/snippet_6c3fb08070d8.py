@@ -1,0 +1,4 @@
+if x:
+    import a
+else:
+    import b

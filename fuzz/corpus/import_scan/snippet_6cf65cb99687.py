@@ -1,0 +1,1 @@
+x = f'{{literal}} {__import__("real")}'

@@ -1,0 +1,1 @@
+x = 1; import a; import b as c; from d import e

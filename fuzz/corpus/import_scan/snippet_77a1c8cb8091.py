@@ -1,0 +1,1 @@
+while True: from w import h

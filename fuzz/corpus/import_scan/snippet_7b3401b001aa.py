@@ -1,0 +1,1 @@
+__import__('sub')[__import__('script')]

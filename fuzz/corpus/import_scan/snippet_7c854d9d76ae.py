@@ -1,0 +1,1 @@
+x += __import__('aug1') if __import__('aug2') else 0

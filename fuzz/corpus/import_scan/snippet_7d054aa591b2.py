@@ -1,0 +1,2 @@
+def f(a: __import__('a1'), /, b: __import__('a2') = __import__('d2'), *args: __import__('va'), k=__import__('kd1'), m: __import__('ka') = __import__('kd2'), **kw: __import__('kwa')) -> __import__('ret'):
+    pass

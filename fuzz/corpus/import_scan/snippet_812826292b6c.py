@@ -1,0 +1,4 @@
+@__import__('deco').wrap
+def f():
+    \
+import body

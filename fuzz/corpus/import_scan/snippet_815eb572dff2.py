@@ -1,0 +1,1 @@
+f = lambda a=__import__('d1'), *, b=__import__('kd'): 0

@@ -1,0 +1,2 @@
+global g
+import after_global

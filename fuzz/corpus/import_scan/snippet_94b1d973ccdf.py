@@ -1,0 +1,1 @@
+x = {__import__('k1'): __import__('v1'), **__import__('s'), __import__('k2'): __import__('v2')}

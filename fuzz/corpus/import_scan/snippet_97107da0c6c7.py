@@ -1,0 +1,4 @@
+class C:
+    import cls_attr
+    def m(self):
+        import meth

@@ -1,0 +1,1 @@
+assert __import__('a1'), __import__('a2')

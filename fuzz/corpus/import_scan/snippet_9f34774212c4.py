@@ -1,0 +1,1 @@
+importlib.import_module('im')

@@ -1,0 +1,1 @@
+from ..q.r import x as y

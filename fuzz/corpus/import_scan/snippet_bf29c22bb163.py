@@ -1,0 +1,2 @@
+if (n := __import__('walrus')):
+    pass

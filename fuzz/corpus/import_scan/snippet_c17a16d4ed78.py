@@ -1,0 +1,2 @@
+class C(__import__('base').B, metaclass=__import__('meta').M):
+    import inner

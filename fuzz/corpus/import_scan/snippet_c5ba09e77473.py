@@ -1,0 +1,1 @@
+x = f'{__import__("fs2")}'.upper()

@@ -1,0 +1,1 @@
+x = __import__('a1') if __import__('t1') else __import__('c1') if __import__('t2') else __import__('c2')

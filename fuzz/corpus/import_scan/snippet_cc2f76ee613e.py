@@ -1,0 +1,2 @@
+# import commented
+import real

@@ -1,0 +1,1 @@
+x = [__import__('e') if __import__('t') else 0 for _ in __import__('it').y if __import__('cond')]

@@ -1,0 +1,4 @@
+s = '''
+import inside_triple
+'''
+import after_triple

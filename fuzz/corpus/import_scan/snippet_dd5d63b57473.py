@@ -1,0 +1,1 @@
+import a.b.c, x as y, p.q as r

@@ -1,0 +1,1 @@
+x = __import__('n1') if __import__('q') not in __import__('r') else __import__('e')

@@ -1,0 +1,1 @@
+x: __import__('ann_t') = __import__('ann_v')

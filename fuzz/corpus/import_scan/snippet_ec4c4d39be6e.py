@@ -1,0 +1,1 @@
+x = f'{__import__("fa") if __import__("ft") else 0}'

@@ -1,0 +1,1 @@
+lambda: __import__('lam')

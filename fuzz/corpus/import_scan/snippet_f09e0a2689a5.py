@@ -1,0 +1,3 @@
+s = """
+from x import y
+"""

@@ -1,0 +1,2 @@
+x = '''a\''' ''' 
+import after_escaped_triple

@@ -1,0 +1,1 @@
+print(importlib.import_module('nested_im'))

@@ -1,0 +1,1 @@
+x = __import__('n1') if __import__('q') ** 2 not in __import__('r') @ m * k else __import__('e')

@@ -1,0 +1,1 @@
+f()[__import__('after_call')]
