@@ -13,12 +13,17 @@ fuzz_targets() {
   done
 }
 
-# fuzz_build JOBS
+# fuzz_build JOBS. Campaigns started together share the build: a lock keeps
+# their builds from running at once.
 fuzz_build() {
-  cmake -S . -B "$fuzz_build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERMETIC_FUZZ=ON -DHERMETIC_WERROR=ON \
-    -DHERMETIC_BUILD_TESTS=ON -DHERMETIC_BUILD_PYTHON=OFF >/dev/null
-  cmake --build "$fuzz_build_dir" -j "$1" --target hermetic_fuzzers
+  mkdir -p build
+  (
+    flock 9
+    cmake -S . -B "$fuzz_build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERMETIC_FUZZ=ON -DHERMETIC_WERROR=ON \
+      -DHERMETIC_BUILD_TESTS=ON -DHERMETIC_BUILD_PYTHON=OFF >/dev/null
+    cmake --build "$fuzz_build_dir" -j "$1" --target hermetic_fuzzers
+  ) 9>build/.fuzz-build.lock
 }
 
 # fuzz_seed TARGET DIR: copies the target's corpus and regressions into DIR

@@ -161,6 +161,14 @@ struct Finding {
   ImportRef ref;
 };
 
+// A lambda whose ':' has not come yet. Lambdas nest in each other's
+// defaults, so a level keeps a stack of them.
+struct OpenLambda {
+  uint8_t saved_bucket;     // the enclosing expression's
+  size_t start;             // of its findings in the level's `found`
+  bool after_star = false;  // parameters are keyword-only from here
+};
+
 struct Level {
   Level(LevelKind k, char o, int l) : kind(k), open(o), line(l) {}
   LevelKind kind;
@@ -183,11 +191,9 @@ struct Level {
   size_t test_start = 0;
   bool for_seen = false;       // a `for` whose `in` has not come yet
   bool comprehension = false;  // later `if`s filter a comprehension
-  bool after_star = false;     // parameters are keyword-only from here
+  bool after_star = false;     // a def's parameters are keyword-only
   bool kwarg = false;          // the parameter after `**`
-  bool in_lambda = false;      // between `lambda` and its ':'
-  uint8_t lambda_saved_bucket = kMain;
-  size_t lambda_start = 0;
+  std::vector<OpenLambda> lambdas;
   static constexpr size_t kNoIf = SIZE_MAX;
 };
 
@@ -661,11 +667,10 @@ void Scanner::FlushModule() {
   module.found.clear();
   module.expr_start = 0;
   module.if_start = Level::kNoIf;
-  if (module.in_lambda) {
-    module.in_lambda = false;
-    module.bucket = module.lambda_saved_bucket;
+  if (!module.lambdas.empty()) {
+    module.bucket = module.lambdas.front().saved_bucket;
+    module.lambdas.clear();
   }
-  module.lambda_start = 0;
 }
 
 // Tracks, at one level, where expressions begin and which bucket findings
@@ -707,11 +712,12 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       if (!level.for_seen) return;  // a comparison, inside the expression
       level.for_seen = false;
     } else if (word == "lambda") {
-      level.in_lambda = true;
-      level.after_star = false;
-      level.lambda_saved_bucket = level.bucket;
-      level.lambda_start = level.found.size();
-      level.bucket = kLambdaDefaults;
+      // Beyond the bracket limit (deeper than Python parses) a lambda is
+      // not tracked, which bounds the stack.
+      if (level.lambdas.size() < options_.max_bracket_depth) {
+        level.lambdas.push_back({level.bucket, level.found.size()});
+        level.bucket = kLambdaDefaults;
+      }
     } else if (word == "not" || word == "and" || word == "or" || word == "is" ||
                word == "await") {
       return;
@@ -730,7 +736,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
   if (tok.kind != TokenKind::kOp) return;
   bool param_start = prev_.op == '(' || prev_.op == ',' ||
                      (prev_.kind == TokenKind::kName && prev_.text == "lambda");
-  bool in_params = level.kind == LevelKind::kParams && !level.in_lambda;
+  bool in_params = level.kind == LevelKind::kParams && level.lambdas.empty();
   switch (tok.op) {
     case '@':
       if (module && at_start) {
@@ -743,7 +749,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       }
       return;  // otherwise matrix multiplication, inside an expression
     case ',':
-      if (level.kind == LevelKind::kBrace && !level.in_lambda) {
+      if (level.kind == LevelKind::kBrace && level.lambdas.empty()) {
         level.bucket = kMain;
       }
       if (in_params) {
@@ -753,24 +759,26 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       reset();
       return;
     case '=':
-      if (level.in_lambda) {
-        level.bucket = level.after_star ? kLambdaKwDefaults : kLambdaDefaults;
+      if (!level.lambdas.empty()) {
+        level.bucket = level.lambdas.back().after_star ? kLambdaKwDefaults
+                                                       : kLambdaDefaults;
       } else if (in_params) {
         level.bucket = level.after_star ? kParamKwDefaults : kParamDefaults;
       }
       reset();
       return;
     case ':':
-      if (level.in_lambda) {
-        auto first = level.found.begin() + level.lambda_start;
+      if (!level.lambdas.empty()) {
+        const OpenLambda lambda = level.lambdas.back();
+        level.lambdas.pop_back();
+        auto first = level.found.begin() + lambda.start;
         std::stable_partition(first, level.found.end(), [](const Finding& f) {
           return f.bucket == kLambdaKwDefaults;
         });
         for (auto it = first; it != level.found.end(); ++it) {
-          it->bucket = level.lambda_saved_bucket;
+          it->bucket = lambda.saved_bucket;
         }
-        level.bucket = level.lambda_saved_bucket;
-        level.in_lambda = false;
+        level.bucket = lambda.saved_bucket;
       } else if (level.kind == LevelKind::kBrace) {
         level.bucket = kDictValues;
       } else if (in_params) {
@@ -786,7 +794,9 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       reset();
       return;
     case '*':
-      if ((in_params || level.in_lambda) && param_start) {
+      if (param_start && !level.lambdas.empty()) {
+        level.lambdas.back().after_star = true;
+      } else if (param_start && in_params) {
         level.after_star = true;
       }
       // A star in operand position unpacks; after an operand it multiplies.

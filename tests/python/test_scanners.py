@@ -223,6 +223,13 @@ SNIPPETS = [
     "x = f'{{literal}} {__import__(\"real\")}'",
     "x = rf'\\{__import__(\"raw\")}'",
     "x = f'\\N{DIGIT ONE}{__import__(\"named\")}'",
+    # Lambdas nested in lambdas' and defs' defaults: each keeps its own
+    # keyword-only state and its own findings.
+    "v = (lambda a=lambda: __import__('q'), *, k=__import__('kw'): 1, __import__('p'))",
+    "v = (lambda a=__import__('d1'), *, k=lambda z=__import__('in'): 0, "
+    "m=__import__('kw2'): __import__('body'), __import__('p'))",
+    "def f(a=__import__('pos'), *, k=lambda: 0, m=__import__('kwd')): pass",
+    "x = {lambda: __import__('a'): lambda: __import__('b'), __import__('c'): 1}",
     # A field of a format spec has a spec of its own, lexed as the literal.
     "x = f'''{a:{b:c\nd}}'''\nimport after_spec",
     "x = f\"{a:{b:'}}\"\nimport after_quote",

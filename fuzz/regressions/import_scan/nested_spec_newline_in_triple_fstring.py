@@ -1,0 +1,4 @@
+def f():
+    x = f'''{a:{b:c
+d}}'''
+    import after_spec
