@@ -42,7 +42,11 @@ def _start_large_export(path):
     env = dict(os.environ, PYTHONPATH=python_dir)
     child = subprocess.Popen([sys.executable, "-c", code], env=env,
                              stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline() == "written\n"
+    line = child.stdout.readline()
+    if line != "written\n":
+        child.kill()
+        child.wait()
+        pytest.fail(f"the exporting child stopped early: {line!r}")
     return child
 
 
