@@ -179,8 +179,8 @@ struct Level {
   char quote = 0;
   bool triple = false;
   bool raw = false;
-  std::vector<ImportRef> pending;
-  std::vector<Finding> found;  // committed, in source order
+  std::vector<Finding> pending;  // buckets are set when committed
+  std::vector<Finding> found;    // committed, in source order
   uint8_t bucket = kMain;
   // `A if B else C` is visited B, A, C: where the current expression's
   // findings begin in `found`, and where A and B begin once `if` is seen.
@@ -245,7 +245,7 @@ class Scanner {
   Status Open(LevelKind kind, char open, int line);
   Status Close(char close, int line);
   void CommitPending(Level& level);
-  void MoveFindings(Level& from, std::vector<ImportRef>* to);
+  void MoveFindings(Level& from, std::vector<Finding>* to);
   void FlushModule();
   void Reorder(const Token& tok, Level& level);
   void StartLogicalLine();
@@ -628,21 +628,35 @@ void Scanner::Emit(ImportRef ref) {
   if (seen_.insert(std::move(key)).second) out_.push_back(std::move(ref));
 }
 
-void Scanner::CommitPending(Level& level) {
-  if (level.pending.empty()) return;
-  for (ImportRef& ref : level.pending) {
-    level.found.push_back({level.bucket, std::move(ref)});
+// Appends `from` to `to`, emptying `from`. Findings climb one level per
+// closing bracket, so hostile nesting around many findings moves each up to
+// max_bracket_depth times: into an empty vector, which is the usual case,
+// the buffer is handed over instead.
+void AppendFindings(std::vector<Finding>* from, std::vector<Finding>* to) {
+  if (to->empty()) {
+    to->swap(*from);
+  } else {
+    to->insert(to->end(), std::make_move_iterator(from->begin()),
+               std::make_move_iterator(from->end()));
   }
-  level.pending.clear();
+  from->clear();
 }
 
-void Scanner::MoveFindings(Level& from, std::vector<ImportRef>* to) {
+void Scanner::CommitPending(Level& level) {
+  if (level.pending.empty()) return;
+  for (Finding& f : level.pending) f.bucket = level.bucket;
+  AppendFindings(&level.pending, &level.found);
+}
+
+void Scanner::MoveFindings(Level& from, std::vector<Finding>* to) {
   CommitPending(from);
-  std::stable_sort(
-      from.found.begin(), from.found.end(),
-      [](const Finding& a, const Finding& b) { return a.bucket < b.bucket; });
-  for (Finding& f : from.found) to->push_back(std::move(f.ref));
-  from.found.clear();
+  auto by_bucket = [](const Finding& a, const Finding& b) {
+    return a.bucket < b.bucket;
+  };
+  if (!std::is_sorted(from.found.begin(), from.found.end(), by_bucket)) {
+    std::stable_sort(from.found.begin(), from.found.end(), by_bucket);
+  }
+  AppendFindings(&from.found, to);
 }
 
 // Module-level findings are held until a statement boundary so that an
@@ -887,7 +901,10 @@ Status Scanner::Close(char close, int line) {
   if (closed.kind == LevelKind::kCall) {
     --call_depth_;
     if (candidate_ != Callee::kNone && candidate_level_ == levels_.size()) {
-      FinishCandidateCall(&parent.pending);
+      std::vector<ImportRef> refs;
+      FinishCandidateCall(&refs);
+      for (ImportRef& ref : refs)
+        parent.pending.push_back({kMain, std::move(ref)});
     }
     return Status::Ok();
   }

@@ -173,6 +173,30 @@ TEST(ImportScanTest, DeeplyParenthesisedArgumentsAreConstants) {
   EXPECT_EQ(*r, (Refs{M("m")}));
 }
 
+// Findings climb one level per bracket (handed over, not copied, where the
+// parent holds none yet); order survives either way.
+TEST(ImportScanTest, FindingsClimbDeepNestingInOrder) {
+  std::string source = "x = ";
+  source.append(190, '(');
+  for (int i = 0; i < 1000; ++i) {
+    source.append("__import__('a").append(std::to_string(i % 7));
+    source.append("'), ((__import__('b").append(std::to_string(i % 5));
+    source.append("'),)), ");
+  }
+  source.append(190, ')').append("\nimport z\n");
+  auto name = [](char prefix, int i) {
+    std::string s(1, prefix);
+    return s.append(std::to_string(i));
+  };
+  Refs expected;
+  for (int i = 0; i < 7; ++i) {
+    expected.push_back(M(name('a', i)));
+    if (i < 5) expected.push_back(M(name('b', i)));
+  }
+  expected.push_back(M("z"));
+  EXPECT_EQ(Scan(source), expected);
+}
+
 TEST(ImportScanTest, LimitsOnSourceAndCallSize) {
   ImportScanOptions options;
   options.max_source_bytes = 8;
