@@ -52,7 +52,7 @@ struct ImportRef {
 };
 
 struct ImportScanOptions {
-  size_t max_source_bytes = size_t{1} << 30;
+  size_t max_source_bytes = size_t{1} << 30;  // at most INT_MAX applies
   // CPython's tokenizer refuses a 201st nested bracket.
   size_t max_bracket_depth = 200;
   // Tokens recorded for the arguments of one `__import__(...)` or

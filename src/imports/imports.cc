@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -1322,7 +1323,8 @@ Status Scanner::Handle(const Token& tok) {
 }
 
 Result<std::vector<ImportRef>> Scanner::Run() {
-  if (src_.size() > options_.max_source_bytes) {
+  // Line numbers are ints, and a source may have a line per byte.
+  if (src_.size() > std::min<size_t>(options_.max_source_bytes, INT_MAX)) {
     return Status::ResourceExhausted("source of " +
                                      std::to_string(src_.size()) +
                                      " bytes is larger than the scan limit "
