@@ -5,6 +5,7 @@
 
 #include <nanobind/nanobind.h>
 
+#include <string_view>
 #include <utility>
 
 #include "hermetic/archive.h"
@@ -27,6 +28,11 @@ T ValueOrRaise(Result<T>&& result) {
   if (!result.ok()) RaiseStatus(result.status());
   return std::move(result).value();
 }
+
+// Text from an archive or the file system (record names, paths) as str:
+// bytes that are not UTF-8 become surrogate escapes, as os.fsdecode makes
+// them, so that a conversion never fails.
+nb::str NameStr(std::string_view text);
 
 // The C++ writer held by a hermetic._core.ArchiveWriter; TypeError for any
 // other object. Valid while `obj` lives: the caller keeps it alive.
