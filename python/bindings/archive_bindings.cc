@@ -240,7 +240,8 @@ class PyRecordMap {
     cheap_views_ = !memory_.empty() && !check_crc;
   }
 
-  nb::object View(const std::string& name) {
+  nb::object View(const NameArg& arg) {
+    const std::string& name = arg.bytes;
     SharedRecordMap& shared = *shared_;
     auto view = [&] {
       std::lock_guard lock(shared.mu);
@@ -303,8 +304,8 @@ class PyArchiveReader {
                                      std::string(what));
   }
 
-  // f(reader) with the GIL released; `record` (empty for the whole archive)
-  // names what an allocation failure hit.
+  // f(reader) with the GIL released; `record` (empty for the whole archive
+  // or several records) is what the call is about, named in its errors.
   template <typename F>
   auto Run(std::string_view record, F&& f) {
     ArchiveReader& reader = Reader();
@@ -321,7 +322,20 @@ class PyArchiveReader {
       }
     }();
     if (out_of_memory) RaiseStatus(OutOfMemory(record, "while reading"));
-    return ValueOrRaise(std::move(result));
+    if (!result.ok()) RaiseStatus(NamingRecord(result.status(), record));
+    return std::move(result).value();
+  }
+
+  // An error about one record names it, whichever layer of the reader
+  // reported it (an I/O error may only know the file).
+  static Status NamingRecord(const Status& status, std::string_view record) {
+    if (record.empty() ||
+        status.message().find("record " + std::string(record)) !=
+            std::string::npos) {
+      return status;
+    }
+    return Status(status.code(),
+                  status.message() + " (record " + std::string(record) + ")");
   }
 
   template <typename F>
@@ -380,12 +394,13 @@ class PyArchiveReader {
     return out;
   }
   std::vector<RecordInfo> RecordInfos() { return Reader().records(); }
-  bool HasRecord(const std::string& name) {
-    return Reader().Find(name) != nullptr;
+  bool HasRecord(const NameArg& name) {
+    return Reader().Find(name.bytes) != nullptr;
   }
 
   // Reads straight into a fresh bytes object: one copy, GIL released.
-  nb::bytes Read(const std::string& name) {
+  nb::bytes Read(const NameArg& arg) {
+    const std::string& name = arg.bytes;
     const RecordInfo* info = Reader().Find(name);
     // The core names the missing record in its NotFound status.
     if (info == nullptr) RaiseStatus(Reader().ReadInto(name, {}));
@@ -407,20 +422,22 @@ class PyArchiveReader {
     return out;
   }
 
-  nb::object View(const std::string& name) {
+  nb::object View(const NameArg& arg) {
+    const std::string& name = arg.bytes;
     return MemoryView(Run(name, [&](ArchiveReader& r) { return r.View(name); }),
                       shared_);
   }
 
-  PyRecordMap MapRecords(const std::string& prefix) {
+  PyRecordMap MapRecords(const NameArg& arg) {
+    const std::string& prefix = arg.bytes;
     return PyRecordMap(
-        Run(prefix, [&](ArchiveReader& r) { return r.MapRecords(prefix); }),
+        Run("", [&](ArchiveReader& r) { return r.MapRecords(prefix); }),
         verify_crc_);
   }
 
-  void Verify(std::optional<std::string> name) {
-    RunStatus(name.value_or(""), [&](ArchiveReader& r) {
-      return name ? r.Verify(*name) : r.VerifyAll();
+  void Verify(std::optional<NameArg> name) {
+    RunStatus(name ? name->bytes : "", [&](ArchiveReader& r) {
+      return name ? r.Verify(name->bytes) : r.VerifyAll();
     });
   }
 

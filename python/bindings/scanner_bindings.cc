@@ -177,7 +177,12 @@ void BindScanners(nb::module_& m) {
           },
           nb::arg("include"), nb::arg("exclude") = nb::tuple(),
           nb::arg("separator") = ".")
-      .def("matches", &GlobGroup::Matches, nb::arg("candidate"));
+      .def(
+          "matches",
+          [](const GlobGroup& g, const NameArg& candidate) {
+            return g.Matches(candidate.bytes);
+          },
+          nb::arg("candidate"));
 
   nb::class_<DiGraph>(m, "DiGraph")
       .def(nb::init<>())
