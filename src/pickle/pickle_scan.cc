@@ -295,7 +295,9 @@ class Scanner {
     return PushOpaque();
   }
   bool PushString(std::string_view text) {
-    if (strings_.size() >= UINT32_MAX - Slot::kFirstString) return PushOpaque();
+    // Codes from kTuple up are tuples: more strs than that are opaque.
+    if (strings_.size() >= Slot::kTuple - Slot::kFirstString)
+      return PushOpaque();
     strings_.push_back(text);
     return Push(
         Slot{static_cast<uint32_t>(strings_.size() - 1 + Slot::kFirstString)});
