@@ -57,7 +57,14 @@ class ArchiveWriter:
 class ArchiveReader:
     """Reads a zip archive (mmap of a path, a bytes-like object, or a file-like
     object read whole) or an unzipped package folder (path to a directory).
-    Records are named without the top-level folder."""
+    Records are named without the top-level folder.
+
+    Every read (read(), and what PackageImporter reads) checks the record's
+    CRC-32; verify_crc also checks it on view() and RecordMap.view(). Names
+    and paths that are not UTF-8 come back with surrogate escapes (as
+    os.fsdecode makes them) and may be passed back as they are. Errors about
+    a record name the archive and the record; an allocation that fails
+    raises ResourceLimitError (a MemoryError)."""
 
     def __init__(self, source: Union[str, os.PathLike, Buffer, object], *,
                  verify_crc: bool = False) -> None: ...
