@@ -122,8 +122,8 @@ std::string Message(const std::string& bytes,
 }
 
 TEST(PickleScanTest, MemoIndexBeyondTheValuesMadeIsRefused) {
-  // 12 bytes that make CPython's memo 2^29 slots (4 GiB).
-  EXPECT_EQ(Message(std::string("\x80\x02Nr\x00\x00\x00\x10.", 12)),
+  // 9 bytes that make CPython's memo 2^29 slots (4 GiB).
+  EXPECT_EQ(Message(B("\x80\x02Nr\x00\x00\x00\x10.")),
             "pickle memo index 268435456 beyond the values made so far at "
             "byte 3");
   EXPECT_EQ(Message("\x80\x02Nq\x01."),

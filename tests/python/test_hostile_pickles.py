@@ -92,7 +92,7 @@ def test_stack_deeper_than_the_limit_is_refused(tmp_path):
 
 
 def test_memo_pickle_never_reaches_the_unpickler(tmp_path, monkeypatch):
-    # The unpickler would grow its memo to 2^29 slots for these 12 bytes.
+    # The unpickler would grow its memo to 2^29 slots for these 9 bytes.
     from hermetic import package_importer
 
     def refuse(*args, **kwargs):
