@@ -210,6 +210,9 @@ def test_memory_error_of_the_unpickler_is_a_resource_limit_error(tmp_path):
     (b"\x8c\x05weird\x85", "but got 'weird'"),
     (b"C\x01\xff\x85", "persistent id kind b'\\\\xff' is not ASCII"),
     (b"\x8c\x07storage\x85", "storage persistent id must have 5 fields, got 1"),
+    (b"(\x8c\x0ereduce_package]NNt", "reduce_package id must be an int or str, got list"),
+    (b"\x8c\x0ereduce_packagecbuiltins\nprint\nK\x05\x87",
+     "needs a callable and a tuple, got builtin_function_or_method and int"),
 ])
 def test_unknown_persistent_ids_are_named(tmp_path, saved_id, what):
     with pytest.raises(CorruptPickleError, match="record res/x.pkl: .*" + what):
