@@ -1,5 +1,5 @@
-// Feeds arbitrary bytes to ScanPickle. The limits are lowered so that a
-// hostile stream cannot grow the model's stack or memo past a few MB.
+// Feeds arbitrary bytes to ScanPickle. The limits are lowered so that inputs
+// of fuzzer size reach them too.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -10,6 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hermetic::PickleScanOptions options;
   options.max_memo_entries = 1 << 16;
   options.max_stack_depth = 1 << 16;
+  options.max_mark_depth = 64;
+  options.max_int_digits = 64;
   (void)hermetic::ScanPickle(std::span<const uint8_t>(data, size), options);
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -61,9 +62,11 @@ bool IsPathLike(nb::handle obj) {
   return nb::isinstance<nb::str>(obj) || nb::hasattr(obj, "__fspath__");
 }
 
+// The path's bytes, as the OS takes them (names that are not UTF-8 too).
 std::string FsPath(nb::handle obj) {
   nb::module_ os = nb::module_::import_("os");
-  return nb::cast<std::string>(os.attr("fsdecode")(os.attr("fspath")(obj)));
+  nb::bytes path(os.attr("fsencode")(os.attr("fspath")(obj)));
+  return {path.c_str(), path.size()};
 }
 
 // A writer target that is a Python object with write() (and maybe flush()).
@@ -237,7 +240,8 @@ class PyRecordMap {
     cheap_views_ = !memory_.empty() && !check_crc;
   }
 
-  nb::object View(const std::string& name) {
+  nb::object View(const NameArg& arg) {
+    const std::string& name = arg.bytes;
     SharedRecordMap& shared = *shared_;
     auto view = [&] {
       std::lock_guard lock(shared.mu);
@@ -293,21 +297,50 @@ class PyArchiveReader {
     return *shared_->reader;
   }
 
+  Status OutOfMemory(std::string_view record, std::string_view what) {
+    std::string where = "archive " + Reader().display_name();
+    if (!record.empty()) where.append(", record ").append(record);
+    return Status::ResourceExhausted(where + ": out of memory " +
+                                     std::string(what));
+  }
+
+  // f(reader) with the GIL released; `record` (empty for the whole archive
+  // or several records) is what the call is about, named in its errors.
   template <typename F>
-  auto Run(F&& f) {
+  auto Run(std::string_view record, F&& f) {
     ArchiveReader& reader = Reader();
     SharedReader& shared = *shared_;
-    auto result = [&] {
+    bool out_of_memory = false;
+    auto result = [&]() -> decltype(f(reader)) {
       nb::gil_scoped_release nogil;
       std::lock_guard lock(shared.mu);
-      return f(reader);
+      try {
+        return f(reader);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+        return Status::Internal("");
+      }
     }();
-    return ValueOrRaise(std::move(result));
+    if (out_of_memory) RaiseStatus(OutOfMemory(record, "while reading"));
+    if (!result.ok()) RaiseStatus(NamingRecord(result.status(), record));
+    return std::move(result).value();
+  }
+
+  // An error about one record names it, whichever layer of the reader
+  // reported it (an I/O error may only know the file).
+  static Status NamingRecord(const Status& status, std::string_view record) {
+    if (record.empty() ||
+        status.message().find("record " + std::string(record)) !=
+            std::string::npos) {
+      return status;
+    }
+    return Status(status.code(),
+                  status.message() + " (record " + std::string(record) + ")");
   }
 
   template <typename F>
-  void RunStatus(F&& f) {
-    Run([&](ArchiveReader& r) -> Result<bool> {
+  void RunStatus(std::string_view record, F&& f) {
+    Run(record, [&](ArchiveReader& r) -> Result<bool> {
       Status s = f(r);
       if (!s.ok()) return s;
       return true;
@@ -333,7 +366,9 @@ class PyArchiveReader {
               "have a read() method");
         }
         if (nb::hasattr(source, "name")) {
-          display = nb::cast<std::string>(nb::str(source.attr("name")));
+          nb::object text = nb::str(source.attr("name"));
+          nb::bytes raw(text.attr("encode")("utf-8", "surrogateescape"));
+          display.assign(raw.c_str(), raw.size());
         } else {
           display = "<file>";
         }
@@ -349,48 +384,60 @@ class PyArchiveReader {
     shared_ = std::move(shared);
   }
 
-  const std::string& prefix() { return Reader().prefix(); }
-  const std::string& name() { return Reader().display_name(); }
+  nb::str prefix() { return NameStr(Reader().prefix()); }
+  nb::str name() { return NameStr(Reader().display_name()); }
   bool is_directory() { return Reader().is_directory(); }
 
-  std::vector<std::string> Records() {
-    std::vector<std::string> out;
-    for (const RecordInfo& r : Reader().records()) out.push_back(r.name);
+  nb::list Records() {
+    nb::list out;
+    for (const RecordInfo& r : Reader().records()) out.append(NameStr(r.name));
     return out;
   }
   std::vector<RecordInfo> RecordInfos() { return Reader().records(); }
-  bool HasRecord(const std::string& name) {
-    return Reader().Find(name) != nullptr;
+  bool HasRecord(const NameArg& name) {
+    return Reader().Find(name.bytes) != nullptr;
   }
 
   // Reads straight into a fresh bytes object: one copy, GIL released.
-  nb::bytes Read(const std::string& name) {
+  nb::bytes Read(const NameArg& arg) {
+    const std::string& name = arg.bytes;
     const RecordInfo* info = Reader().Find(name);
     // The core names the missing record in its NotFound status.
     if (info == nullptr) RaiseStatus(Reader().ReadInto(name, {}));
+    if (info->size > static_cast<uint64_t>(PY_SSIZE_T_MAX)) {
+      RaiseStatus(
+          OutOfMemory(name, "for " + std::to_string(info->size) + " bytes"));
+    }
     nb::bytes out = nb::steal<nb::bytes>(PyBytes_FromStringAndSize(
         nullptr, static_cast<Py_ssize_t>(info->size)));
-    if (!out.is_valid()) throw nb::python_error();
+    if (!out.is_valid()) {
+      if (!PyErr_ExceptionMatches(PyExc_MemoryError)) throw nb::python_error();
+      PyErr_Clear();
+      RaiseStatus(
+          OutOfMemory(name, "for " + std::to_string(info->size) + " bytes"));
+    }
     std::span<uint8_t> dest(
         reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(out.ptr())), info->size);
-    RunStatus([&](ArchiveReader& r) { return r.ReadInto(name, dest); });
+    RunStatus(name, [&](ArchiveReader& r) { return r.ReadInto(name, dest); });
     return out;
   }
 
-  nb::object View(const std::string& name) {
-    return MemoryView(Run([&](ArchiveReader& r) { return r.View(name); }),
+  nb::object View(const NameArg& arg) {
+    const std::string& name = arg.bytes;
+    return MemoryView(Run(name, [&](ArchiveReader& r) { return r.View(name); }),
                       shared_);
   }
 
-  PyRecordMap MapRecords(const std::string& prefix) {
+  PyRecordMap MapRecords(const NameArg& arg) {
+    const std::string& prefix = arg.bytes;
     return PyRecordMap(
-        Run([&](ArchiveReader& r) { return r.MapRecords(prefix); }),
+        Run("", [&](ArchiveReader& r) { return r.MapRecords(prefix); }),
         verify_crc_);
   }
 
-  void Verify(std::optional<std::string> name) {
-    RunStatus([&](ArchiveReader& r) {
-      return name ? r.Verify(*name) : r.VerifyAll();
+  void Verify(std::optional<NameArg> name) {
+    RunStatus(name ? name->bytes : "", [&](ArchiveReader& r) {
+      return name ? r.Verify(name->bytes) : r.VerifyAll();
     });
   }
 
@@ -412,7 +459,7 @@ ArchiveWriter* UnwrapArchiveWriter(nb::handle obj) {
 
 void BindArchive(nb::module_& m) {
   nb::class_<RecordInfo>(m, "RecordInfo")
-      .def_ro("name", &RecordInfo::name)
+      .def_prop_ro("name", [](const RecordInfo& r) { return NameStr(r.name); })
       .def_ro("header_offset", &RecordInfo::header_offset)
       .def_ro("data_offset", &RecordInfo::data_offset)
       .def_ro("size", &RecordInfo::size)
@@ -420,9 +467,9 @@ void BindArchive(nb::module_& m) {
       .def_ro("crc32", &RecordInfo::crc32)
       .def_ro("method", &RecordInfo::method)
       .def("__repr__", [](const RecordInfo& r) {
-        return "RecordInfo(name=" + r.name +
-               ", size=" + std::to_string(r.size) +
-               ", data_offset=" + std::to_string(r.data_offset) + ")";
+        return NameStr("RecordInfo(name=" + r.name +
+                       ", size=" + std::to_string(r.size) +
+                       ", data_offset=" + std::to_string(r.data_offset) + ")");
       });
 
   nb::class_<PyArchiveWriter>(m, "ArchiveWriter")

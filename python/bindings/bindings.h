@@ -5,6 +5,7 @@
 
 #include <nanobind/nanobind.h>
 
+#include <string_view>
 #include <utility>
 
 #include "hermetic/archive.h"
@@ -28,6 +29,18 @@ T ValueOrRaise(Result<T>&& result) {
   return std::move(result).value();
 }
 
+// Text from an archive or the file system (record names, paths) as str:
+// bytes that are not UTF-8 become surrogate escapes, as os.fsdecode makes
+// them, so that a conversion never fails.
+nb::str NameStr(std::string_view text);
+
+// A name argument (record name, prefix, glob candidate): the UTF-8 bytes of
+// a str, surrogate escapes turned back into the bytes NameStr made them from,
+// so that every name the bindings return can be passed back.
+struct NameArg {
+  std::string bytes;
+};
+
 // The C++ writer held by a hermetic._core.ArchiveWriter; TypeError for any
 // other object. Valid while `obj` lives: the caller keeps it alive.
 //
@@ -44,5 +57,34 @@ void BindScanners(nb::module_& m);
 void BindPackaging(nb::module_& m);
 
 }  // namespace hermetic::python
+
+namespace nanobind::detail {
+
+template <>
+struct type_caster<hermetic::python::NameArg> {
+  NB_TYPE_CASTER(hermetic::python::NameArg, const_name("str"))
+
+  bool from_python(handle src, uint8_t, cleanup_list*) noexcept {
+    if (!PyUnicode_Check(src.ptr())) return false;
+    Py_ssize_t size = 0;
+    if (const char* utf8 = PyUnicode_AsUTF8AndSize(src.ptr(), &size)) {
+      value.bytes.assign(utf8, static_cast<size_t>(size));
+      return true;
+    }
+    PyErr_Clear();
+    PyObject* raw =
+        PyUnicode_AsEncodedString(src.ptr(), "utf-8", "surrogateescape");
+    if (raw == nullptr) {
+      PyErr_Clear();
+      return false;
+    }
+    value.bytes.assign(PyBytes_AS_STRING(raw),
+                       static_cast<size_t>(PyBytes_GET_SIZE(raw)));
+    Py_DECREF(raw);
+    return true;
+  }
+};
+
+}  // namespace nanobind::detail
 
 #endif  // HERMETIC_PYTHON_BINDINGS_BINDINGS_H_

@@ -61,7 +61,16 @@ nb::list ScanImportsPy(nb::handle source, std::string_view module_name,
   return out;
 }
 
-nb::list ScanPicklePy(nb::handle data) {
+// Text that is not a name (a persistent id's kind) must never fail to
+// convert: undecodable bytes come back escaped.
+nb::str EscapedStr(std::string_view s) {
+  PyObject* o = PyUnicode_DecodeUTF8(
+      s.data(), static_cast<Py_ssize_t>(s.size()), "backslashreplace");
+  if (o == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(o);
+}
+
+PickleScan ScanPickleBuffer(nb::handle data) {
   Py_buffer view;
   if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_SIMPLE) != 0) {
     throw nb::python_error();
@@ -73,8 +82,13 @@ nb::list ScanPicklePy(nb::handle data) {
                                static_cast<size_t>(view.len)}));
   }
   PyBuffer_Release(&view);
+  return ValueOrRaise(std::move(*result));
+}
+
+nb::list Globals(const PickleScan& scan) {
   nb::list out;
-  for (const PickleGlobal& g : ValueOrRaise(std::move(*result)).globals) {
+  // The scan admits only strict UTF-8 names.
+  for (const PickleGlobal& g : scan.globals) {
     out.append(nb::make_tuple(Str(g.module), Str(g.name)));
   }
   return out;
@@ -127,7 +141,32 @@ std::vector<std::string> Names(const DiGraph& g,
 void BindScanners(nb::module_& m) {
   m.def("scan_imports", &ScanImportsPy, nb::arg("source"),
         nb::arg("module_name"), nb::arg("is_package"));
-  m.def("scan_pickle", &ScanPicklePy, nb::arg("data"));
+  m.def(
+      "scan_pickle",
+      [](nb::handle data) { return Globals(ScanPickleBuffer(data)); },
+      nb::arg("data"));
+
+  nb::class_<PickleScan>(m, "PickleScan")
+      .def_ro("protocol", &PickleScan::protocol)
+      .def_prop_ro("globals", &Globals)
+      .def_ro("unresolved_globals", &PickleScan::unresolved_globals)
+      .def_prop_ro("extension_codes",
+                   [](const PickleScan& s) {
+                     nb::list out;
+                     for (int32_t c : s.extension_codes) out.append(c);
+                     return out;
+                   })
+      .def_ro("persistent_ids", &PickleScan::persistent_ids)
+      .def_prop_ro("persistent_id_kinds",
+                   [](const PickleScan& s) {
+                     nb::list out;
+                     for (const std::string& k : s.persistent_id_kinds) {
+                       out.append(EscapedStr(k));
+                     }
+                     return out;
+                   })
+      .def_ro("unnamed_persistent_ids", &PickleScan::unnamed_persistent_ids);
+  m.def("check_pickle", &ScanPickleBuffer, nb::arg("data"));
 
   nb::class_<GlobGroup>(m, "GlobGroup")
       .def(
@@ -138,7 +177,12 @@ void BindScanners(nb::module_& m) {
           },
           nb::arg("include"), nb::arg("exclude") = nb::tuple(),
           nb::arg("separator") = ".")
-      .def("matches", &GlobGroup::Matches, nb::arg("candidate"));
+      .def(
+          "matches",
+          [](const GlobGroup& g, const NameArg& candidate) {
+            return g.Matches(candidate.bytes);
+          },
+          nb::arg("candidate"));
 
   nb::class_<DiGraph>(m, "DiGraph")
       .def(nb::init<>())

@@ -39,8 +39,22 @@ const char* ExceptionName(StatusCode code) {
 void RaiseStatus(const Status& status) {
   nb::object errors = nb::module_::import_("hermetic.errors");
   nb::object cls = errors.attr(ExceptionName(status.code()));
-  PyErr_SetObject(cls.ptr(), nb::str(status.message().c_str()).ptr());
+  // Messages quote names and bytes from the input: keep all of them, NULs
+  // included, and escape what is not UTF-8 rather than fail.
+  const std::string& message = status.message();
+  nb::object text = nb::steal(PyUnicode_DecodeUTF8(
+      message.data(), static_cast<Py_ssize_t>(message.size()),
+      "backslashreplace"));
+  if (!text.is_valid()) throw nb::python_error();
+  PyErr_SetObject(cls.ptr(), text.ptr());
   throw nb::python_error();
+}
+
+nb::str NameStr(std::string_view text) {
+  PyObject* o = PyUnicode_DecodeUTF8(
+      text.data(), static_cast<Py_ssize_t>(text.size()), "surrogateescape");
+  if (o == nullptr) throw nb::python_error();
+  return nb::steal<nb::str>(o);
 }
 
 }  // namespace hermetic::python

@@ -57,7 +57,14 @@ class ArchiveWriter:
 class ArchiveReader:
     """Reads a zip archive (mmap of a path, a bytes-like object, or a file-like
     object read whole) or an unzipped package folder (path to a directory).
-    Records are named without the top-level folder."""
+    Records are named without the top-level folder.
+
+    Every read (read(), and what PackageImporter reads) checks the record's
+    CRC-32; verify_crc also checks it on view() and RecordMap.view(). Names
+    and paths that are not UTF-8 come back with surrogate escapes (as
+    os.fsdecode makes them) and may be passed back as they are. Errors about
+    a record name the archive and the record; an allocation that fails
+    raises ResourceLimitError (a MemoryError)."""
 
     def __init__(self, source: Union[str, os.PathLike, Buffer, object], *,
                  verify_crc: bool = False) -> None: ...
@@ -107,7 +114,38 @@ def scan_imports(source: Union[str, bytes], module_name: str,
 def scan_pickle(data: Buffer) -> list[tuple[str, str]]:
     """Every global (module, qualname) the pickle references, protocols 0-5,
     in first-seen order, de-duplicated. Never executes anything. A malformed
-    pickle raises CorruptArchiveError."""
+    pickle raises CorruptArchiveError ("pickle <what> at byte N"); see
+    check_pickle for what is refused."""
+
+class PickleScan:
+    """What check_pickle found (include/hermetic/pickle_scan.h)."""
+    @property
+    def protocol(self) -> int: ...
+    @property
+    def globals(self) -> list[tuple[str, str]]:
+        """As scan_pickle returns them."""
+    @property
+    def unresolved_globals(self) -> int:
+        """STACK_GLOBALs whose operands the scan cannot name."""
+    @property
+    def extension_codes(self) -> list[int]:
+        """copyreg extension codes (EXT1/2/4), distinct, first-seen order."""
+    @property
+    def persistent_ids(self) -> int: ...
+    @property
+    def persistent_id_kinds(self) -> list[str]:
+        """Distinct first items of tuple persistent ids ('storage', ...);
+        undecodable bytes backslash-escaped."""
+    @property
+    def unnamed_persistent_ids(self) -> int: ...
+
+def check_pickle(data: Buffer) -> PickleScan:
+    """The gate PackageImporter.load_pickle runs before unpickling, in one
+    pass with the GIL released: CorruptArchiveError ("pickle <what> at byte
+    N") unless every length lies within the data, every memo index is below
+    the number of values pushed so far, nesting, memo and integer text are
+    within limits, opcodes are known and the protocol is at most 5, so that
+    the C unpickler's allocations stay proportional to the pickle."""
 
 # --------------------------------------------------------------------------
 # Patterns and graph (src/glob, src/graph)

@@ -44,11 +44,12 @@ class RecordReader:
 
 
 class DirectoryReader(RecordReader):
-    """An unzipped package: `directory` is the folder that holds ``.data/``."""
+    """An unzipped package: `directory` is the folder that holds ``.data/``;
+    verify_crc as _core.ArchiveReader's."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, *, verify_crc=False):
         self.directory = os.fspath(directory)
-        super().__init__(_core.ArchiveReader(self.directory))
+        super().__init__(_core.ArchiveReader(self.directory, verify_crc=verify_crc))
 
     def record_path(self, name):
         """The file holding record `name` (for APIs that need a real path)."""

@@ -8,6 +8,8 @@ lookups and persistent ids call back into Python.
 import _compat_pickle
 import pickle
 
+from .errors import CorruptPickleError
+
 _PROTO = 0x80
 
 
@@ -92,7 +94,11 @@ class PackageUnpickler(pickle.Unpickler):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
-                raise AttributeError(f"Can't get attribute {name!r} on {obj!r}") from None
+                where = ""
+                if self._record is not None:
+                    archive = self._importer.zip_reader.archive.name
+                    where = f" (pickle record '{self._record}' of archive {archive})"
+                raise AttributeError(f"Can't get attribute {name!r} on {obj!r}{where}") from None
         if module == "torch._utils":
             # Tensors are rebuilt by one call each: a faster path pays off
             # for pickles of many small tensors.
@@ -108,15 +114,32 @@ class PackageUnpickler(pickle.Unpickler):
             loader = self._tensor_loader = TensorLoader(self)
         return loader
 
+    def _corrupt(self, problem):
+        """The error for a persistent id the exporter never writes, naming
+        the archive and record when this load has them."""
+        if self._record is not None:
+            archive = self._importer.zip_reader.archive.name
+            problem = f"archive {archive}, record {self._record}: {problem}"
+        return CorruptPickleError(problem)
+
+    def _reduce(self, func, args):
+        # What the exporter writes: a function and a tuple of its arguments.
+        if not callable(func) or not isinstance(args, tuple):
+            raise self._corrupt(
+                "reduce_package persistent id needs a callable and a tuple, got "
+                f"{type(func).__name__} and {type(args).__name__}")
+        return func(self._importer, *args)
+
     def persistent_load(self, saved_id):
         if not isinstance(saved_id, tuple) or not saved_id:
-            raise pickle.UnpicklingError(
-                f"persistent id must be a non-empty tuple, got {saved_id!r}"
-            )
-        typename = _decode_ascii(saved_id[0])
+            raise self._corrupt(f"persistent id must be a non-empty tuple, got {saved_id!r}")
+        try:
+            typename = _decode_ascii(saved_id[0])
+        except UnicodeDecodeError:
+            raise self._corrupt(f"persistent id kind {saved_id[0]!r} is not ASCII") from None
         if typename == "storage":
             if len(saved_id) != 5:
-                raise pickle.UnpicklingError(
+                raise self._corrupt(
                     f"storage persistent id must have 5 fields, got {len(saved_id)}"
                 )
             loader = self._tensor_loader or self._tensors()
@@ -125,16 +148,19 @@ class PackageUnpickler(pickle.Unpickler):
             if len(saved_id) == 3:
                 # Legacy form without an id: nothing to memoise on.
                 _, func, args = saved_id
-                return func(self._importer, *args)
+                return self._reduce(func, args)
             if len(saved_id) != 4:
-                raise pickle.UnpicklingError(
+                raise self._corrupt(
                     f"reduce_package persistent id must have 3 or 4 fields, got {len(saved_id)}"
                 )
             _, reduce_id, func, args = saved_id
+            if not isinstance(reduce_id, (int, str, bytes)):
+                raise self._corrupt(
+                    f"reduce_package id must be an int or str, got {type(reduce_id).__name__}")
             if reduce_id not in self._loaded_reduces:
-                self._loaded_reduces[reduce_id] = func(self._importer, *args)
+                self._loaded_reduces[reduce_id] = self._reduce(func, args)
             return self._loaded_reduces[reduce_id]
-        raise pickle.UnpicklingError(
+        raise self._corrupt(
             "Unknown typename for persistent_load, expected 'storage' or 'reduce_package' "
             f"but got '{typename}'"
         )

@@ -5,6 +5,8 @@ so ``except ValueError`` catches a corrupt archive and ``except OSError`` an
 unwritable target, as with the standard library.
 """
 
+import pickle
+
 
 class HermeticError(Exception):
     """Base of every error hermetic's core raises."""
@@ -20,6 +22,10 @@ class NotFoundError(HermeticError, FileNotFoundError):
 
 class CorruptArchiveError(HermeticError, ValueError):
     """An archive's bytes break the format or a safety limit."""
+
+
+class CorruptPickleError(CorruptArchiveError, pickle.UnpicklingError):
+    """A pickle record that the unpickler may not or cannot read."""
 
 
 class HermeticIOError(HermeticError, OSError):

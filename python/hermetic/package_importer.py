@@ -19,6 +19,7 @@ import io
 import linecache
 import os
 import sys
+import tokenize
 import types
 import weakref
 
@@ -39,7 +40,7 @@ from ._importlib import (
 )
 from ._mangling import PackageMangler, demangle
 from ._package_unpickler import PackageUnpickler
-from .errors import CorruptArchiveError
+from .errors import CorruptArchiveError, CorruptPickleError, HermeticError, ResourceLimitError
 from .file_structure_representation import _create_directory_from_file_list
 from .importer import Importer
 
@@ -129,15 +130,16 @@ def _build_module_tree(extern_modules, record_names):
     return root
 
 
-def _open_records(file_or_buffer):
-    """(reader, filename) for a path, a directory or a readable binary file."""
+def _open_records(file_or_buffer, verify):
+    """(reader, filename) for a path, a directory or a readable binary file;
+    `verify` makes the reader CRC-check views too (see PackageImporter)."""
     if isinstance(file_or_buffer, (str, os.PathLike)):
         filename = os.fsdecode(os.fspath(file_or_buffer))
         if os.path.isdir(filename):
-            return DirectoryReader(filename), filename
-        return RecordReader(_core.ArchiveReader(filename)), filename
+            return DirectoryReader(filename, verify_crc=verify), filename
+        return RecordReader(_core.ArchiveReader(filename, verify_crc=verify)), filename
     if isinstance(file_or_buffer, (bytes, bytearray, memoryview)):
-        return RecordReader(_core.ArchiveReader(file_or_buffer)), "<binary>"
+        return RecordReader(_core.ArchiveReader(file_or_buffer, verify_crc=verify)), "<binary>"
     read = getattr(file_or_buffer, "read", None)
     if not callable(read):
         raise TypeError(
@@ -154,7 +156,37 @@ def _open_records(file_or_buffer):
         raise TypeError(
             f"PackageImporter needs a binary file object; read() returned {type(data).__name__}"
         )
-    return RecordReader(_core.ArchiveReader(data)), "<binary>"
+    return RecordReader(_core.ArchiveReader(data, verify_crc=verify)), "<binary>"
+
+
+def _where(reader, record):
+    """The "archive A, record R" that starts every error about a record."""
+    return f"archive {reader.archive.name}, record {record}"
+
+
+def _utf8_record(reader, record):
+    """Record `record` decoded as UTF-8; CorruptArchiveError if it is not."""
+    try:
+        return reader.get_record(record).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CorruptArchiveError(f"{_where(reader, record)}: not UTF-8: {error}") from error
+
+
+def _decode_source(reader, record, source):
+    """A module's source bytes as text, in the encoding its coding cookie
+    declares (UTF-8 without one), as the import system decodes it;
+    CorruptArchiveError if they cannot be, or hold a NUL (which no source
+    file can)."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        text = source.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+        raise CorruptArchiveError(
+            f"{_where(reader, record)}: source cannot be decoded: {error}"
+        ) from error
+    if "\0" in text:
+        raise CorruptArchiveError(f"{_where(reader, record)}: source contains a NUL byte")
+    return text
 
 
 def _read_extern_list(reader):
@@ -164,15 +196,19 @@ def _read_extern_list(reader):
             f"archive {archive.name!r} has no record {_EXTERN_LIST}: it is not a package "
             "(or its exporter was never closed)"
         )
-    try:
-        text = reader.get_record(_EXTERN_LIST).decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CorruptArchiveError(
-            f"archive {archive.name!r}: {_EXTERN_LIST} is not UTF-8: {error}"
-        ) from None
+    text = _utf8_record(reader, _EXTERN_LIST)
     # A package without externs stores a lone newline; a blank name means
     # nothing and would only confuse module_allowed.
     return [name for name in text.splitlines() if name]
+
+
+def _unpickler_error(error):
+    """Whether `error`, caught around Unpickler.load() in the same frame,
+    was raised by the C unpickler itself (or a builtin it called on the
+    stream's behalf), not by Python code the load ran: packaged code, an
+    extern library or hermetic's own glue, which raise what they mean."""
+    traceback = error.__traceback__
+    return traceback is not None and traceback.tb_next is None
 
 
 # Mangled module name -> module, for every module any PackageImporter
@@ -201,6 +237,13 @@ class PackageImporter(Importer):
     module_allowed: called with every external module the package needs;
     returning False refuses the package with ImportError.
 
+    verify: check every record's CRC-32 now, and the CRC of each tensor
+    storage and out-of-band buffer when it is first mapped. Without it, the
+    CRC of every record read into memory (sources, pickles, text, binary) is
+    checked on each read, but mapped storages and buffers are used as they
+    are: a changed byte in them goes unnoticed. A mismatch raises
+    CorruptArchiveError naming the archive and the record.
+
     Attributes: ``filename`` (the path given, or ``"<binary>"``),
     ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
     ``has_record(name)``, ``get_all_records()``; see _directory_reader),
@@ -211,10 +254,13 @@ class PackageImporter(Importer):
     (a factory, so the importer serves as torch.load's pickle_module).
     """
 
-    def __init__(self, file_or_buffer, module_allowed=lambda module_name: True):
+    def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
+                 verify=False):
         # Everything that can fail on a bad archive runs before any shared
         # state (mangle counter, registries) is touched.
-        reader, filename = _open_records(file_or_buffer)
+        reader, filename = _open_records(file_or_buffer, verify)
+        if verify:
+            reader.archive.verify()
         extern_modules = _read_extern_list(reader)
         for name in extern_modules:
             if not module_allowed(name):
@@ -259,13 +305,33 @@ class PackageImporter(Importer):
         return self.zip_reader.get_record(self._zipfile_path(package, resource))
 
     def load_text(self, package, resource, encoding="utf-8", errors="strict"):
-        return self.load_binary(package, resource).decode(encoding, errors)
+        record = self._zipfile_path(package, resource)
+        data = self.zip_reader.get_record(record)
+        try:
+            return data.decode(encoding, errors)
+        except UnicodeDecodeError as error:
+            raise CorruptArchiveError(
+                f"{_where(self.zip_reader, record)}: not {encoding}: {error}"
+            ) from error
 
     def load_pickle(self, package, resource, map_location=None):
         """Unpickles `resource` of `package`, importing the globals it names
-        from this package; map_location is torch.load's, for tensors."""
+        from this package; map_location is torch.load's, for tensors.
+
+        The pickle's bytes pass _core.check_pickle first, so the unpickler
+        never sees a stream whose memo, lengths or nesting would make it
+        allocate out of proportion to the pickle. What the unpickler itself
+        still refuses raises CorruptPickleError (a CorruptArchiveError and an
+        UnpicklingError; ResourceLimitError for a MemoryError) naming the archive and record, the original chained;
+        exceptions raised by code the load runs (packaged or extern classes,
+        their imports) propagate unchanged.
+        """
         record = self._zipfile_path(package, resource)
         data = self.zip_reader.get_record(record)
+        try:
+            _core.check_pickle(data)
+        except CorruptArchiveError as error:
+            raise CorruptPickleError(f"{_where(self.zip_reader, record)}: {error}") from None
         buffers = None
         if self.zip_reader.has_record(f"{record}.oob/0"):
             # Imported here: most pickles have no out-of-band buffers.
@@ -293,6 +359,16 @@ class PackageImporter(Importer):
         gc.disable()
         try:
             result = unpickler.load()
+        except HermeticError:
+            raise
+        except Exception as error:
+            if not _unpickler_error(error):
+                raise
+            kind = ResourceLimitError if isinstance(error, MemoryError) else CorruptPickleError
+            raise kind(
+                f"{_where(self.zip_reader, record)}: cannot unpickle: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -318,14 +394,15 @@ class PackageImporter(Importer):
         recorded."""
         if not self.zip_reader.has_record(_PYTHON_VERSION):
             return None
-        return self.zip_reader.get_record(_PYTHON_VERSION).decode("utf-8").strip()
+        return _utf8_record(self.zip_reader, _PYTHON_VERSION).strip()
 
     # linecache and inspect call these two by name on a module's __loader__.
     def get_source(self, module_name):
         module = self.import_module(demangle(module_name))
         if module.__file__ is None:
             return None
-        return self.zip_reader.get_record(demangle(module.__file__)).decode("utf-8")
+        record = demangle(module.__file__)
+        return _decode_source(self.zip_reader, record, self.zip_reader.get_record(record))
 
     def get_resource_reader(self, fullname):
         """importlib.resources support for package `fullname` of this archive."""
@@ -495,9 +572,15 @@ class PackageImporter(Importer):
             source = self.zip_reader.get_record(source_file)
             code = load_cached(self.zip_reader, name, is_package, source, mangled_file)
             if code is None:
-                code = compile(
-                    normalize_line_endings(source), mangled_file, "exec", dont_inherit=True
-                )
+                try:
+                    code = compile(
+                        normalize_line_endings(source), mangled_file, "exec", dont_inherit=True
+                    )
+                except (SyntaxError, ValueError):
+                    # Bytes that cannot be text (or hold a NUL) are damage, not a mistake in
+                    # the package's code; checked only then, as it costs.
+                    _decode_source(self.zip_reader, source_file, source)
+                    raise
             exec(code, namespace)
         except BaseException:
             # As importlib does: a module whose code failed is not imported.

@@ -6,7 +6,6 @@
 #include <deque>
 #include <optional>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "imports/string_literal.h"
@@ -14,18 +13,54 @@
 namespace hermetic {
 namespace {
 
-// What the model knows about one stack or memo slot: a str it can name, or
-// an opaque value. MARKs only ever live on the stack.
 // A stack or memo value as the model sees it, in 4 bytes as there can be
-// millions: a MARK, an opaque value, or the str strings_[code - kFirstString].
-// In the memo, kMark stands for "no entry" (MARKs are never memoized).
+// millions: a MARK, an opaque value, the str strings_[code - kFirstString],
+// or (kTuple set) a tuple whose first item is that str, which is what names
+// the kind of a persistent id. In the memo, kMark stands for "no entry"
+// (MARKs are never memoized).
 struct Slot {
   static constexpr uint32_t kMark = 0;
   static constexpr uint32_t kOpaque = 1;
   static constexpr uint32_t kFirstString = 2;
-  bool is_string() const { return code >= kFirstString; }
+  static constexpr uint32_t kTuple = uint32_t{1} << 31;
+  bool is_string() const { return code >= kFirstString && code < kTuple; }
+  bool is_named_tuple() const { return code >= kTuple; }
   uint32_t code = kOpaque;
 };
+
+// Strict UTF-8 (no surrogates, no overlong forms), as the unpickler decodes
+// GLOBAL's lines and as module and attribute names must be.
+bool IsUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<uint8_t>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint8_t lo = 0x80, hi = 0xbf;  // range of the second byte
+    if (b >= 0xc2 && b <= 0xdf) {
+      n = 1;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      n = 2;
+      if (b == 0xe0) lo = 0xa0;
+      if (b == 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 3;
+      if (b == 0xf0) lo = 0x90;
+      if (b == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto c = static_cast<uint8_t>(s[i + k]);
+      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xbf)) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
 
 class Scanner {
  public:
@@ -33,7 +68,8 @@ class Scanner {
       : data_(reinterpret_cast<const char*>(data.data()), data.size()),
         options_(options),
         max_stack_(options.max_stack_depth),
-        max_memo_(options.max_memo_entries) {}
+        max_memo_(options.max_memo_entries),
+        max_marks_(options.max_mark_depth) {}
 
   Result<PickleScan> Run();
 
@@ -93,6 +129,8 @@ class Scanner {
     pos_ = end + 1;
     return true;
   }
+  // Text memo indices; their own digits, not Python's int() syntax, which
+  // picklers never need.
   bool Decimal(int64_t* out) {
     std::string_view line;
     if (!Line(&line)) return false;
@@ -116,7 +154,15 @@ class Scanner {
       return Fail("stack deeper than the limit", op_pos_);
     }
     stack_.push_back(slot);
+    ++pushes_;
     return true;
+  }
+  bool PushMark() {
+    if (marks_ >= max_marks_) {
+      return Fail("MARKs nested deeper than the limit", op_pos_);
+    }
+    ++marks_;
+    return Push(Slot{Slot::kMark});
   }
   bool PushOpaque() { return Push(Slot{}); }
   bool SkipThenPush(size_t n) {
@@ -137,13 +183,22 @@ class Scanner {
       if (!Pop()) return false;
     return true;
   }
-  bool PopMark() {
+  // Pops down to and including the topmost MARK; *first is the item just
+  // above it (opaque if none).
+  bool PopMark(Slot* first = nullptr) {
+    Slot above;
     while (!stack_.empty() && stack_.back().code != Slot::kMark) {
+      above = stack_.back();
       stack_.pop_back();
     }
     if (stack_.empty()) return Fail("missing MARK", op_pos_);
     stack_.pop_back();
+    --marks_;
+    if (first) *first = above;
     return true;
+  }
+  bool PushTuple(Slot first) {
+    return Push(first.is_string() ? Slot{first.code | Slot::kTuple} : Slot{});
   }
   bool Top(Slot* out) {
     if (stack_.empty() || stack_.back().code == Slot::kMark) {
@@ -152,65 +207,97 @@ class Scanner {
     *out = stack_.back();
     return true;
   }
-  // Picklers number memo entries 0, 1, 2, ...: those live in a vector (an
-  // absent entry is a kMark slot, which is never memoized); far-off indices
-  // of hand-made pickles go to a map so they cannot force a huge vector.
-  Slot* MemoSlot(int64_t index, bool create) {
-    if (index >= 0 && static_cast<uint64_t>(index) < dense_memo_.size()) {
-      return &dense_memo_[index];
-    }
-    if (!create) {
-      auto it = sparse_memo_.find(index);
-      return it == sparse_memo_.end() ? nullptr : &it->second;
-    }
-    if (static_cast<uint64_t>(index) == dense_memo_.size()) {
-      return &dense_memo_.emplace_back();
-    }
-    if (index >= 0 && static_cast<uint64_t>(index) <= 2 * memo_size_ + 4096) {
-      dense_memo_.resize(index + 1, Slot{Slot::kMark});
-      return &dense_memo_[index];
-    }
-    return &sparse_memo_[index];
-  }
+  // The unpickler sizes its memo by the largest index stored (twice it, a
+  // pointer each), not by the entries: an index must name a value the stream
+  // made before, so the memo stays proportional to the pickle. Picklers
+  // number entries 0, 1, 2, ...; pickletools.optimize renumbers them the same
+  // way, and older optimizers left gaps, never an index beyond the values
+  // made so far.
   bool Memoize(int64_t index) {
     Slot top;
     if (!Top(&top)) return false;
-    Slot* slot = MemoSlot(index, false);
-    if (slot == nullptr || slot->code == Slot::kMark) {
-      if (memo_size_ >= max_memo_) {
-        return Fail("memo larger than the limit", op_pos_);
-      }
-      ++memo_size_;
-      slot = MemoSlot(index, true);
+    if (index < 0) return Fail("negative memo index", op_pos_);
+    const auto i = static_cast<uint64_t>(index);
+    if (i >= pushes_) {
+      return Fail("memo index " + std::to_string(index) +
+                      " beyond the values made so far",
+                  op_pos_);
     }
-    *slot = top;
+    if (i >= max_memo_) return Fail("memo larger than the limit", op_pos_);
+    if (i >= memo_.size()) memo_.resize(i + 1, Slot{Slot::kMark});
+    if (memo_[i].code == Slot::kMark) ++memo_size_;
+    memo_[i] = top;
     return true;
   }
   bool Get(int64_t index) {
-    const Slot* slot = MemoSlot(index, false);
+    const Slot* slot = index >= 0 && static_cast<uint64_t>(index) < memo_.size()
+                           ? &memo_[static_cast<size_t>(index)]
+                           : nullptr;
     if (slot == nullptr || slot->code == Slot::kMark) {
       return Fail("memo index " + std::to_string(index) + " missing", op_pos_);
     }
     return Push(*slot);
   }
-  void Record(std::string_view module, std::string_view name) {
+  bool Record(std::string_view module, std::string_view name) {
+    if (!IsUtf8(module) || !IsUtf8(name)) {
+      return Fail("global name not UTF-8", op_pos_);
+    }
     // Length-prefixed so that no two (module, name) pairs share a key.
     std::string key = std::to_string(module.size());
     key.append(1, ':').append(module).append(name);
     if (seen_.insert(std::move(key)).second) {
       result_.globals.push_back({std::string(module), std::string(name)});
     }
+    return true;
   }
   // The argument of GLOBAL and INST: "module\nname\n".
   bool GlobalArgument() {
     std::string_view module, name;
     if (!Line(&module)) return false;
     if (!Line(&name)) return false;
-    Record(module, name);
+    return Record(module, name);
+  }
+  bool PersistentId(Slot id) {
+    ++result_.persistent_ids;
+    if (!id.is_named_tuple()) {
+      ++result_.unnamed_persistent_ids;
+      return true;
+    }
+    std::string_view kind = String(Slot{id.code & ~Slot::kTuple});
+    if (kinds_seen_.insert(std::string(kind)).second) {
+      result_.persistent_id_kinds.emplace_back(kind);
+    }
     return true;
   }
+  bool Extension(uint64_t code, size_t width) {
+    // EXT4's code is signed; the unpickler refuses codes <= 0.
+    const auto value = static_cast<int64_t>(
+        width == 4 ? static_cast<int32_t>(code) : static_cast<int64_t>(code));
+    if (value <= 0) return Fail("extension code not positive", op_pos_);
+    const auto c = static_cast<int32_t>(value);
+    if (std::find(result_.extension_codes.begin(),
+                  result_.extension_codes.end(),
+                  c) == result_.extension_codes.end()) {
+      result_.extension_codes.push_back(c);
+    }
+    return PushOpaque();
+  }
+  // INT and LONG text: CPython converts decimal text in quadratic time.
+  bool IntegerLine() {
+    std::string_view line;
+    if (!Line(&line)) return false;
+    size_t digits = line.size();
+    if (!line.empty() && (line[0] == '-' || line[0] == '+')) --digits;
+    if (op_ == 'L' && !line.empty() && line.back() == 'L') --digits;
+    if (digits > options_.max_int_digits) {
+      return Fail("integer text longer than the limit", op_pos_);
+    }
+    return PushOpaque();
+  }
   bool PushString(std::string_view text) {
-    if (strings_.size() >= UINT32_MAX - Slot::kFirstString) return PushOpaque();
+    // Codes from kTuple up are tuples: more strs than that are opaque.
+    if (strings_.size() >= Slot::kTuple - Slot::kFirstString)
+      return PushOpaque();
     strings_.push_back(text);
     return Push(
         Slot{static_cast<uint32_t>(strings_.size() - 1 + Slot::kFirstString)});
@@ -231,18 +318,21 @@ class Scanner {
   // reference that stores through vectors might alias.
   size_t max_stack_;
   size_t max_memo_;
+  size_t max_marks_;
   size_t pos_ = 0;
   size_t op_pos_ = 0;
   uint8_t op_ = 0;
   std::vector<Slot> stack_;
   std::vector<std::string_view> strings_;  // every str pushed, by Slot code
-  std::vector<Slot> dense_memo_;
-  std::unordered_map<int64_t, Slot> sparse_memo_;
+  std::vector<Slot> memo_;
   size_t memo_size_ = 0;  // distinct indices stored, as len(memo)
+  uint64_t pushes_ = 0;   // values (and MARKs) pushed so far
+  size_t marks_ = 0;      // MARKs on the stack
   // Strings the model had to decode (UNICODE's escapes); deque keeps views
   // into earlier entries valid.
   std::deque<std::string> decoded_;
   std::unordered_set<std::string> seen_;
+  std::unordered_set<std::string> kinds_seen_;
   PickleScan result_;
 };
 
@@ -284,10 +374,14 @@ bool Scanner::Step(uint8_t op) {
     // Scalars and byte strings: skip the argument, push an opaque value.
     case 'I':
     case 'L':
+      return IntegerLine();
     case 'F':
     case 'S':
+      if (!Line(&arg)) return false;
+      return PushOpaque();
     case 'P':
       if (!Line(&arg)) return false;
+      if (!PersistentId(Slot{})) return false;
       return PushOpaque();
     case 'J':
       return SkipThenPush(4);
@@ -298,14 +392,20 @@ bool Scanner::Step(uint8_t op) {
     case 'G':
       return SkipThenPush(8);
     case 0x8a:
-    case 'U':
     case 'C':
       if (!Counted<1>(false, &arg)) return false;
       return PushOpaque();
     case 0x8b:
-    case 'T':
       if (!Counted<4>(true, &arg)) return false;
       return PushOpaque();
+    // Python 2 strs: the unpickler decodes them (ASCII by default), so they
+    // are str operands of STACK_GLOBAL as much as BINUNICODE is.
+    case 'U':
+      if (!Counted<1>(false, &arg)) return false;
+      return PushString(arg);
+    case 'T':
+      if (!Counted<4>(true, &arg)) return false;
+      return PushString(arg);
     case 'B':
       if (!Counted<4>(false, &arg)) return false;
       return PushOpaque();
@@ -322,13 +422,16 @@ bool Scanner::Step(uint8_t op) {
     case 0x8f:
     case 0x97:
       return PushOpaque();
-    // EXT*: copyreg extension codes, not names.
+    // EXT*: copyreg extension codes, globals by number.
     case 0x82:
-      return SkipThenPush(1);
+      if (!LittleEndian<1>(&n)) return false;
+      return Extension(n, 1);
     case 0x83:
-      return SkipThenPush(2);
+      if (!LittleEndian<2>(&n)) return false;
+      return Extension(n, 2);
     case 0x84:
-      return SkipThenPush(4);
+      if (!LittleEndian<4>(&n)) return false;
+      return Extension(n, 4);
 
     // The str opcodes, the only operands STACK_GLOBAL accepts.
     case 'V':
@@ -353,21 +456,30 @@ bool Scanner::Step(uint8_t op) {
     case '1':
       return PopMark();
     case 'l':
-    case 't':
     case 'd':
     case 0x91:
       if (!PopMark()) return false;
       return PushOpaque();
+    case 't': {
+      Slot first;
+      if (!PopMark(&first)) return false;
+      return PushTuple(first);
+    }
     case 0x85:
     case 0x86:
-    case 0x87:
-      if (!PopN(op - 0x84)) return false;
-      return PushOpaque();
+    case 0x87: {
+      Slot first;
+      for (int i = op - 0x84; i > 0; --i) {
+        if (!Pop(&first)) return false;
+      }
+      return PushTuple(first);
+    }
     case 's':
       return PopN(2);
     case '0':
       // POP discards a MARK too when one is on top, as the unpickler does.
       if (stack_.empty()) return Fail("stack underflow", op_pos_);
+      if (stack_.back().code == Slot::kMark) --marks_;
       stack_.pop_back();
       return true;
     case '2': {
@@ -376,7 +488,7 @@ bool Scanner::Step(uint8_t op) {
       return Push(top);
     }
     case '(':
-      return Push(Slot{Slot::kMark});
+      return PushMark();
 
     // Memo.
     case 'g':
@@ -413,7 +525,9 @@ bool Scanner::Step(uint8_t op) {
       if (!Pop(&name)) return false;
       if (!Pop(&module)) return false;
       if (module.is_string() && name.is_string()) {
-        Record(String(module), String(name));
+        if (!Record(String(module), String(name))) return false;
+      } else {
+        ++result_.unresolved_globals;
       }
       return PushOpaque();
     }
@@ -428,7 +542,12 @@ bool Scanner::Step(uint8_t op) {
     case 0x92:
       if (!PopN(3)) return false;
       return PushOpaque();
-    case 'Q':
+    case 'Q': {
+      Slot id;
+      if (!Pop(&id)) return false;
+      if (!PersistentId(id)) return false;
+      return PushOpaque();
+    }
     case 0x98:
       if (!Pop()) return false;
       return PushOpaque();
@@ -452,7 +571,7 @@ bool Scanner::Step(uint8_t op) {
 Result<PickleScan> Scanner::Run() {
   // Address space only: pages are touched as entries arrive.
   constexpr size_t kReserve = size_t{1} << 20;
-  dense_memo_.reserve(
+  memo_.reserve(
       std::min({data_.size() / 2, options_.max_memo_entries, kReserve}));
   stack_.reserve(std::min({data_.size(), options_.max_stack_depth, kReserve}));
   while (pos_ < data_.size()) {
