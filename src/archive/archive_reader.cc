@@ -1202,7 +1202,10 @@ Status ZipReader::ParseUnguarded() {
                                             std::string(zip::NameProblem(dir)) +
                                             ")");
       }
-      if (e.size != 0 || e.compressed_size != 0) {
+      // Empty for every reader: nothing declared, and no compressed bytes
+      // beyond an empty deflate stream (2 bytes cannot encode a literal).
+      if (e.size != 0 || e.crc32 != 0 ||
+          e.compressed_size > (e.method == zip::kMethodStored ? 0 : 2)) {
         return CorruptRecord(full_name, "directory entry has data");
       }
       continue;

@@ -242,9 +242,10 @@ class Fd {
 };
 
 // Writes one record below `root` without ever following a symbolic link:
-// every directory is entered with O_NOFOLLOW, and the bytes go to a fresh
-// temporary file renamed over the leaf only once the record's CRC checked
-// (rename replaces a link or an existing file, never writes through it).
+// every directory is entered with O_NOFOLLOW, a link at the leaf is refused,
+// and the bytes go to a fresh temporary file renamed over the leaf only once
+// the record's CRC checked (an existing file is replaced, never written
+// through, so a hard link cannot leak either).
 Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
                   const RecordInfo& info) {
   const std::string name = EscapeName(info.name);
@@ -280,9 +281,9 @@ Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
   }
   const std::string& leaf = parts.back();
   struct stat st;
-  if (fstatat(cur.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISDIR(st.st_mode)) {
-    return refuse("it is a directory");
+  if (fstatat(cur.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) return refuse("it is a symbolic link");
+    if (S_ISDIR(st.st_mode)) return refuse("it is a directory");
   }
   // O_EXCL: a name taken (even by an extracted record) is skipped.
   static unsigned counter = 0;
