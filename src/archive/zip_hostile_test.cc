@@ -77,11 +77,13 @@ Layout LayoutOf(const std::vector<uint8_t>& bytes) {
 
 // A lying archive must be refused (Corrupt, or Unsupported for a feature we
 // do not implement) at open or when the record is read, or read back as the
-// original: never accepted with different contents.
+// original: never accepted with different contents. Records are read
+// without CRC checks, so that the structure checks alone must catch every
+// lie about where a record's bytes are.
 void ExpectRefusedOrIdentical(const std::vector<uint8_t>& original,
                               const std::vector<uint8_t>& lying,
                               const std::string& what) {
-  auto r = Open(lying);
+  auto r = Open(lying, {.verify_reads = false});
   if (!r.ok()) {
     EXPECT_TRUE(r.status().code() == StatusCode::kCorruptArchive ||
                 r.status().code() == StatusCode::kUnsupported)
@@ -98,7 +100,6 @@ void ExpectRefusedOrIdentical(const std::vector<uint8_t>& original,
     auto got = (*r)->Read(info.name);
     if (got.ok()) {
       EXPECT_EQ(Str(*got), Str(*want)) << what << ": " << info.name;
-      EXPECT_TRUE((*r)->Verify(info.name).ok()) << what;
     } else {
       EXPECT_EQ(got.status().code(), StatusCode::kCorruptArchive)
           << what << ": " << got.status().ToString();
