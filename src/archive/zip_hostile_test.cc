@@ -746,7 +746,7 @@ TEST(ZipDifferential, DirectoryEntriesMustBeEmpty) {
 TEST(ZipDifferential, NamesDifferingOnlyInCaseAreRefused) {
   // torch's reader (miniz) finds either for both names.
   ExpectCorrupt(BuildZip({{"p/Model.py", "1"}, {"p/model.py", "2"}}),
-                "record p/model.py: differs from record Model.py only in "
+                "record p/Model.py: differs from record model.py only in "
                 "letter case");
 }
 
