@@ -37,6 +37,13 @@ constexpr uint64_t kMaxDeflateRatio = 1032;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
+// "<what> <path>: <errno text>", with errno read before anything allocates.
+Status PathError(std::string_view what, const std::string& path) {
+  const int err = errno;
+  return Status::IOError(std::string(what) + " " + EscapeName(path) + ": " +
+                         ErrnoText(err));
+}
+
 // A read-only file mapped MAP_PRIVATE with write permission, so that callers
 // may scribble on views (copy-on-write) without reaching the file.
 class Mapping {
@@ -49,7 +56,7 @@ class Mapping {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
                    static_cast<off_t>(offset));
     if (p == MAP_FAILED) {
-      return Status::IOError("cannot map " + path + ": " + ErrnoText(errno));
+      return PathError("cannot map", path);
     }
     return std::make_shared<Mapping>(static_cast<uint8_t*>(p), size);
   }
@@ -87,14 +94,14 @@ Status StreamFile(
     const std::function<Status(std::span<const uint8_t>)>& consume) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
+    return PathError("cannot open", path);
   }
   std::vector<uint8_t> chunk(piece);
   for (;;) {
     ssize_t n = read(fd.get(), chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return Status::IOError("reading " + path + ": " + ErrnoText(errno));
+      return PathError("reading", path);
     }
     if (n == 0) return Status::Ok();
     HERMETIC_RETURN_IF_ERROR(consume(
@@ -106,7 +113,7 @@ Result<std::shared_ptr<Mapping>> MapFile(const std::string& path,
                                          uint64_t size) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
+    return PathError("cannot open", path);
   }
   return Mapping::Map(path, fd.get(), size);
 }
