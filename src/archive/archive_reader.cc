@@ -1443,7 +1443,10 @@ class DirectoryReader : public ArchiveReader {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     uint64_t filled = 0;
     HERMETIC_RETURN_IF_ERROR(Stream(name, [&](std::span<const uint8_t> piece) {
-      if (piece.size() > out.size() - filled) return Status::Ok();
+      if (piece.size() > out.size() - filled) {
+        return Status::InvalidArgument(Where(*r) + " has more than " +
+                                       std::to_string(out.size()) + " bytes");
+      }
       std::memcpy(out.data() + filled, piece.data(), piece.size());
       filled += piece.size();
       return Status::Ok();
