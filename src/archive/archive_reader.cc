@@ -1384,6 +1384,15 @@ class DirectoryReader : public ArchiveReader {
   }
 
   Status Scan() {
+    try {
+      return ScanUnguarded();
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted("package folder " + root_ +
+                                       ": out of memory for its file list");
+    }
+  }
+
+  Status ScanUnguarded() {
     HERMETIC_RETURN_IF_ERROR(Walk(""));
     std::vector<RecordInfo>& records = catalog_->records;
     std::sort(records.begin(), records.end(),
