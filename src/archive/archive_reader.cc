@@ -1392,19 +1392,6 @@ class DirectoryReader : public ArchiveReader {
     }
   }
 
-  Status ScanUnguarded() {
-    HERMETIC_RETURN_IF_ERROR(Walk(""));
-    std::vector<RecordInfo>& records = catalog_->records;
-    std::sort(records.begin(), records.end(),
-              [](const RecordInfo& a, const RecordInfo& b) {
-                return a.name < b.name;
-              });
-    for (size_t i = 0; i < records.size(); ++i) {
-      catalog_->index[records[i].name] = i;
-    }
-    return Status::Ok();
-  }
-
   const std::string& prefix() const override { return prefix_; }
   const std::string& display_name() const override { return root_; }
   bool is_directory() const override { return true; }
@@ -1486,6 +1473,19 @@ class DirectoryReader : public ArchiveReader {
   Status VerifyAll() override { return Status::Ok(); }
 
  private:
+  Status ScanUnguarded() {
+    HERMETIC_RETURN_IF_ERROR(Walk(""));
+    std::vector<RecordInfo>& records = catalog_->records;
+    std::sort(records.begin(), records.end(),
+              [](const RecordInfo& a, const RecordInfo& b) {
+                return a.name < b.name;
+              });
+    for (size_t i = 0; i < records.size(); ++i) {
+      catalog_->index[records[i].name] = i;
+    }
+    return Status::Ok();
+  }
+
   Result<const RecordInfo*> Lookup(std::string_view name) const {
     const RecordInfo* r = Find(name);
     if (r == nullptr) {
