@@ -303,6 +303,22 @@ class PyArchiveReader {
     return Status::ResourceExhausted(where + ": out of memory " +
                                      std::string(what));
   }
+  // An uninitialised bytes object of `size` bytes to fill, or
+  // ResourceLimitError naming the record.
+  nb::bytes NewBytes(const std::string& name, uint64_t size) {
+    const std::string what = "for " + std::to_string(size) + " bytes";
+    if (size > static_cast<uint64_t>(PY_SSIZE_T_MAX)) {
+      RaiseStatus(OutOfMemory(name, what));
+    }
+    nb::bytes out = nb::steal<nb::bytes>(
+        PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(size)));
+    if (!out.is_valid()) {
+      if (!PyErr_ExceptionMatches(PyExc_MemoryError)) throw nb::python_error();
+      PyErr_Clear();
+      RaiseStatus(OutOfMemory(name, what));
+    }
+    return out;
+  }
 
   // f(reader) with the GIL released; `record` (empty for the whole archive
   // or several records) is what the call is about, named in its errors.
@@ -404,18 +420,20 @@ class PyArchiveReader {
     const RecordInfo* info = Reader().Find(name);
     // The core names the missing record in its NotFound status.
     if (info == nullptr) RaiseStatus(Reader().ReadInto(name, {}));
-    if (info->size > static_cast<uint64_t>(PY_SSIZE_T_MAX)) {
-      RaiseStatus(
-          OutOfMemory(name, "for " + std::to_string(info->size) + " bytes"));
+    if (info->method != 0) {
+      // A deflated record's size is only declared: the core inflates into
+      // memory that grows with the real output and refuses past its limit,
+      // where allocating the declared size up front would let the archive
+      // choose how much memory we ask for.
+      std::vector<uint8_t> bytes =
+          Run(name, [&](ArchiveReader& r) { return r.Read(name); });
+      nb::bytes out = NewBytes(name, bytes.size());
+      if (!bytes.empty()) {
+        std::memcpy(PyBytes_AS_STRING(out.ptr()), bytes.data(), bytes.size());
+      }
+      return out;
     }
-    nb::bytes out = nb::steal<nb::bytes>(PyBytes_FromStringAndSize(
-        nullptr, static_cast<Py_ssize_t>(info->size)));
-    if (!out.is_valid()) {
-      if (!PyErr_ExceptionMatches(PyExc_MemoryError)) throw nb::python_error();
-      PyErr_Clear();
-      RaiseStatus(
-          OutOfMemory(name, "for " + std::to_string(info->size) + " bytes"));
-    }
+    nb::bytes out = NewBytes(name, info->size);
     std::span<uint8_t> dest(
         reinterpret_cast<uint8_t*>(PyBytes_AS_STRING(out.ptr())), info->size);
     RunStatus(name, [&](ArchiveReader& r) { return r.ReadInto(name, dest); });

@@ -174,7 +174,10 @@ def test_nul_in_a_name_keeps_the_whole_message(tmp_path):
     path = _build(tmp_path / "p.pt")
     with pytest.raises(NotFoundError) as info:
         _core.ArchiveReader(str(path)).read("res/a\x00tail")
-    assert "res/a\x00tail" in str(info.value)
+    # Escaped by the core (EscapeName), so the text after the NUL survives
+    # and no raw control byte reaches a terminal.
+    assert "res/a\\x00tail" in str(info.value)
+    assert "\x00" not in str(info.value)
     _named(info.value, path)
 
 
@@ -227,42 +230,47 @@ def test_record_names_never_fail_to_convert(tmp_path, new):
 # Memory
 
 
+def _zip_with_deflated_record(path, deflated, size):
+    """A zip whose one deflated record, archive/big.bin, holds the raw
+    deflate stream `deflated` and declares `size` bytes (the CRC is 0: the
+    tests fail before it is checked)."""
+    name = b"archive/big.bin"
+    crc = 0
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(deflated), size,
+                        len(name), 0) + name
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc,
+                          len(deflated), size, len(name), 0, 0, 0, 0, 0, 0) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central),
+                      len(local) + len(deflated), 0)
+    path.write_bytes(local + deflated + central + end)
+
+
 def _zip_with_declared_size(path, size):
-    """A zip whose one deflated record, archive/big.bin, declares `size`
-    bytes (zeros; the CRC is never reached). Each 1 MiB block of zeros is
-    deflated once and repeated: after a full flush the blocks are equal."""
+    """archive/big.bin really inflates to `size` zeros. Each 1 MiB block of
+    zeros is deflated once and repeated: after a full flush the blocks are
+    equal."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     block = compressor.compress(b"\x00" * (1 << 20)) + compressor.flush(zlib.Z_FULL_FLUSH)
     repeat = compressor.compress(b"\x00" * (1 << 20)) + compressor.flush(zlib.Z_FULL_FLUSH)
     assert size % (1 << 20) == 0
-    data = block + repeat * (size // (1 << 20) - 1) + compressor.flush()
-    name = b"archive/big.bin"
-    crc = 0
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(data), size,
-                        len(name), 0) + name
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc,
-                          len(data), size, len(name), 0, 0, 0, 0, 0, 0) + name
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central),
-                      len(local) + len(data), 0)
-    path.write_bytes(local + data + central + end)
+    _zip_with_deflated_record(
+        path, block + repeat * (size // (1 << 20) - 1) + compressor.flush(), size)
 
 
-def test_allocation_failure_is_a_resource_limit_error(tmp_path):
-    # 768 MiB declared, under an address-space limit that cannot hold it:
-    # the bytes object for the record cannot be made.
-    path = tmp_path / "big.pt"
-    _zip_with_declared_size(path, 768 << 20)
+def _read_under_memory_limit(path, record, headroom):
+    """Reads `record` in a child whose address space may grow by `headroom`
+    bytes only; returns "<exception class> <is MemoryError> <message>"."""
     code = textwrap.dedent(f"""
         import resource, sys
         from hermetic import _core
-        from hermetic.errors import ResourceLimitError
+        from hermetic.errors import HermeticError
         reader = _core.ArchiveReader({str(path)!r})
         with open("/proc/self/status") as f:
             vm = [int(l.split()[1]) for l in f if l.startswith("VmSize:")][0] * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (vm + (256 << 20), resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_AS, (vm + {headroom}, resource.RLIM_INFINITY))
         try:
-            reader.read("big.bin")
-        except ResourceLimitError as error:
+            reader.read({record!r})
+        except HermeticError as error:
             print(type(error).__name__, isinstance(error, MemoryError), error)
             sys.exit(0)
         sys.exit("read succeeded")
@@ -271,8 +279,44 @@ def test_allocation_failure_is_a_resource_limit_error(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("ResourceLimitError True archive "), run.stdout
-    assert str(path) in run.stdout and "record big.bin" in run.stdout
+    return run.stdout
+
+
+def test_allocation_failure_is_a_resource_limit_error(tmp_path):
+    # 768 MiB of real zeros, under an address-space limit that cannot hold
+    # them: memory runs out while inflating.
+    path = tmp_path / "big.pt"
+    _zip_with_declared_size(path, 768 << 20)
+    out = _read_under_memory_limit(path, "big.bin", 256 << 20)
+    assert out.startswith("ResourceLimitError True archive "), out
+    assert str(path) in out and "record big.bin" in out
+
+
+def test_declared_size_is_never_allocated(tmp_path):
+    # 512 MiB declared over 600 KiB of deflated random bytes (which inflate
+    # to 600 KiB): reading must find the lie with memory in proportion to
+    # the real output, not fail to allocate what the header claims.
+    path = tmp_path / "liar.pt"
+    data = os.urandom(600 << 10)
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    _zip_with_deflated_record(path, compressor.compress(data) + compressor.flush(), 512 << 20)
+    out = _read_under_memory_limit(path, "big.bin", 128 << 20)
+    assert out.startswith("CorruptArchiveError False archive "), out
+    assert "record big.bin" in out
+
+
+def test_declared_size_past_the_limit_is_refused_before_inflating(tmp_path):
+    # 2 GiB declared (a real bomb: it inflates to that), over the 1 GiB limit
+    # on one record held in memory; neither the declared size nor the
+    # inflated bytes are ever allocated.
+    path = tmp_path / "bomb.pt"
+    _zip_with_declared_size(path, 2 << 30)
+    reader = _core.ArchiveReader(str(path))
+    with pytest.raises(ResourceLimitError) as info:
+        reader.read("big.bin")
+    assert isinstance(info.value, MemoryError)
+    _named(info.value, path, "big.bin")
+    assert "limit" in str(info.value)
 
 
 # ---------------------------------------------------------------------------
