@@ -1,0 +1,578 @@
+"""Build, parse and mutate zip archives byte by byte, and see them through
+three readers (hermetic, Python's zipfile, torch's PyTorchFileReader).
+
+The builder writes every field with struct, so a test can make any field lie.
+It needs nothing beyond the standard library; torch is imported only by
+torch_view(), and only when the caller asks for it.
+
+Field tables name each fixed-size field of the zip structures as
+(offset, struct code), so mutations read like the spec:
+patch(data, layout.eocd, EOCD, "entries", 0).
+"""
+
+import atexit
+import dataclasses
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import zipfile
+import zlib
+
+# ---------------------------------------------------------------------------
+# Structures
+
+LOCAL_SIG = 0x04034B50
+CENTRAL_SIG = 0x02014B50
+EOCD_SIG = 0x06054B50
+ZIP64_END_SIG = 0x06064B50
+LOCATOR_SIG = 0x07064B50
+DESCRIPTOR_SIG = 0x08074B50
+
+LOCAL = {"sig": (0, "I"), "version": (4, "H"), "flags": (6, "H"),
+         "method": (8, "H"), "time": (10, "H"), "date": (12, "H"),
+         "crc": (14, "I"), "csize": (18, "I"), "usize": (22, "I"),
+         "name_len": (26, "H"), "extra_len": (28, "H")}
+LOCAL_SIZE = 30
+CENTRAL = {"sig": (0, "I"), "made_by": (4, "H"), "version": (6, "H"),
+           "flags": (8, "H"), "method": (10, "H"), "time": (12, "H"),
+           "date": (14, "H"), "crc": (16, "I"), "csize": (20, "I"),
+           "usize": (24, "I"), "name_len": (28, "H"), "extra_len": (30, "H"),
+           "comment_len": (32, "H"), "disk": (34, "H"), "iattr": (36, "H"),
+           "eattr": (38, "I"), "offset": (42, "I")}
+CENTRAL_SIZE = 46
+EOCD = {"sig": (0, "I"), "disk": (4, "H"), "cd_disk": (6, "H"),
+        "disk_entries": (8, "H"), "entries": (10, "H"), "cd_size": (12, "I"),
+        "cd_offset": (16, "I"), "comment_len": (20, "H")}
+EOCD_SIZE = 22
+ZIP64_END = {"sig": (0, "I"), "record_size": (4, "Q"), "made_by": (12, "H"),
+             "version": (14, "H"), "disk": (16, "I"), "cd_disk": (20, "I"),
+             "disk_entries": (24, "Q"), "entries": (32, "Q"),
+             "cd_size": (40, "Q"), "cd_offset": (48, "Q")}
+ZIP64_END_SIZE = 56
+LOCATOR = {"sig": (0, "I"), "disk": (4, "I"), "offset": (8, "Q"),
+           "disks": (16, "I")}
+LOCATOR_SIZE = 20
+
+FLAG_ENCRYPTED = 0x0001
+FLAG_DESCRIPTOR = 0x0008
+FLAG_PATCHED = 0x0020
+FLAG_STRONG_ENCRYPTION = 0x0040
+FLAG_UTF8 = 0x0800
+FLAG_MASKED_HEADERS = 0x2000
+STORED = 0
+DEFLATED = 8
+
+
+def pack_struct(table, size, values):
+    out = bytearray(size)
+    for field, (offset, code) in table.items():
+        struct.pack_into("<" + code, out, offset, values.get(field, 0))
+    return bytes(out)
+
+
+def get(data, base, table, field):
+    offset, code = table[field]
+    return struct.unpack_from("<" + code, data, base + offset)[0]
+
+
+def patch(data, base, table, field, value):
+    """data with `field` of the structure at `base` set to value (bytes)."""
+    out = bytearray(data)
+    offset, code = table[field]
+    struct.pack_into("<" + code, out, base + offset, value)
+    return bytes(out)
+
+
+def deflate(data, level=6):
+    c = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+def extra_block(block_id, payload):
+    return struct.pack("<HH", block_id, len(payload)) + payload
+
+
+def zip64_extra(*values):
+    return extra_block(0x0001, b"".join(struct.pack("<Q", v) for v in values))
+
+
+# ---------------------------------------------------------------------------
+# Builder
+
+
+@dataclasses.dataclass
+class Entry:
+    """One record. `name` is the full name (prefix included); str names are
+    UTF-8 encoded. `raw` replaces the stored bytes (default: data, deflated
+    for method 8). `local` / `central` override header fields by name."""
+
+    name: object
+    data: bytes = b""
+    method: int = STORED
+    raw: bytes = None
+    crc: int = None
+    flags: int = FLAG_UTF8
+    descriptor: bytes = None  # bytes written after the data, as they are
+    local_name: bytes = None
+    local_extra: bytes = b""
+    central_extra: bytes = b""
+    comment: bytes = b""
+    local: dict = dataclasses.field(default_factory=dict)
+    central: dict = dataclasses.field(default_factory=dict)
+
+    def name_bytes(self):
+        return self.name.encode() if isinstance(self.name, str) else self.name
+
+    def stored_bytes(self):
+        if self.raw is not None:
+            return self.raw
+        return deflate(self.data) if self.method == DEFLATED else self.data
+
+
+@dataclasses.dataclass
+class Placed:
+    """Where one entry landed: offsets of its local header, data and central
+    entry."""
+
+    name: bytes
+    local: int
+    data: int
+    size: int  # bytes stored
+    central: int = 0
+
+
+@dataclasses.dataclass
+class Layout:
+    data: bytes
+    entries: list
+    cd_offset: int
+    cd_size: int
+    eocd: int
+    zip64_end: int = None
+    locator: int = None
+
+
+def descriptor(crc, csize, usize, signature=True, zip64=False):
+    code = "<IQQ" if zip64 else "<III"
+    body = struct.pack(code, crc, csize, usize)
+    return (struct.pack("<I", DESCRIPTOR_SIG) if signature else b"") + body
+
+
+def build(entries, *, before=b"", gaps=None, before_cd=b"", zip64_end=False,
+          comment=b"", eocd=None, zip64=None, shift_offsets=True):
+    """A zip of `entries`. `before` is written before the first local header
+    (offsets count it when shift_offsets), gaps[i] after record i, before_cd
+    between the last record and the central directory. `eocd` / `zip64`
+    override end-record fields; zip64_end writes a zip64 end record and
+    locator as hermetic and torch do."""
+    out = bytearray(before)
+    base = 0 if shift_offsets else len(before)
+    gaps = gaps or {}
+    placed = []
+    for i, e in enumerate(entries):
+        name = e.name_bytes()
+        stored = e.stored_bytes()
+        crc = zlib.crc32(e.data) if e.crc is None else e.crc
+        deferred = bool(e.flags & FLAG_DESCRIPTOR)
+        local_name = name if e.local_name is None else e.local_name
+        fields = {"sig": LOCAL_SIG, "version": 20, "flags": e.flags,
+                  "method": e.method, "crc": 0 if deferred else crc,
+                  "csize": 0 if deferred else len(stored),
+                  "usize": 0 if deferred else len(e.data),
+                  "name_len": len(local_name), "extra_len": len(e.local_extra)}
+        fields.update(e.local)
+        offset = len(out) - base
+        out += pack_struct(LOCAL, LOCAL_SIZE, fields)
+        out += local_name + e.local_extra
+        data_offset = len(out)
+        out += stored
+        if e.descriptor is not None:
+            out += e.descriptor
+        elif deferred:
+            out += descriptor(crc, len(stored), len(e.data))
+        out += gaps.get(i, b"")
+        placed.append(Placed(name, offset, data_offset, len(stored)))
+    out += before_cd
+    cd_offset = len(out) - base
+    for e, p in zip(entries, placed):
+        stored = e.stored_bytes()
+        fields = {"sig": CENTRAL_SIG, "made_by": 20, "version": 20,
+                  "flags": e.flags, "method": e.method,
+                  "crc": zlib.crc32(e.data) if e.crc is None else e.crc,
+                  "csize": len(stored), "usize": len(e.data),
+                  "name_len": len(p.name), "extra_len": len(e.central_extra),
+                  "comment_len": len(e.comment), "offset": p.local}
+        fields.update(e.central)
+        p.central = len(out)
+        out += pack_struct(CENTRAL, CENTRAL_SIZE, fields)
+        out += p.name + e.central_extra + e.comment
+    cd_size = len(out) - base - cd_offset
+    layout = Layout(b"", placed, cd_offset, cd_size, 0)
+    if zip64_end:
+        layout.zip64_end = len(out)
+        fields = {"sig": ZIP64_END_SIG, "record_size": 44, "made_by": 0x031E,
+                  "version": 0x2D, "disk_entries": len(entries),
+                  "entries": len(entries), "cd_size": cd_size,
+                  "cd_offset": cd_offset}
+        fields.update(zip64 or {})
+        out += pack_struct(ZIP64_END, ZIP64_END_SIZE, fields)
+        layout.locator = len(out)
+        out += pack_struct(LOCATOR, LOCATOR_SIZE,
+                           {"sig": LOCATOR_SIG,
+                            "offset": layout.zip64_end - base, "disks": 1})
+    layout.eocd = len(out)
+    fields = {"sig": EOCD_SIG, "disk_entries": len(entries),
+              "entries": len(entries), "cd_size": cd_size,
+              "cd_offset": cd_offset, "comment_len": len(comment)}
+    fields.update(eocd or {})
+    out += pack_struct(EOCD, EOCD_SIZE, fields) + comment
+    layout.data = bytes(out)
+    return layout
+
+
+def parse(data):
+    """The layout of a well-formed archive (hermetic's, torch's, zipfile's):
+    the last end record whose comment fits, the zip64 records if a locator
+    precedes it, and every central entry with its local header."""
+    for eocd in range(len(data) - EOCD_SIZE, -1, -1):
+        if (get(data, eocd, EOCD, "sig") == EOCD_SIG and eocd + EOCD_SIZE
+                + get(data, eocd, EOCD, "comment_len") <= len(data)):
+            break
+    else:
+        raise ValueError("no end record")
+    count = get(data, eocd, EOCD, "entries")
+    cd_size = get(data, eocd, EOCD, "cd_size")
+    cd_offset = get(data, eocd, EOCD, "cd_offset")
+    zip64_end = locator = None
+    if eocd >= LOCATOR_SIZE and get(data, eocd - LOCATOR_SIZE, LOCATOR,
+                                    "sig") == LOCATOR_SIG:
+        locator = eocd - LOCATOR_SIZE
+        zip64_end = get(data, locator, LOCATOR, "offset")
+        count = get(data, zip64_end, ZIP64_END, "entries")
+        cd_size = get(data, zip64_end, ZIP64_END, "cd_size")
+        cd_offset = get(data, zip64_end, ZIP64_END, "cd_offset")
+    entries = []
+    pos = cd_offset
+    for _ in range(count):
+        name_len = get(data, pos, CENTRAL, "name_len")
+        var = (name_len + get(data, pos, CENTRAL, "extra_len")
+               + get(data, pos, CENTRAL, "comment_len"))
+        name = data[pos + CENTRAL_SIZE:pos + CENTRAL_SIZE + name_len]
+        local = get(data, pos, CENTRAL, "offset")
+        data_offset = (local + LOCAL_SIZE + get(data, local, LOCAL, "name_len")
+                       + get(data, local, LOCAL, "extra_len"))
+        entries.append(Placed(name, local, data_offset,
+                              get(data, pos, CENTRAL, "csize"), pos))
+        pos += CENTRAL_SIZE + var
+    return Layout(data, entries, cd_offset, cd_size, eocd, zip64_end, locator)
+
+
+def record_end(layout, placed):
+    """Offset just past an entry's data and its data descriptor, if any."""
+    end = placed.data + placed.size
+    flags = get(layout.data, placed.central, CENTRAL, "flags")
+    if flags & FLAG_DESCRIPTOR:
+        extra_at = (placed.central + CENTRAL_SIZE
+                    + get(layout.data, placed.central, CENTRAL, "name_len"))
+        extra = layout.data[extra_at:extra_at + get(
+            layout.data, placed.central, CENTRAL, "extra_len")]
+        zip64 = extra.startswith(b"\x01\x00")
+        sig = struct.unpack_from("<I", layout.data, end)[0]
+        end += (4 if sig == DESCRIPTOR_SIG else 0) + (20 if zip64 else 12)
+    return end
+
+
+def shift_offsets(data, by, start=0):
+    """data with every stored offset at or past `start` moved by `by`:
+    central entries' header offsets, the CD offset in the (zip64) end record
+    and the locator. For inserting bytes at `start`."""
+    layout = parse(data)
+    out = data
+    for p in layout.entries:
+        if p.local >= start:
+            out = patch(out, p.central, CENTRAL, "offset", p.local + by)
+    out = patch(out, layout.eocd, EOCD, "cd_offset", layout.cd_offset + by)
+    if layout.zip64_end is not None:
+        out = patch(out, layout.zip64_end, ZIP64_END, "cd_offset",
+                    layout.cd_offset + by)
+        out = patch(out, layout.locator, LOCATOR, "offset",
+                    layout.zip64_end + by)
+    return out
+
+
+def insert(data, at, junk, fix_offsets=True):
+    """`junk` inserted at offset `at`, offsets after it fixed up."""
+    if fix_offsets:
+        data = shift_offsets(data, len(junk), start=at)
+    return data[:at] + junk + data[at:]
+
+
+def set_comment(data, comment, declared=None):
+    """The archive with its end-record comment replaced; `declared` lies
+    about the comment length."""
+    layout = parse(data)
+    body = data[:layout.eocd + EOCD_SIZE]
+    length = len(comment) if declared is None else declared
+    return patch(body, layout.eocd, EOCD, "comment_len", length) + comment
+
+
+def eocd_comment_attack(real, fake_entries, fake_comment_len=0xFFFF):
+    """The differential of issue 9: `real` gets an end-record comment holding
+    a whole second archive (local headers, central directory, end record) of
+    `fake_entries`, whose own comment length runs past the end of the file.
+    Readers that take the last end-record signature (zipfile, miniz) see the
+    fake archive; a reader that skips signatures whose comment does not fit
+    sees `real`. Both directories are internally valid."""
+    real = set_comment(real, b"")
+    start = len(real)
+    fake = build(fake_entries, eocd={"comment_len": fake_comment_len},
+                 before=b"\0" * start).data[start:]
+    return set_comment(real, fake)
+
+
+# ---------------------------------------------------------------------------
+# What each reader sees
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """A reader's verdict: status "ok" with sorted (name, bytes) records
+    (names without the top-level folder), "refused" with the exception, or
+    "crash" / "hang" when the reader killed or stalled its process."""
+
+    status: str
+    records: tuple = ()
+    error_type: str = ""
+    message: str = ""
+    hermetic_error: bool = False
+
+    def short(self):
+        if self.status == "ok":
+            return "ok " + repr([(n, b[:24]) for n, b in self.records])[:400]
+        return f"{self.status} {self.error_type}: {self.message[:300]}"
+
+
+def _refused(exc):
+    try:
+        from hermetic.errors import HermeticError
+        is_hermetic = isinstance(exc, HermeticError)
+    except ImportError:
+        is_hermetic = False
+    return View("refused", error_type=f"{type(exc).__module__}."
+                f"{type(exc).__qualname__}", message=str(exc),
+                hermetic_error=is_hermetic)
+
+
+def _without_folder(name, prefix):
+    if name.startswith(prefix + "/"):
+        return name[len(prefix) + 1:]
+    return "\0outside the top-level folder:" + name
+
+
+def _drop_directories(records):
+    # Directory entries of generic zip tools (name ending in '/', no data;
+    # the top-level folder itself is "") are not records for hermetic;
+    # readers that list them are normalised.
+    return tuple(sorted((n, b) for n, b in records
+                        if not ((n == "" or n.endswith("/")) and b == b"")))
+
+
+def zipfile_view(path):
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            prefix = infos[0].filename.split("/")[0] if infos else ""
+            records = [(_without_folder(i.filename, prefix), zf.read(i))
+                       for i in infos]
+    except Exception as exc:  # every failure is this reader's refusal
+        return _refused(exc)
+    return View("ok", _drop_directories(records))
+
+
+def torch_view(path):
+    import torch
+    try:
+        reader = torch._C.PyTorchFileReader(str(path))
+        records = [(n, reader.get_record(n)) for n in reader.get_all_records()]
+    except Exception as exc:
+        return _refused(exc)
+    return View("ok", _drop_directories(records))
+
+
+def hermetic_view(source):
+    """`source`: a path or bytes, as ArchiveReader takes them."""
+    from hermetic import _core
+    try:
+        reader = _core.ArchiveReader(source)
+        records = [(n, reader.read(n)) for n in reader.records()]
+    except BaseException as exc:
+        return _refused(exc)
+    return View("ok", tuple(sorted(records)))
+
+
+def isolated(fn, *args, timeout=60):
+    """fn(*args) in a forked child, so that a crash or hang of a reader is a
+    verdict rather than the end of the test run. Returns what fn returned,
+    or View("crash") / View("hang")."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        code = 0
+        try:
+            os.close(read_end)
+            payload = pickle.dumps(fn(*args))
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    chunks = []
+    with os.fdopen(read_end, "rb") as inp:
+        while True:
+            ready, _, _ = select.select([inp], [], [], timeout)
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return View("hang", message=f"no answer in {timeout} s")
+            chunk = os.read(inp.fileno(), 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = signal.Signals(os.WTERMSIG(status)).name
+        return View("crash", error_type=sig, message=f"killed by {sig}")
+    if not chunks:
+        return View("crash", message=f"child exited {os.WEXITSTATUS(status)}")
+    return pickle.loads(b"".join(chunks))
+
+
+class Worker:
+    """Runs this module's reader functions in a long-lived child process, so
+    that a crash or hang of a reader is a verdict (View "crash" / "hang")
+    rather than the end of the test run. The child is restarted after a
+    crash. Cheaper than a fork per call once torch is loaded (a fork then
+    copies a large address space)."""
+
+    def __init__(self):
+        self._proc = None
+
+    def _start(self):
+        env = dict(os.environ,
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        here = os.path.dirname(os.path.abspath(__file__))
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c",
+             f"import sys; sys.path.insert(0, {here!r}); "
+             "import hostile_zip; hostile_zip._serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+
+    def close(self):
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def _read(self, n, timeout):
+        out = b""
+        fd = self._proc.stdout.fileno()
+        while len(out) < n:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                raise TimeoutError
+            chunk = os.read(fd, n - len(out))
+            if not chunk:
+                raise EOFError
+            out += chunk
+        return out
+
+    def call(self, function, *args, timeout=60):
+        """function(*args) in the child; `function` is a name in this
+        module."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        request = pickle.dumps((function, args))
+        try:
+            self._proc.stdin.write(struct.pack("<Q", len(request)) + request)
+            self._proc.stdin.flush()
+            size = struct.unpack("<Q", self._read(8, timeout))[0]
+            return pickle.loads(self._read(size, timeout))
+        except TimeoutError:
+            self.close()
+            return View("hang", message=f"no answer in {timeout} s")
+        except (EOFError, BrokenPipeError):
+            code = self._proc.wait()
+            self._proc = None
+            if code < 0:
+                name = signal.Signals(-code).name
+                return View("crash", error_type=name,
+                            message=f"killed by {name}")
+            return View("crash", message=f"reader process exited {code}")
+
+
+def _serve():
+    # The protocol owns the real stdout; whatever a library prints goes to
+    # stderr instead.
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    while True:
+        header = requests.read(8)
+        if len(header) < 8:
+            return
+        function, args = pickle.loads(
+            requests.read(struct.unpack("<Q", header)[0]))
+        reply = pickle.dumps(globals()[function](*args))
+        channel.write(struct.pack("<Q", len(reply)) + reply)
+        channel.flush()
+
+
+_worker = Worker()
+atexit.register(_worker.close)
+
+
+def in_worker(function, *args, timeout=60):
+    """function(*args) (a name in this module) in the shared Worker."""
+    return _worker.call(function, *args, timeout=timeout)
+
+
+def judge(path, hermetic, others, expect="judge"):
+    """Problems with hermetic's verdict on the archive at `path`, [] if none.
+
+    expect "accept": a legitimate archive, hermetic must read it and see what
+    every other reader sees. "refuse": hermetic must refuse, whatever the
+    others do. "judge" (issue 9's rule): hermetic refuses, or every reader
+    accepts and sees exactly what hermetic sees."""
+    problems = []
+    if hermetic.status in ("crash", "hang"):
+        return [f"hermetic {hermetic.short()}"]
+    if hermetic.status == "refused":
+        if not hermetic.hermetic_error:
+            problems.append(f"hermetic raised a non-HermeticError: "
+                            f"{hermetic.short()}")
+        elif str(path) not in hermetic.message:
+            problems.append(f"hermetic's error does not name the archive "
+                            f"{path}: {hermetic.message[:300]}")
+        if expect == "accept":
+            problems.append(f"hermetic refuses a legitimate archive: "
+                            f"{hermetic.short()}")
+        return problems
+    if expect == "refuse":
+        problems.append(f"hermetic accepts what it must refuse: "
+                        f"{hermetic.short()}")
+    for reader, view in others.items():
+        if view.status != "ok":
+            problems.append(f"hermetic accepts, {reader} refuses: "
+                            f"{view.short()}")
+        elif view.records != hermetic.records:
+            problems.append(f"hermetic and {reader} disagree: hermetic "
+                            f"{hermetic.short()} / {reader} {view.short()}")
+    return problems
+
+
+def _abort_for_test():
+    os.abort()
