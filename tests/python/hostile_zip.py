@@ -576,3 +576,106 @@ def judge(path, hermetic, others, expect="judge"):
 
 def _abort_for_test():
     os.abort()
+
+
+def _hermetic_prefixes(data, lengths, folder):
+    verdicts = {}
+    for length in lengths:
+        if folder is None:
+            verdicts[length] = hermetic_view(data[:length])
+            continue
+        path = os.path.join(folder, f"prefix-{length}.pt")
+        with open(path, "wb") as out:
+            out.write(data[:length])
+        verdicts[length] = hermetic_view(path)
+        os.unlink(path)
+    return verdicts
+
+
+def prefix_verdicts(data, lengths, folder=None, chunk=256):
+    """{length: hermetic's View of data[:length]}, read from files in
+    `folder` or (None) from buffers. Runs in the worker in chunks; a chunk
+    whose reader crashed is retried length by length to name the culprit."""
+    lengths = list(lengths)
+    verdicts = {}
+    for i in range(0, len(lengths), chunk):
+        part = lengths[i:i + chunk]
+        got = in_worker("_hermetic_prefixes", data, part, folder)
+        if isinstance(got, View):  # crash or hang somewhere in the chunk
+            for length in part:
+                one = in_worker("_hermetic_prefixes", data, [length], folder)
+                verdicts[length] = one if isinstance(one, View) else one[length]
+        else:
+            verdicts.update(got)
+    return verdicts
+
+
+# ---------------------------------------------------------------------------
+# The most telling hostile archives, for tests and as fuzz regression inputs
+# (`python3 hostile_zip.py DIR` writes them).
+
+
+class _Exec:
+    def __reduce__(self):
+        return (exec, ("import builtins; "
+                       "builtins._hermetic_eocd_attack = 'executed'",))
+
+
+HARMLESS_PICKLE = pickle.dumps({"ok": True}, protocol=2)
+MALICIOUS_PICKLE = pickle.dumps(_Exec(), protocol=2)
+
+
+def _eocd_comment_attack():
+    real = build([Entry("attack/.data/version", b"6\n"),
+                  Entry("attack/.data/extern_modules", b"builtins\n"),
+                  Entry("attack/res/obj.pkl", MALICIOUS_PICKLE)],
+                 zip64_end=True).data
+    return eocd_comment_attack(real, [
+        Entry("attack/.data/version", b"6\n"),
+        Entry("attack/.data/extern_modules", b"\n"),
+        Entry("attack/res/obj.pkl", HARMLESS_PICKLE)])
+
+
+def _telling_entries():
+    return [Entry("archive/.data/version", b"6\n"),
+            Entry("archive/.data/extern_modules", b"\n"),
+            Entry("archive/res/obj.pkl", HARMLESS_PICKLE),
+            Entry("archive/mod.py", b"A = 1\n"),
+            Entry("archive/res/notes.txt", b"notes"),
+            Entry("archive/res/blob.bin", bytes(range(64)))]
+
+
+def _entry_count_zero():
+    # 6 central entries, an end record that says 0: zipfile lists 6,
+    # torch's reader says the archive holds no files.
+    return build(_telling_entries(), eocd={"entries": 0,
+                                           "disk_entries": 0}).data
+
+
+def _smuggled_record_in_gap():
+    # A complete local record (header and data) that no central entry
+    # names, between two records: every reader ignores it, a scanner of
+    # local headers (and `unzip -F`-style recovery) finds it.
+    ghost = build([Entry("archive/ghost.py", b"import os\n")])
+    return build(_telling_entries(),
+                 gaps={1: ghost.data[:ghost.cd_offset]}).data
+
+
+TELLING = {
+    "eocd_comment_attack": _eocd_comment_attack,
+    "entry_count_zero": _entry_count_zero,
+    "smuggled_record_in_gap": _smuggled_record_in_gap,
+}
+
+
+def telling_archives():
+    return {name: make() for name, make in TELLING.items()}
+
+
+if __name__ == "__main__":
+    target = sys.argv[1] if len(sys.argv) > 1 else "."
+    os.makedirs(target, exist_ok=True)
+    for case, archive in telling_archives().items():
+        with open(os.path.join(target, case + ".zip"), "wb") as out:
+            out.write(archive)
+        print(os.path.join(target, case + ".zip"), len(archive), "bytes")
