@@ -15,13 +15,29 @@
 //  - Readers never trust the input: every offset and size is checked against
 //    the buffer and ReaderOptions limits before use; violations return
 //    Corrupt naming the archive and the record. No read outside the buffer.
+//  - A zip is accepted only when every mainstream reader (Python's zipfile,
+//    torch's miniz) would see the same records with the same bytes: one end
+//    record, records tiling the file, central directory and local headers
+//    agreeing, names valid UTF-8 (docs/format.md section 3, acceptance
+//    rules). Anything else is Corrupt.
+//  - Memory is bounded by what the caller asks for: nothing is allocated
+//    from a declared size; a record is inflated as its bytes really come,
+//    never past its declared size, and held whole in memory (Read) only up
+//    to ReaderOptions::max_inflated_size (ResourceExhausted beyond it);
+//    Stream, Verify and VerifyAll use bounded memory whatever the size. An
+//    allocation failure is ResourceExhausted naming archive and record.
+//  - A file-backed reader reads everything but zero-copy views (View,
+//    MapRecords) with pread: a file that shrinks while open gives IOError
+//    ("file shrank while being read"), never SIGBUS. Views are a memory map
+//    and fault like any (as torch.load(mmap=True) or safetensors would).
 //  - Record names given to and returned by both classes exclude the
-//    top-level folder.
+//    top-level folder. Every name in an error message is EscapeName()d.
 #ifndef HERMETIC_ARCHIVE_H_
 #define HERMETIC_ARCHIVE_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -98,10 +114,14 @@ struct ReaderOptions {
   bool verify_views = false;
   uint64_t max_records = uint64_t{1} << 22;
   uint64_t max_name_length = 4096;
-  // Upper bound for one deflated record inflated into memory, on top of its
-  // declared size.
+  // Upper bound for one deflated record held whole in memory (Read,
+  // ReadInto): a record declaring more is ResourceExhausted before anything
+  // is inflated. Stream and Verify have no such limit.
   uint64_t max_inflated_size = uint64_t{1} << 30;
 };
+
+// The largest piece ArchiveReader::Stream hands to its consumer.
+inline constexpr size_t kMaxStreamPiece = size_t{1} << 20;
 
 // Memory over some records of an archive that belongs to its holder alone:
 // writes through it reach neither the file, nor ArchiveReader::View(), nor
@@ -152,18 +172,36 @@ class ArchiveReader {
   // both made on the record's first View.
   virtual Result<std::unique_ptr<RecordMap>> MapRecords(
       std::string_view prefix) = 0;
-  // The record's bytes, inflated if needed.
+  // The record's bytes, inflated if needed; CRC-checked when verify_reads.
   virtual Result<std::vector<uint8_t>> Read(std::string_view name) = 0;
   // Read() into caller memory of exactly Find(name)->size bytes, for callers
   // that own the destination (saves a copy); InvalidArgument on a size
   // mismatch.
   virtual Status ReadInto(std::string_view name, std::span<uint8_t> out) = 0;
+  // The record's bytes handed to `consume` in order, in pieces of at most
+  // kMaxStreamPiece bytes (valid only during the call), inflated as they
+  // go; memory stays bounded whatever the record's size. Stops at the first
+  // error `consume` returns. After the last piece: Corrupt if the bytes are
+  // not exactly the declared size (inflating past it stops at once) or, when
+  // verify_reads, if the CRC-32 differs. A consumer must therefore not act
+  // on the bytes before Stream returns Ok.
+  virtual Status Stream(
+      std::string_view name,
+      const std::function<Status(std::span<const uint8_t>)>& consume) = 0;
+  // CRC-32 of one record / every record, streamed (bounded memory).
   virtual Status Verify(std::string_view name) = 0;
   virtual Status VerifyAll() = 0;
 };
 
 // CRC-32 (zip polynomial), continuing from `crc` (0 to start).
 uint32_t Crc32(uint32_t crc, std::span<const uint8_t> data);
+
+// `name` made safe to print: printable ASCII and valid UTF-8 characters
+// (except C0/C1 controls and bidirectional overrides) as they are, a
+// backslash as "\\", every other byte as "\xNN". Injective, so two
+// different names never look alike; readers use it for every name in an
+// error message, and the CLI for every name it prints.
+std::string EscapeName(std::string_view name);
 
 }  // namespace hermetic
 

@@ -639,7 +639,7 @@ TEST(ArchiveReaderTest, VerifyNamesTheDamagedRecord) {
 TEST(ArchiveReaderCorruptTest, Truncated) {
   std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
   bytes.resize(bytes.size() - 5);
-  ExpectCorrupt(bytes, "end of central directory not found");
+  ExpectCorrupt(bytes, "end of central directory is truncated");
   ExpectCorrupt({'P', 'K'}, "too short");
   std::vector<uint8_t> cut = WriteToBuffer({{"a", "abc"}});
   cut.erase(cut.begin(), cut.begin() + 80);  // loses the first local header
@@ -668,6 +668,8 @@ TEST(ArchiveReaderCorruptTest, CentralDirectoryOutOfRange) {
   std::vector<uint8_t> bytes = WriteToBuffer({{"a", "abc"}});
   const uint64_t z = FindBytes(bytes, "PK\x06\x06");
   Patch32(bytes, z + 48, 0x7FFFFFF0);  // CD offset
+  ExpectCorrupt(bytes, "the end record and the zip64 end record disagree");
+  Patch32(bytes, bytes.size() - 6, 0x7FFFFFF0);  // and in the end record
   ExpectCorrupt(bytes, "lies outside the archive");
 }
 
@@ -680,13 +682,13 @@ TEST(ArchiveReaderCorruptTest, OverlappingRecords) {
   Patch32(bytes, cd + 24, 40);
   Patch32(bytes, 18, 40);
   Patch32(bytes, 22, 40);
-  ExpectCorrupt(bytes, "record b: overlaps record a");
+  ExpectCorrupt(bytes, "record p/b: overlaps record p/a");
 }
 
 TEST(ArchiveReaderCorruptTest, LocalSizesDisagreeWithCentralDirectory) {
   std::vector<uint8_t> bytes = BuildZip({{"p/a", "aaaa"}});
   Patch32(bytes, 22, 3);
-  ExpectCorrupt(bytes, "record p/a: local header sizes (4, 3) disagree");
+  ExpectCorrupt(bytes, "record p/a: local header sizes (4, 3) or CRC disagree");
 }
 
 TEST(ArchiveReaderCorruptTest, LocalNameDisagreesWithCentralDirectory) {

@@ -3,6 +3,7 @@
 #include <libdeflate.h>
 
 #include <span>
+#include <string>
 
 #include "hermetic/archive.h"
 
@@ -10,6 +11,42 @@ namespace hermetic {
 
 uint32_t Crc32(uint32_t crc, std::span<const uint8_t> data) {
   return libdeflate_crc32(crc, data.data(), data.size());
+}
+
+std::string EscapeName(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  auto hex = [&](size_t from, size_t n) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    for (size_t k = from; k < from + n; ++k) {
+      const auto b = static_cast<unsigned char>(name[k]);
+      out += "\\x";
+      out += kDigits[b >> 4];
+      out += kDigits[b & 15];
+    }
+  };
+  for (size_t i = 0; i < name.size();) {
+    uint32_t cp = 0;
+    const size_t n = zip::Utf8SequenceAt(name, i, &cp);
+    if (n == 0) {
+      hex(i, 1);
+      ++i;
+      continue;
+    }
+    const bool control = cp < 0x20 || (cp >= 0x7F && cp < 0xA0);
+    const bool bidi = (cp >= 0x202A && cp <= 0x202E) ||
+                      (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200E ||
+                      cp == 0x200F || cp == 0x061C;
+    if (control || bidi) {
+      hex(i, n);
+    } else if (cp == '\\') {
+      out += "\\\\";
+    } else {
+      out.append(name.substr(i, n));
+    }
+    i += n;
+  }
+  return out;
 }
 
 namespace zip {
@@ -30,6 +67,44 @@ std::string_view NameProblem(std::string_view name) {
     start = end + 1;
   }
   return {};
+}
+
+size_t Utf8SequenceAt(std::string_view s, size_t i, uint32_t* cp) {
+  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  size_t n;
+  uint32_t v, min;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2, v = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, v = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (s.size() - i < n) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (b(i + k) & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return n;
+}
+
+bool IsValidUtf8(std::string_view s) {
+  uint32_t cp;
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceAt(s, i, &cp);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
 }  // namespace zip

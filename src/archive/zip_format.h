@@ -110,6 +110,14 @@ inline uint64_t Get64(const uint8_t* p) {
 // an empty string when it is acceptable.
 std::string_view NameProblem(std::string_view name);
 
+// Strict UTF-8 as Python decodes it: no overlong forms, surrogates or code
+// points past U+10FFFF.
+bool IsValidUtf8(std::string_view s);
+
+// The length of the valid UTF-8 sequence starting at s[i] (1 for ASCII), or
+// 0 if none starts there; `cp` receives its code point.
+size_t Utf8SequenceAt(std::string_view s, size_t i, uint32_t* cp);
+
 }  // namespace hermetic::zip
 
 #endif  // HERMETIC_SRC_ARCHIVE_ZIP_FORMAT_H_

@@ -9,9 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <exception>
 #include <map>
+#include <new>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "hermetic/archive.h"
@@ -32,7 +35,7 @@ constexpr char kExitCodes[] =
     "     a record that would land outside DIR)\n"
     "  2  usage error\n"
     "  3  a file, directory or record cannot be found, read or written\n"
-    "  4  anything else (unsupported feature, internal error)\n";
+    "  4  anything else (unsupported feature, out of memory, internal error)\n";
 
 const std::map<std::string_view, std::string_view>& Usages() {
   static const auto* usages = new std::map<std::string_view, std::string_view>{
@@ -45,7 +48,9 @@ const std::map<std::string_view, std::string_view>& Usages() {
       {"cat",
        "usage: hermetic cat ARCHIVE RECORD\n"
        "Write the bytes of RECORD (a name without the top-level folder) to\n"
-       "standard output.\n"},
+       "standard output as they are read, in bounded memory. A CRC-32\n"
+       "mismatch is found once the record's last byte is out: it is reported\n"
+       "on standard error, with exit code 1.\n"},
       {"verify",
        "usage: hermetic verify ARCHIVE\n"
        "Check the CRC-32 of every record; on a mismatch name the damaged\n"
@@ -53,8 +58,10 @@ const std::map<std::string_view, std::string_view>& Usages() {
       {"extract",
        "usage: hermetic extract ARCHIVE DIR\n"
        "Write every record to DIR/<record name> (DIR is created if missing),\n"
-       "checking CRCs. Refuses records that would land outside DIR, including\n"
-       "through symbolic links already present in DIR.\n"},
+       "checking CRCs. Each file is written to a temporary file beside it and\n"
+       "renamed into place once its CRC-32 checked, so a damaged record\n"
+       "leaves no file. Refuses records that would land outside DIR,\n"
+       "including through symbolic links already present in DIR.\n"},
   };
   return *usages;
 }
@@ -93,6 +100,8 @@ int ExitCodeFor(const Status& s) {
   }
 }
 
+// Messages from the library already escape record names; what the user
+// typed (paths) is escaped here before it reaches the terminal.
 int Fail(const Status& s) {
   std::fprintf(stderr, "hermetic: %s\n", s.message().c_str());
   return ExitCodeFor(s);
@@ -145,8 +154,9 @@ int Ls(const std::vector<std::string>& args) {
   if (!reader.ok()) return Fail(reader.status());
   const auto& records = (*reader)->records();
   if (json) {
-    std::string out = "{\"archive\": " + JsonString(rest[0]) +
-                      ", \"prefix\": " + JsonString((*reader)->prefix()) +
+    std::string out = "{\"archive\": " + JsonString(EscapeName(rest[0])) +
+                      ", \"prefix\": " +
+                      JsonString(EscapeName((*reader)->prefix())) +
                       ", \"records\": [";
     for (size_t i = 0; i < records.size(); ++i) {
       const RecordInfo& r = records[i];
@@ -158,7 +168,8 @@ int Ls(const std::vector<std::string>& args) {
                     ", \"alignment\": %" PRIu64 "}",
                     r.size, r.compressed_size, r.method, r.crc32,
                     r.header_offset, r.data_offset, Alignment(r.data_offset));
-      out += (i ? ", {\"name\": " : "{\"name\": ") + JsonString(r.name) + nums;
+      out += (i ? ", {\"name\": " : "{\"name\": ") +
+             JsonString(EscapeName(r.name)) + nums;
     }
     out += "]}\n";
     std::fputs(out.c_str(), stdout);
@@ -170,7 +181,8 @@ int Ls(const std::vector<std::string>& args) {
     std::printf("%12" PRIu64 " %12" PRIu64 " %6s %12" PRIu64 " %5" PRIu64
                 "  %s\n",
                 r.size, r.compressed_size, r.method == 0 ? "stored" : "deflate",
-                r.data_offset, Alignment(r.data_offset), r.name.c_str());
+                r.data_offset, Alignment(r.data_offset),
+                EscapeName(r.name).c_str());
   }
   return kExitOk;
 }
@@ -185,17 +197,19 @@ bool WriteAll(int fd, std::span<const uint8_t> bytes) {
   return true;
 }
 
+Status WriteError(const std::string& what) {
+  return Status::IOError("writing " + what + ": " + std::strerror(errno));
+}
+
 int Cat(const std::vector<std::string>& args) {
   if (args.size() != 2) return Usage("cat");
   auto reader = ArchiveReader::OpenPath(args[0]);
   if (!reader.ok()) return Fail(reader.status());
-  auto data = (*reader)->Read(args[1]);
-  if (!data.ok()) return Fail(data.status());
-  if (!WriteAll(STDOUT_FILENO, *data)) {
-    return Fail(Status::IOError(std::string("writing to standard output: ") +
-                                std::strerror(errno)));
-  }
-  return kExitOk;
+  Status s = (*reader)->Stream(args[1], [](std::span<const uint8_t> piece) {
+    return WriteAll(STDOUT_FILENO, piece) ? Status::Ok()
+                                          : WriteError("standard output");
+  });
+  return s.ok() ? kExitOk : Fail(s);
 }
 
 int Verify(const std::vector<std::string>& args) {
@@ -204,7 +218,7 @@ int Verify(const std::vector<std::string>& args) {
   if (!reader.ok()) return Fail(reader.status());
   Status s = (*reader)->VerifyAll();
   if (!s.ok()) return Fail(s);
-  std::printf("%s: %zu records OK\n", args[0].c_str(),
+  std::printf("%s: %zu records OK\n", EscapeName(args[0]).c_str(),
               (*reader)->records().size());
   return kExitOk;
 }
@@ -212,6 +226,7 @@ int Verify(const std::vector<std::string>& args) {
 class Fd {
  public:
   explicit Fd(int fd = -1) : fd_(fd) {}
+  int release() { return std::exchange(fd_, -1); }
   ~Fd() {
     if (fd_ >= 0) close(fd_);
   }
@@ -227,19 +242,21 @@ class Fd {
 };
 
 // Writes one record below `root` without ever following a symbolic link:
-// every directory is entered with O_NOFOLLOW and an existing file is unlinked
-// (never written through, so a hard link cannot leak either).
-Status ExtractOne(int root, const std::string& dir, const RecordInfo& info,
-                  std::span<const uint8_t> data) {
-  const std::string& name = info.name;
+// every directory is entered with O_NOFOLLOW, a link at the leaf is refused,
+// and the bytes go to a fresh temporary file renamed over the leaf only once
+// the record's CRC checked (an existing file is replaced, never written
+// through, so a hard link cannot leak either).
+Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
+                  const RecordInfo& info) {
+  const std::string name = EscapeName(info.name);
   auto refuse = [&](const std::string& why) {
-    return Status::Corrupt("refusing to extract " + name + " into " + dir +
-                           ": " + why);
+    return Status::Corrupt("refusing to extract " + name + " into " +
+                           EscapeName(dir) + ": " + why);
   };
   std::vector<std::string> parts;
   for (size_t start = 0;;) {
-    size_t slash = name.find('/', start);
-    parts.push_back(name.substr(start, slash - start));
+    size_t slash = info.name.find('/', start);
+    parts.push_back(info.name.substr(start, slash - start));
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
@@ -255,50 +272,62 @@ Status ExtractOne(int root, const std::string& dir, const RecordInfo& info,
     Fd next(openat(cur.get(), parts[i].c_str(),
                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (next.get() < 0) {
-      return refuse("'" + parts[i] + "' is a symbolic link or not a directory");
+      std::string why = EscapeName(parts[i]);
+      why.insert(0, 1, '\'');
+      why += "' is a symbolic link or not a directory";
+      return refuse(why);
     }
     cur = std::move(next);
   }
-  const char* leaf = parts.back().c_str();
+  const std::string& leaf = parts.back();
   struct stat st;
-  if (fstatat(cur.get(), leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+  if (fstatat(cur.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
     if (S_ISLNK(st.st_mode)) return refuse("it is a symbolic link");
     if (S_ISDIR(st.st_mode)) return refuse("it is a directory");
-    if (unlinkat(cur.get(), leaf, 0) != 0) {
-      return Status::IOError("replacing " + name + ": " + std::strerror(errno));
+  }
+  // O_EXCL: a name taken (even by an extracted record) is skipped.
+  static unsigned counter = 0;
+  std::string tmp;
+  Fd out;
+  for (int attempt = 0; out.get() < 0; ++attempt) {
+    tmp = ".hermetic-extract-" + std::to_string(getpid()) + "-" +
+          std::to_string(counter++);
+    out = Fd(openat(cur.get(), tmp.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    0644));
+    if (out.get() < 0 && (errno != EEXIST || attempt > 100)) {
+      return Status::IOError("creating a temporary file for " + name + ": " +
+                             std::strerror(errno));
     }
   }
-  Fd out(openat(cur.get(), leaf,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-  if (out.get() < 0) {
-    return Status::IOError("creating " + name + ": " + std::strerror(errno));
+  Status s = reader.Stream(info.name, [&](std::span<const uint8_t> piece) {
+    return WriteAll(out.get(), piece) ? Status::Ok() : WriteError(name);
+  });
+  if (s.ok() && close(out.release()) != 0) s = WriteError(name);
+  if (s.ok() && renameat(cur.get(), tmp.c_str(), cur.get(), leaf.c_str()) != 0) {
+    s = Status::IOError("renaming the temporary file to " + name + ": " +
+                        std::strerror(errno));
   }
-  if (!WriteAll(out.get(), data)) {
-    return Status::IOError("writing " + name + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  if (!s.ok()) unlinkat(cur.get(), tmp.c_str(), 0);
+  return s;
 }
 
 int Extract(const std::vector<std::string>& args) {
   if (args.size() != 2) return Usage("extract");
-  ReaderOptions options;
-  options.verify_views = true;
-  auto reader = ArchiveReader::OpenPath(args[0], options);
+  auto reader = ArchiveReader::OpenPath(args[0]);
   if (!reader.ok()) return Fail(reader.status());
   const std::string& dir = args[1];
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Fail(
-        Status::IOError("creating " + dir + ": " + std::strerror(errno)));
+    return Fail(Status::IOError("creating " + EscapeName(dir) + ": " +
+                                std::strerror(errno)));
   }
   Fd root(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (root.get() < 0) {
-    return Fail(
-        Status::IOError("opening " + dir + ": " + std::strerror(errno)));
+    return Fail(Status::IOError("opening " + EscapeName(dir) + ": " +
+                                std::strerror(errno)));
   }
   for (const RecordInfo& info : (*reader)->records()) {
-    auto data = (*reader)->Read(info.name);
-    if (!data.ok()) return Fail(data.status());
-    Status s = ExtractOne(root.get(), dir, info, *data);
+    Status s = ExtractOne(**reader, root.get(), dir, info);
     if (!s.ok()) return Fail(s);
   }
   return kExitOk;
@@ -322,7 +351,8 @@ int Main(int argc, char** argv) {
           {"ls", Ls}, {"cat", Cat}, {"verify", Verify}, {"extract", Extract}};
   auto it = commands.find(command);
   if (it == commands.end()) {
-    std::fprintf(stderr, "hermetic: unknown command '%s'\n\n", command.c_str());
+    std::fprintf(stderr, "hermetic: unknown command '%s'\n\n",
+                 EscapeName(command).c_str());
     PrintMainHelp(stderr);
     return kExitUsage;
   }
@@ -339,4 +369,17 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace hermetic::cli
 
-int main(int argc, char** argv) { return hermetic::cli::Main(argc, argv); }
+// The library reports errors as Status; anything thrown (std::bad_alloc
+// from a container here, or a bug) still ends with a message, not abort().
+int main(int argc, char** argv) {
+  try {
+    return hermetic::cli::Main(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "hermetic: out of memory\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "hermetic: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "hermetic: internal error\n");
+  }
+  return 4;  // kExitOther
+}
