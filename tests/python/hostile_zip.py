@@ -100,6 +100,36 @@ def zip64_extra(*values):
     return extra_block(0x0001, b"".join(struct.pack("<Q", v) for v in values))
 
 
+def forge_crc(data, target):
+    """4 bytes that, appended to data, make its CRC-32 `target` (CRC-32 is
+    affine over GF(2), so 32 unknown bits solve a 32x32 system)."""
+    base = zlib.crc32(data + bytes(4))
+    columns = [zlib.crc32(data + (1 << i).to_bytes(4, "little")) ^ base
+               for i in range(32)]
+    # Gaussian elimination: rows are (column value, chosen-bits mask).
+    rows = [(c, 1 << i) for i, c in enumerate(columns)]
+    want, basis = target ^ base, []
+    for bit in range(31, -1, -1):
+        pivot = next((r for r in rows if r[0] >> bit & 1), None)
+        if pivot is None:
+            continue
+        rows.remove(pivot)
+        rows = [(v ^ pivot[0], m ^ pivot[1]) if v >> bit & 1 else (v, m)
+                for v, m in rows]
+        basis = [(v ^ pivot[0], m ^ pivot[1]) if v >> bit & 1 else (v, m)
+                 for v, m in basis]
+        basis.append(pivot)
+    # Reduced echelon form: each pivot row alone holds its leading bit.
+    mask = 0
+    for v, m in sorted(basis, key=lambda r: -r[0]):
+        if want ^ v < want:  # v's leading bit is set in want
+            want ^= v
+            mask ^= m
+    if want:
+        raise ValueError("no 4-byte suffix reaches that CRC")
+    return mask.to_bytes(4, "little")
+
+
 # ---------------------------------------------------------------------------
 # Builder
 

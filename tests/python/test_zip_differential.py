@@ -160,6 +160,74 @@ def base_torch_exporter():
     return sink.getvalue()
 
 
+def _nested_zip():
+    """A small zip, as a package stores a torch.save file or another
+    package as a binary resource: its end-record signature lands inside a
+    record near the end of the outer archive."""
+    sink = io.BytesIO()
+    with zipfile.ZipFile(sink, "w") as zf:
+        zf.writestr("weights/data.pkl", PICKLE)
+    return sink.getvalue()
+
+
+def base_hermetic_exporter_nested_zip():
+    from hermetic import PackageExporter
+    sink = io.BytesIO()
+    with PackageExporter(sink) as exporter:
+        exporter.save_binary("res", "weights.pt", _nested_zip())
+        exporter.save_text("res", "notes.txt", "some text")
+    return sink.getvalue()
+
+
+def base_torch_exporter_nested_zip():
+    from torch.package import PackageExporter
+    inner = io.BytesIO()
+    torch.save({"w": torch.ones(3)}, inner)
+    sink = io.BytesIO()
+    with PackageExporter(sink) as exporter:
+        exporter.save_binary("res", "weights.pt", inner.getvalue())
+        exporter.save_text("res", "notes.txt", "some text")
+    return sink.getvalue()
+
+
+def base_torch_save():
+    sink = io.BytesIO()
+    torch.save({"w": torch.arange(4.0), "n": 3}, sink)
+    return sink.getvalue()
+
+
+def base_builder_crc_is_end_signature():
+    # A record whose CRC-32 is 0x06054B50: the central directory (in the
+    # last 64 KiB) then holds the bytes of an end-record signature.
+    entries = builder_entries()
+    data = BLOB + hz.forge_crc(BLOB, hz.EOCD_SIG)
+    entries[3] = E(P + "data/blob.bin", data)
+    return hz.build(entries).data
+
+
+def base_zipfile_streamed():
+    # zipfile writing to an unseekable stream: bit 3, zero local sizes and
+    # signed data descriptors.
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.chunks = []
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.chunks.append(bytes(b))
+            return len(b)
+
+    sink = Unseekable()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in ((".data/version", b"6\n"), ("code/mod.py", SOURCE),
+                           ("data/blob.bin", BLOB), ("empty", b"")):
+            with zf.open(P + name, "w") as out:
+                out.write(data)
+    return b"".join(sink.chunks)
+
+
 def base_torch213_package():
     return (DATA / "torch213_package.pt").read_bytes()
 
@@ -194,8 +262,21 @@ BASES = {
     "zipfile_zip64": lambda: _zipfile_base(zipfile.ZIP_DEFLATED, True),
     "zipfile_directories": lambda: _zipfile_base(zipfile.ZIP_STORED,
                                                  directories=True),
+    "zipfile_streamed": base_zipfile_streamed,
+    "torch_save": base_torch_save,
 }
-TORCH_BASES = {"torch_exporter"}
+TORCH_BASES = {"torch_exporter", "torch_save"}
+
+# Legitimate archives holding end-record signature bytes outside any end
+# record (in a record's data, or as a CRC in the central directory). Every
+# reader, whichever candidate strategy it uses (last signature; last whose
+# comment fits), picks the real end record. Not mutated further: the
+# mutations above assume a single signature.
+SIGNATURE_BYTES_BASES = {
+    "hermetic_exporter_nested_zip": base_hermetic_exporter_nested_zip,
+    "torch_exporter_nested_zip": base_torch_exporter_nested_zip,
+    "builder_crc_is_end_signature": base_builder_crc_is_end_signature,
+}
 _base_cache = {}
 
 
@@ -211,6 +292,17 @@ def base(name):
 def test_legitimate_base_is_accepted_with_identical_contents(tmp_path, name):
     hermetic, _ = check(tmp_path, base(name), expect="accept")
     assert len(hermetic.records) >= 3
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURE_BYTES_BASES))
+def test_end_signature_bytes_inside_records_are_accepted(tmp_path, name):
+    if name.startswith("torch") and torch is None:
+        pytest.skip("torch is not installed")
+    data = SIGNATURE_BYTES_BASES[name]()
+    layout = hz.parse(data)
+    tail = data[max(0, len(data) - 65557):layout.eocd]
+    assert struct.pack("<I", hz.EOCD_SIG) in tail  # the case is what it says
+    check(tmp_path, data, expect="accept")
 
 
 # ---------------------------------------------------------------------------
@@ -598,6 +690,9 @@ STRUCTURE_CASES = {
         3, comment=b"entry comment")).data),
     "central_comment_length_overruns_cd": ("judge", lambda: hz.build(
         entries_with(5, central={"comment_len": 200})).data),
+    "empty_archive": ("judge", lambda: hz.build([]).data),
+    "only_the_version_record": ("judge", lambda: hz.build(
+        [E(P + ".data/version", b"6\n")]).data),
 }
 
 
@@ -742,6 +837,13 @@ EXTRA_CASES = {
                      + b"\0" * 4)).data),
     "local_extra_length_runs_past_file": ("judge", lambda: hz.build(
         entries_with(5, local={"extra_len": 0xFFFF})).data),
+    # Info-ZIP's Unicode path block: unzip and 7-Zip name the entry by it,
+    # zipfile and miniz by the header name.
+    "unicode_path_extra_block_renames_entry": ("refuse", lambda: hz.build(
+        entries_with(2, central_extra=hz.extra_block(
+            0x7075, b"\x01" + struct.pack("<I", zlib.crc32(
+                (P + "code/mod.py").encode())) + (P + "code/evil.py").encode()
+        ))).data),
     "torch_alignment_padding_block": ("accept", lambda: hz.build(
         entries_with(3, local_extra=hz.extra_block(0x4246, b"Z" * 13))).data),
 }
