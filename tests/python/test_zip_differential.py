@@ -372,6 +372,14 @@ def _cd_field(data, field, delta):
     return out
 
 
+def _saturate_end_record(data):
+    eocd = hz.parse(data).eocd
+    for field, value in (("disk_entries", 0xFFFF), ("entries", 0xFFFF),
+                         ("cd_size", 0xFFFFFFFF), ("cd_offset", 0xFFFFFFFF)):
+        data = hz.patch(data, eocd, EOCD, field, value)
+    return data
+
+
 def _fake_eocd_in_comment(data):
     eocd = bytearray(_eocd_bytes(data))
     struct.pack_into("<H", eocd, 20, 0)
@@ -426,6 +434,11 @@ EOCD_MUTATIONS = {
     "cd_offset_one_early": ("judge", lambda d: _cd_field(d, "cd_offset", -1)),
     "cd_offset_zero": ("judge", lambda d: _cd_field(d, "cd_offset", -10**9)),
     "end_record_disk_number_1": ("judge", lambda d: _set_eocd(d, "disk", 1)),
+    # How archives of more than 65535 records or 4 GiB look: every end-record
+    # field saturated, the zip64 end record holding the values.
+    "end_record_saturated_deferring_to_zip64": (
+        "accept", lambda d: _saturate_end_record(d)
+        if hz.parse(d).zip64_end is not None else None),
     # zip64 end record and locator (bases that have them)
     "zip64_locator_offset_one_late": (
         "judge", lambda d: _set_locator(d, "offset",
@@ -615,6 +628,19 @@ def _entries_descriptor(index, descriptor_bytes, flags=None):
     return entries
 
 
+def _reordered_cd():
+    layout = hz.build(builder_entries())
+    data = layout.data
+    spans = []
+    for i, p in enumerate(layout.entries):
+        end = (layout.entries[i + 1].central if i + 1 < len(layout.entries)
+               else layout.cd_offset + layout.cd_size)
+        spans.append(data[p.central:end])
+    cd = b"".join(reversed(spans))
+    return (data[:layout.cd_offset] + cd
+            + data[layout.cd_offset + layout.cd_size:])
+
+
 STRUCTURE_CASES = {
     "overlapping_record_inside_another_records_data": (
         "refuse", _overlapping_records),
@@ -680,6 +706,17 @@ STRUCTURE_CASES = {
         3, flags=hz.FLAG_UTF8 | hz.FLAG_MASKED_HEADERS)).data),
     "central_version_needed_6_4": ("judge", lambda: hz.build(entries_with(
         3, central={"version": 64})).data),
+    # miniz takes an entry with the MS-DOS directory attribute for a
+    # directory and "extracts" it without writing: torch returns whatever
+    # its fresh buffer held instead of the record's bytes.
+    "dos_directory_attribute_on_file": ("judge", lambda: hz.build(
+        entries_with(1, central={"eattr": 0x10})).data),
+    "dos_directory_attribute_on_version_record": ("judge", lambda: hz.build(
+        entries_with(0, central={"eattr": 0x10})).data),
+    "unix_directory_mode_on_file": ("judge", lambda: hz.build(entries_with(
+        1, central={"made_by": 0x0314, "eattr": 0o040755 << 16})).data),
+    "dos_read_only_and_archive_attributes": ("accept", lambda: hz.build(
+        entries_with(1, central={"eattr": 0x21})).data),
     "central_disk_number_1": ("judge", lambda: hz.build(entries_with(
         3, central={"disk": 1})).data),
     "local_signature_broken": ("judge", lambda: hz.build(entries_with(
@@ -691,6 +728,7 @@ STRUCTURE_CASES = {
     "central_comment_length_overruns_cd": ("judge", lambda: hz.build(
         entries_with(5, central={"comment_len": 200})).data),
     "empty_archive": ("judge", lambda: hz.build([]).data),
+    "central_order_differs_from_file_order": ("judge", lambda: _reordered_cd()),
     "only_the_version_record": ("judge", lambda: hz.build(
         [E(P + ".data/version", b"6\n")]).data),
 }
@@ -844,6 +882,14 @@ EXTRA_CASES = {
             0x7075, b"\x01" + struct.pack("<I", zlib.crc32(
                 (P + "code/mod.py").encode())) + (P + "code/evil.py").encode()
         ))).data),
+    # What Info-ZIP's zip writes: extended timestamp and Unix uid/gid blocks,
+    # in both headers.
+    "infozip_timestamp_and_uid_blocks": ("accept", lambda: hz.build(
+        entries_with(3, local_extra=hz.extra_block(0x5455, b"\x03" + bytes(8))
+                     + hz.extra_block(0x7875, b"\x01\x04" + bytes(4)
+                                      + b"\x04" + bytes(4)),
+                     central_extra=hz.extra_block(0x5455, b"\x03" + bytes(4))
+                     + hz.extra_block(0x7875, b""))).data),
     "torch_alignment_padding_block": ("accept", lambda: hz.build(
         entries_with(3, local_extra=hz.extra_block(0x4246, b"Z" * 13))).data),
 }
@@ -951,6 +997,44 @@ def test_extra_fields(tmp_path, case):
 def test_compression(tmp_path, case):
     expect, make = COMPRESSION_CASES[case]
     check(tmp_path, make(), expect)
+
+
+# ---------------------------------------------------------------------------
+# Every field lying: each byte outside record data flipped, one at a time.
+
+
+def _header_offsets(data):
+    layout = hz.parse(data)
+    owned = set()
+    for p in layout.entries:
+        owned.update(range(p.data, p.data + p.size))
+    return [i for i in range(len(data)) if i not in owned]
+
+
+FLIP_CASES = [
+    pytest.param(name, flip, id=f"{name}-{flip:02x}",
+                 marks=() if (name, flip) in {("builder", 0xFF),
+                                              ("torch213_package", 0xFF)}
+                 else pytest.mark.slow)
+    for name in ("builder", "builder_zip64", "hermetic_writer",
+                 "torch213_package", "zipfile_streamed")
+    for flip in (0xFF, 0x01)]
+
+
+@pytest.mark.parametrize("name,flip", FLIP_CASES)
+def test_every_header_byte_flipped(tmp_path, name, flip):
+    data = base(name)
+    path = tmp_path / "flipped.pt"
+    problems = []
+    for offset in _header_offsets(data):
+        hostile = bytearray(data)
+        hostile[offset] ^= flip
+        path.write_bytes(hostile)
+        hermetic = hz.in_worker("hermetic_view", str(path))
+        found = hz.judge(path, hermetic, readers(path))
+        problems += [f"byte {offset}: {p}" for p in found]
+    assert not problems, (f"{len(problems)} problems, e.g.:\n"
+                          + "\n".join(problems[:20]))
 
 
 # ---------------------------------------------------------------------------
