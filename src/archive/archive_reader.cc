@@ -14,8 +14,8 @@
 #include <cstring>
 #include <functional>
 #include <initializer_list>
-#include <new>
 #include <map>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -82,8 +82,9 @@ class Fd {
 };
 
 // The bytes of the file at `path` in pieces of at most `piece` bytes.
-Status StreamFile(const std::string& path, size_t piece,
-                  const std::function<Status(std::span<const uint8_t>)>& consume) {
+Status StreamFile(
+    const std::string& path, size_t piece,
+    const std::function<Status(std::span<const uint8_t>)>& consume) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
@@ -96,8 +97,8 @@ Status StreamFile(const std::string& path, size_t piece,
       return Status::IOError("reading " + path + ": " + ErrnoText(errno));
     }
     if (n == 0) return Status::Ok();
-    HERMETIC_RETURN_IF_ERROR(
-        consume(std::span<const uint8_t>(chunk.data(), static_cast<size_t>(n))));
+    HERMETIC_RETURN_IF_ERROR(consume(
+        std::span<const uint8_t>(chunk.data(), static_cast<size_t>(n))));
   }
 }
 
@@ -296,8 +297,8 @@ struct ExtraFields {
 // Flag bits whose meaning a reader must agree on between the central entry
 // and the local header: encryption (0, 6, 13), data descriptor (3), patched
 // data (5), UTF-8 names (11).
-constexpr uint16_t kFlagsThatMatter = 0x0001 | 0x0008 | 0x0020 | 0x0040 |
-                                      0x0800 | 0x2000;
+constexpr uint16_t kFlagsThatMatter =
+    0x0001 | 0x0008 | 0x0020 | 0x0040 | 0x0800 | 0x2000;
 constexpr uint16_t kFlagsEncrypted = 0x0001 | 0x0040 | 0x2000;
 constexpr uint16_t kFlagPatched = 0x0020;
 constexpr uint16_t kFlagUtf8 = 0x0800;
@@ -418,10 +419,10 @@ class ZipReader : public ArchiveReader {
   Status ReadInto(std::string_view name, std::span<uint8_t> out) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     if (out.size() != r->size) {
-      return Status::InvalidArgument(
-          where_ + ", record " + EscapeName(r->name) + " has " +
-          std::to_string(r->size) + " bytes, not " +
-          std::to_string(out.size()));
+      return Status::InvalidArgument(where_ + ", record " +
+                                     EscapeName(r->name) + " has " +
+                                     std::to_string(r->size) + " bytes, not " +
+                                     std::to_string(out.size()));
     }
     HERMETIC_RETURN_IF_ERROR(CheckInflatedSize(*r));
     try {
@@ -431,9 +432,9 @@ class ZipReader : public ArchiveReader {
     }
   }
 
-  Status Stream(std::string_view name,
-                const std::function<Status(std::span<const uint8_t>)>& consume)
-      override {
+  Status Stream(
+      std::string_view name,
+      const std::function<Status(std::span<const uint8_t>)>& consume) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     try {
       return StreamRecord(*r, options_.verify_reads, consume);
@@ -461,12 +462,11 @@ class ZipReader : public ArchiveReader {
   // `full_name` is the raw name as stored (escaped here).
   Status CorruptRecord(std::string_view full_name,
                        std::string_view what) const {
-    return Status::Corrupt(where_ + ", record " + EscapeName(full_name) +
-                           ": " + std::string(what));
+    return Status::Corrupt(where_ + ", record " + EscapeName(full_name) + ": " +
+                           std::string(what));
   }
   Status OutOfMemory(const RecordInfo& r) const {
-    return Status::ResourceExhausted(where_ + ", record " +
-                                     EscapeName(r.name) +
+    return Status::ResourceExhausted(where_ + ", record " + EscapeName(r.name) +
                                      ": out of memory while reading it");
   }
 
@@ -542,19 +542,19 @@ class ZipReader : public ArchiveReader {
       return Status::Ok();
     }
     uint64_t filled = 0;
-    return StreamRecord(r, options_.verify_reads,
-                        [&](std::span<const uint8_t> piece) {
-                          std::memcpy(out.data() + filled, piece.data(),
-                                      piece.size());
-                          filled += piece.size();
-                          return Status::Ok();
-                        });
+    return StreamRecord(
+        r, options_.verify_reads, [&](std::span<const uint8_t> piece) {
+          std::memcpy(out.data() + filled, piece.data(), piece.size());
+          filled += piece.size();
+          return Status::Ok();
+        });
   }
 
   Status VerifyRecord(const RecordInfo& r) const {
     try {
-      return StreamRecord(r, /*check_crc=*/true,
-                          [](std::span<const uint8_t>) { return Status::Ok(); });
+      return StreamRecord(r, /*check_crc=*/true, [](std::span<const uint8_t>) {
+        return Status::Ok();
+      });
     } catch (const std::bad_alloc&) {
       return OutOfMemory(r);
     }
@@ -619,9 +619,8 @@ Status ZipReader::StreamStored(
   std::vector<uint8_t> buffer;
   for (uint64_t done = 0; done < r.size;) {
     const uint64_t n = std::min<uint64_t>(kMaxStreamPiece, r.size - done);
-    HERMETIC_ASSIGN_OR_RETURN(
-        std::span<const uint8_t> piece,
-        Fetch(r.data_offset + done, n, &buffer, r.name));
+    HERMETIC_ASSIGN_OR_RETURN(std::span<const uint8_t> piece,
+                              Fetch(r.data_offset + done, n, &buffer, r.name));
     *crc = Crc32(*crc, piece);
     HERMETIC_RETURN_IF_ERROR(consume(piece));
     done += n;
@@ -659,8 +658,8 @@ Status ZipReader::StreamDeflated(
     const int rc = inflate(&z, Z_NO_FLUSH);
     const size_t got = output.size() - z.avail_out;
     if (got > r.size - produced) {
-      return CorruptRecord(r.name, "inflates past its declared size " +
-                                       std::to_string(r.size));
+      return CorruptRecord(
+          r.name, "inflates past its declared size " + std::to_string(r.size));
     }
     if (got > 0) {
       std::span<const uint8_t> piece(output.data(), got);
@@ -671,16 +670,15 @@ Status ZipReader::StreamDeflated(
     if (rc == Z_STREAM_END) {
       if (z.avail_in != 0 || consumed != r.compressed_size) {
         return CorruptRecord(
-            r.name, "deflate data ends " +
-                        std::to_string(z.avail_in + r.compressed_size -
-                                       consumed) +
-                        " bytes before its compressed size");
+            r.name,
+            "deflate data ends " +
+                std::to_string(z.avail_in + r.compressed_size - consumed) +
+                " bytes before its compressed size");
       }
       break;
     }
     if (rc == Z_MEM_ERROR) return OutOfMemory(r);
-    if (rc == Z_BUF_ERROR && z.avail_in == 0 &&
-        consumed == r.compressed_size) {
+    if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed == r.compressed_size) {
       return CorruptRecord(r.name, "deflate data is truncated");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
@@ -725,10 +723,10 @@ Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
     end = lowest + first;
     const size_t second = searched.find(kSig, first + 1);
     if (second != std::string_view::npos) {
-      return Corrupt(
-          "two end-of-central-directory signatures (at offsets " +
-          std::to_string(end) + " and " + std::to_string(lowest + second) +
-          "); readers could disagree on which one ends the archive");
+      return Corrupt("two end-of-central-directory signatures (at offsets " +
+                     std::to_string(end) + " and " +
+                     std::to_string(lowest + second) +
+                     "); readers could disagree on which one ends the archive");
     }
   }
   if (end == UINT64_MAX) return Corrupt("end of central directory not found");
@@ -754,9 +752,8 @@ Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
   *cd_size = Get32(e + 12);
   *cd_offset = Get32(e + 16);
   uint64_t cd_limit = end;
-  const uint64_t loc = end >= zip::kZip64LocatorSize
-                           ? end - zip::kZip64LocatorSize
-                           : UINT64_MAX;
+  const uint64_t loc =
+      end >= zip::kZip64LocatorSize ? end - zip::kZip64LocatorSize : UINT64_MAX;
   if (loc != UINT64_MAX && Get32(at(loc)) == zip::kZip64LocatorSig) {
     // zipfile reads the zip64 end record just before the locator, miniz
     // where the locator points: both places must be the same.
@@ -839,8 +836,8 @@ Status ZipReader::ParseExtra(std::span<const uint8_t> extra,
     const uint16_t id = Get16(extra.data());
     const uint16_t len = Get16(extra.data() + 2);
     if (len > extra.size() - 4) {
-      return CorruptRecord(full_name, "extra block " + Hex16(id) +
-                                          " runs past the extra field");
+      return CorruptRecord(
+          full_name, "extra block " + Hex16(id) + " runs past the extra field");
     }
     if (id == kUnicodePathExtraId) {
       return CorruptRecord(full_name,
@@ -851,9 +848,9 @@ Status ZipReader::ParseExtra(std::span<const uint8_t> extra,
       return CorruptRecord(full_name, "two extra blocks with id " + Hex16(id));
     }
     if (n_ids == kMaxExtraBlocks) {
-      return CorruptRecord(full_name, "more than " +
-                                          std::to_string(kMaxExtraBlocks) +
-                                          " extra blocks");
+      return CorruptRecord(
+          full_name,
+          "more than " + std::to_string(kMaxExtraBlocks) + " extra blocks");
     }
     ids[n_ids++] = id;
     if (id == zip::kZip64ExtraId) {
@@ -883,8 +880,9 @@ Status ZipReader::CheckName(std::string_view full_name, uint16_t flags) const {
     return CorruptRecord(full_name, "name is not valid UTF-8");
   }
   if (!(flags & kFlagUtf8) &&
-      std::any_of(full_name.begin(), full_name.end(),
-                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+      std::any_of(full_name.begin(), full_name.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x80;
+      })) {
     return CorruptRecord(full_name,
                          "non-ASCII name without the UTF-8 flag (bit 11); "
                          "readers would decode it as cp437");
@@ -928,8 +926,8 @@ Status ZipReader::ParseEntry(std::span<const uint8_t> cd, uint64_t* pos,
   }
   HERMETIC_RETURN_IF_ERROR(CheckName(full_name, e->flags));
   ExtraFields x;
-  HERMETIC_RETURN_IF_ERROR(ParseExtra(
-      cd.subspan(e->name_pos + name_len, extra_len), full_name, &x));
+  HERMETIC_RETURN_IF_ERROR(
+      ParseExtra(cd.subspan(e->name_pos + name_len, extra_len), full_name, &x));
   const bool saturated = e->size == zip::kZip64Marker32 ||
                          e->compressed_size == zip::kZip64Marker32 ||
                          e->header_offset == zip::kZip64Marker32;
@@ -1028,14 +1026,14 @@ Status ZipReader::CheckLocalHeader(std::string_view full_name, CentralEntry* e,
   uint64_t local_crc = Get32(h + 14);
   uint64_t local_comp = Get32(h + 18);
   uint64_t local_size = Get32(h + 22);
-  const bool saturated = local_comp == zip::kZip64Marker32 ||
-                         local_size == zip::kZip64Marker32;
+  const bool saturated =
+      local_comp == zip::kZip64Marker32 || local_size == zip::kZip64Marker32;
   if (saturated &&
       (!x.has_zip64 ||
-       !ApplyZip64(x.zip64,
-                   {local_size == zip::kZip64Marker32 ? &local_size : nullptr,
-                    local_comp == zip::kZip64Marker32 ? &local_comp
-                                                      : nullptr}))) {
+       !ApplyZip64(
+           x.zip64,
+           {local_size == zip::kZip64Marker32 ? &local_size : nullptr,
+            local_comp == zip::kZip64Marker32 ? &local_comp : nullptr}))) {
     return CorruptRecord(full_name,
                          "local header sizes defer to a missing or short "
                          "zip64 extra");
@@ -1046,12 +1044,13 @@ Status ZipReader::CheckLocalHeader(std::string_view full_name, CentralEntry* e,
   };
   if (!agrees(local_crc, e->crc32) || !agrees(local_comp, e->compressed_size) ||
       !agrees(local_size, e->size)) {
-    return CorruptRecord(
-        full_name, "local header sizes (" + std::to_string(local_comp) + ", " +
-                       std::to_string(local_size) + ") or CRC disagree with "
-                       "the central directory (" +
-                       std::to_string(e->compressed_size) + ", " +
-                       std::to_string(e->size) + ")");
+    return CorruptRecord(full_name, "local header sizes (" +
+                                        std::to_string(local_comp) + ", " +
+                                        std::to_string(local_size) +
+                                        ") or CRC disagree with "
+                                        "the central directory (" +
+                                        std::to_string(e->compressed_size) +
+                                        ", " + std::to_string(e->size) + ")");
   }
   e->data_offset = off + header_len;
   if (e->compressed_size > cd_offset - e->data_offset) {
@@ -1093,11 +1092,11 @@ Status ZipReader::CheckDescriptor(std::string_view full_name,
   }
   HERMETIC_ASSIGN_OR_RETURN(
       const uint8_t* d,
-      HeaderBytes(data_end,
-                  std::min(next + zip::kLocalHeaderSize + kHeaderSlack,
-                           data_.size()) -
-                      data_end,
-                  full_name));
+      HeaderBytes(
+          data_end,
+          std::min(next + zip::kLocalHeaderSize + kHeaderSlack, data_.size()) -
+              data_end,
+          full_name));
   const bool signed_form = gap == 16 || gap == 24;
   if (signed_form && Get32(d) != zip::kDataDescriptorSig) {
     return CorruptRecord(full_name, "bad data descriptor signature");
@@ -1132,8 +1131,9 @@ Result<const uint8_t*> ZipReader::HeaderBytes(uint64_t offset,
   constexpr uint64_t kWindow = 16 << 10;
   const bool close = !scratch_.empty() && offset >= window_offset_ &&
                      offset - window_offset_ < 2 * kWindow;
-  const uint64_t length = std::min(
-      close ? std::max(max_length, kWindow) : max_length, data_.size() - offset);
+  const uint64_t length =
+      std::min(close ? std::max(max_length, kWindow) : max_length,
+               data_.size() - offset);
   scratch_.resize(length);
   window_offset_ = offset;
   HERMETIC_RETURN_IF_ERROR(ReadAt(offset, scratch_, record));
@@ -1151,8 +1151,7 @@ Status ZipReader::ParseUnguarded() {
     cd = std::span<const uint8_t>(tail_).subspan(cd_offset - tail_start,
                                                  cd_size);
   } else {
-    HERMETIC_ASSIGN_OR_RETURN(cd,
-                              Fetch(cd_offset, cd_size, &cd_storage, {}));
+    HERMETIC_ASSIGN_OR_RETURN(cd, Fetch(cd_offset, cd_size, &cd_storage, {}));
   }
   std::vector<CentralEntry> entries(count);
   uint64_t pos = 0;
@@ -1222,11 +1221,10 @@ Status ZipReader::ParseUnguarded() {
     auto [it, added] = folded.emplace(std::move(lower), records.size());
     if (!added) {
       const std::string& other = records[it->second].name;
-      return CorruptRecord(full_name, other == rel
-                                          ? "duplicate record name"
-                                          : "differs from record " +
-                                                EscapeName(other) +
-                                                " only in letter case");
+      return CorruptRecord(
+          full_name, other == rel ? "duplicate record name"
+                                  : "differs from record " + EscapeName(other) +
+                                        " only in letter case");
     }
     RecordInfo r;
     r.name = std::string(rel);
@@ -1252,14 +1250,13 @@ Status ZipReader::ParseUnguarded() {
     std::string_view full_name = name_of(e);
     if (e.header_offset != expected) {
       if (e.header_offset < expected) {
-        return CorruptRecord(full_name, "overlaps record " +
-                                            EscapeName(name_of(*prev)));
+        return CorruptRecord(full_name,
+                             "overlaps record " + EscapeName(name_of(*prev)));
       }
-      return CorruptRecord(
-          full_name,
-          std::to_string(e.header_offset - expected) + " bytes at offset " +
-              std::to_string(expected) +
-              " before its local header belong to no record");
+      return CorruptRecord(full_name,
+                           std::to_string(e.header_offset - expected) +
+                               " bytes at offset " + std::to_string(expected) +
+                               " before its local header belong to no record");
     }
     HERMETIC_RETURN_IF_ERROR(CheckLocalHeader(full_name, &e, cd_offset));
     expected = e.data_offset + e.compressed_size;
@@ -1271,8 +1268,7 @@ Status ZipReader::ParseUnguarded() {
         return CorruptRecord(name_of(*by_offset[i + 1]),
                              "overlaps record " + EscapeName(full_name));
       }
-      HERMETIC_RETURN_IF_ERROR(
-          CheckDescriptor(full_name, e, next, &expected));
+      HERMETIC_RETURN_IF_ERROR(CheckDescriptor(full_name, e, next, &expected));
     }
     if (e.record != CentralEntry::kNoRecord) {
       RecordInfo& r = records[e.record];
@@ -1402,16 +1398,15 @@ class DirectoryReader : public ArchiveReader {
     }));
     if (filled != out.size() || r->size != out.size()) {
       return Status::InvalidArgument(Where(*r) + " has " +
-                                     std::to_string(r->size) +
-                                     " bytes, not " +
+                                     std::to_string(r->size) + " bytes, not " +
                                      std::to_string(out.size()));
     }
     return Status::Ok();
   }
 
-  Status Stream(std::string_view name,
-                const std::function<Status(std::span<const uint8_t>)>& consume)
-      override {
+  Status Stream(
+      std::string_view name,
+      const std::function<Status(std::span<const uint8_t>)>& consume) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     try {
       return StreamFile(root_ + "/" + r->name, kMaxStreamPiece, consume);

@@ -15,168 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "archive/archive_test_util.h"
 #include "archive/zip_format.h"
 
 namespace hermetic {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-std::string Str(std::span<const uint8_t> b) {
-  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
-}
-
-class VectorSink : public ByteSink {
- public:
-  explicit VectorSink(std::vector<uint8_t>* out) : out_(out) {}
-  Status Write(std::span<const uint8_t> bytes) override {
-    out_->insert(out_->end(), bytes.begin(), bytes.end());
-    return Status::Ok();
-  }
-
- private:
-  std::vector<uint8_t>* out_;
-};
-
-using Records = std::vector<std::pair<std::string, std::string>>;
-
-std::vector<uint8_t> WriteToBuffer(const Records& records,
-                                   const WriterOptions& options = {}) {
-  std::vector<uint8_t> out;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out), options);
-  EXPECT_TRUE(w.ok()) << w.status().ToString();
-  for (const auto& [name, data] : records) {
-    EXPECT_TRUE((*w)->WriteRecord(name, Bytes(data)).ok());
-  }
-  EXPECT_TRUE((*w)->Finish().ok());
-  return out;
-}
-
-Result<std::unique_ptr<ArchiveReader>> Open(const std::vector<uint8_t>& bytes,
-                                            const ReaderOptions& options = {}) {
-  return ArchiveReader::OpenBuffer(bytes, nullptr, "test.pt", options);
-}
-
-// A temporary directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "hermetic-archive-XXXXXX";
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-  std::vector<std::string> List() const {
-    std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(path_)) {
-      names.push_back(e.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::string path_;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
-// Builds zips by hand, independent of ArchiveWriter, so that reader tests
-// can express any (broken) layout: local headers carry the sizes, no data
-// descriptors, classic end record only.
-struct RawEntry {
-  std::string name;  // full name, prefix included
-  std::string data;  // bytes as stored
-  uint16_t method = 0;
-  uint64_t size = 0;  // declared uncompressed size
-  bool size_set = false;
-  std::optional<uint32_t> crc = std::nullopt;  // default: of `data` if stored, else 0
-};
-
-std::vector<uint8_t> BuildZip(const std::vector<RawEntry>& entries) {
-  std::string out, cd;
-  for (const RawEntry& e : entries) {
-    const uint32_t crc =
-        e.crc ? *e.crc : e.method == 0 ? Crc32(0, Bytes(e.data)) : 0;
-    const uint64_t size = e.size_set ? e.size : e.data.size();
-    const uint64_t offset = out.size();
-    zip::Put32(out, zip::kLocalHeaderSig);
-    zip::Put16(out, 20);
-    zip::Put16(out, 0);
-    zip::Put16(out, e.method);
-    zip::Put32(out, 0);
-    zip::Put32(out, crc);
-    zip::Put32(out, static_cast<uint32_t>(e.data.size()));
-    zip::Put32(out, static_cast<uint32_t>(size));
-    zip::Put16(out, static_cast<uint16_t>(e.name.size()));
-    zip::Put16(out, 0);
-    out += e.name;
-    out += e.data;
-    zip::Put32(cd, zip::kCentralHeaderSig);
-    zip::Put16(cd, 20);
-    zip::Put16(cd, 20);
-    zip::Put16(cd, 0);
-    zip::Put16(cd, e.method);
-    zip::Put32(cd, 0);
-    zip::Put32(cd, crc);
-    zip::Put32(cd, static_cast<uint32_t>(e.data.size()));
-    zip::Put32(cd, static_cast<uint32_t>(size));
-    zip::Put16(cd, static_cast<uint16_t>(e.name.size()));
-    zip::Put32(cd, 0);
-    zip::Put32(cd, 0);
-    zip::Put32(cd, 0);
-    zip::Put32(cd, static_cast<uint32_t>(offset));
-    cd += e.name;
-  }
-  const uint64_t cd_offset = out.size();
-  out += cd;
-  zip::Put32(out, zip::kEndSig);
-  zip::Put32(out, 0);
-  zip::Put16(out, static_cast<uint16_t>(entries.size()));
-  zip::Put16(out, static_cast<uint16_t>(entries.size()));
-  zip::Put32(out, static_cast<uint32_t>(cd.size()));
-  zip::Put32(out, static_cast<uint32_t>(cd_offset));
-  zip::Put16(out, 0);
-  return std::vector<uint8_t>(out.begin(), out.end());
-}
-
-std::string Deflate(const std::string& data) {
-  libdeflate_compressor* c = libdeflate_alloc_compressor(6);
-  std::string out(libdeflate_deflate_compress_bound(c, data.size()), '\0');
-  size_t n = libdeflate_deflate_compress(c, data.data(), data.size(),
-                                         out.data(), out.size());
-  libdeflate_free_compressor(c);
-  out.resize(n);
-  return out;
-}
-
-// Expects `bytes` to be rejected as corrupt with a message naming the
-// archive and containing `what` (the record and the reason).
-void ExpectCorrupt(const std::vector<uint8_t>& bytes, std::string_view what,
-                   const ReaderOptions& options = {}) {
-  auto r = Open(bytes, options);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), StatusCode::kCorruptArchive)
-      << r.status().ToString();
-  EXPECT_THAT(r.status().message(), HasSubstr("test.pt"));
-  EXPECT_THAT(r.status().message(), HasSubstr(std::string(what)));
-}
-
-uint64_t FindBytes(const std::vector<uint8_t>& hay, std::string_view needle) {
-  auto it = std::search(hay.begin(), hay.end(), needle.begin(), needle.end());
-  EXPECT_NE(it, hay.end()) << needle;
-  return static_cast<uint64_t>(it - hay.begin());
-}
-
-void Patch32(std::vector<uint8_t>& b, uint64_t at, uint32_t v) {
-  for (int i = 0; i < 4; ++i) b[at + i] = static_cast<uint8_t>(v >> (8 * i));
-}
+using namespace test;  // NOLINT: the shared archive test helpers
 
 // ---------------------------------------------------------------- writer
 
@@ -463,8 +309,8 @@ TEST(ArchiveReaderTest, ReadsATorchPackageArchive) {
 
 TEST(ArchiveReaderTest, ReadsDeflatedRecords) {
   std::string text(5000, 'q');
-  RawEntry e{"p/t.txt", Deflate(text), 8, text.size(), true,
-             Crc32(0, Bytes(text))};
+  RawEntry e{"p/t.txt",   Deflate(text), 8,
+             text.size(), true,          Crc32(0, Bytes(text))};
   std::vector<uint8_t> bytes = BuildZip({e});
   auto r = Open(bytes);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

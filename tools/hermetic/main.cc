@@ -8,8 +8,8 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <functional>
 #include <exception>
+#include <functional>
 #include <map>
 #include <new>
 #include <string>
@@ -154,10 +154,10 @@ int Ls(const std::vector<std::string>& args) {
   if (!reader.ok()) return Fail(reader.status());
   const auto& records = (*reader)->records();
   if (json) {
-    std::string out = "{\"archive\": " + JsonString(EscapeName(rest[0])) +
-                      ", \"prefix\": " +
-                      JsonString(EscapeName((*reader)->prefix())) +
-                      ", \"records\": [";
+    std::string out =
+        "{\"archive\": " + JsonString(EscapeName(rest[0])) +
+        ", \"prefix\": " + JsonString(EscapeName((*reader)->prefix())) +
+        ", \"records\": [";
     for (size_t i = 0; i < records.size(); ++i) {
       const RecordInfo& r = records[i];
       char nums[256];
@@ -178,11 +178,10 @@ int Ls(const std::vector<std::string>& args) {
   std::printf("%12s %12s %6s %12s %5s  %s\n", "size", "stored", "method",
               "offset", "align", "name");
   for (const RecordInfo& r : records) {
-    std::printf("%12" PRIu64 " %12" PRIu64 " %6s %12" PRIu64 " %5" PRIu64
-                "  %s\n",
-                r.size, r.compressed_size, r.method == 0 ? "stored" : "deflate",
-                r.data_offset, Alignment(r.data_offset),
-                EscapeName(r.name).c_str());
+    std::printf(
+        "%12" PRIu64 " %12" PRIu64 " %6s %12" PRIu64 " %5" PRIu64 "  %s\n",
+        r.size, r.compressed_size, r.method == 0 ? "stored" : "deflate",
+        r.data_offset, Alignment(r.data_offset), EscapeName(r.name).c_str());
   }
   return kExitOk;
 }
@@ -292,9 +291,9 @@ Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
   for (int attempt = 0; out.get() < 0; ++attempt) {
     tmp = ".hermetic-extract-" + std::to_string(getpid()) + "-" +
           std::to_string(counter++);
-    out = Fd(openat(cur.get(), tmp.c_str(),
-                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0644));
+    out =
+        Fd(openat(cur.get(), tmp.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
     if (out.get() < 0 && (errno != EEXIST || attempt > 100)) {
       return Status::IOError("creating a temporary file for " + name + ": " +
                              std::strerror(errno));
@@ -304,7 +303,8 @@ Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
     return WriteAll(out.get(), piece) ? Status::Ok() : WriteError(name);
   });
   if (s.ok() && close(out.release()) != 0) s = WriteError(name);
-  if (s.ok() && renameat(cur.get(), tmp.c_str(), cur.get(), leaf.c_str()) != 0) {
+  if (s.ok() &&
+      renameat(cur.get(), tmp.c_str(), cur.get(), leaf.c_str()) != 0) {
     s = Status::IOError("renaming the temporary file to " + name + ": " +
                         std::strerror(errno));
   }
