@@ -20,6 +20,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -129,6 +130,39 @@ def test_telling_archive_is_refused(tmp_path, case):
     for source in (str(path), data):
         view = hz.in_worker("hermetic_view", source)
         assert view.status == "refused" and view.hermetic_error, view.short()
+
+
+def _open_package(source):
+    from hermetic import PackageImporter
+    try:
+        PackageImporter(source)
+    except HermeticError as exc:
+        return ("refused", type(exc).__name__, str(exc))
+    except BaseException as exc:
+        return ("raised", f"{type(exc).__module__}.{type(exc).__name__}",
+                str(exc))
+    return ("opened", "", "")
+
+
+@pytest.mark.parametrize("source", ["path", "buffer", "file"])
+@pytest.mark.parametrize("case", sorted(hz.TELLING))
+def test_package_importer_refuses_telling_archive(tmp_path, case, source):
+    path = tmp_path / f"{case}.pt"
+    path.write_bytes(hz.telling_archives()[case])
+    if source == "path":
+        outcome = hz.isolated(_open_package, str(path))
+    elif source == "buffer":
+        outcome = hz.isolated(_open_package, path.read_bytes())
+    else:
+        def from_file():
+            with open(path, "rb") as f:
+                return _open_package(f)
+        outcome = hz.isolated(from_file)
+    assert isinstance(outcome, tuple), outcome.short()
+    verdict, kind, message = outcome
+    assert verdict == "refused", f"{verdict}: {kind} {message}"
+    if source != "buffer":
+        assert str(path) in message or path.name in message, message
 
 
 def test_telling_archives_are_reproducible():
@@ -313,9 +347,32 @@ def test_package_importer_verify_checks_tensor_storages(tmp_path):
 # Truncation at every offset
 
 
+def _zipfile_streamed_archive():
+    class Unseekable(io.RawIOBase):
+        chunks = []
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.chunks.append(bytes(b))
+            return len(b)
+
+    sink = Unseekable()
+    sink.chunks = []
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in (("archive/.data/version", b"6\n"),
+                           ("archive/a.txt", b"abc" * 50),
+                           ("archive/empty", b"")):
+            with zf.open(name, "w") as out:
+                out.write(data)
+    return b"".join(sink.chunks)
+
+
 TRUNCATION_BASES = {
     "hermetic_writer": _hermetic_writer_archive,
     "torch213_package": TORCH_PACKAGE.read_bytes,
+    "zipfile_streamed": _zipfile_streamed_archive,
     "builder_zip64_deflated": lambda: hz.build(
         [E("archive/.data/version", b"6\n"),
          E("archive/text.txt", b"abc" * 100, method=hz.DEFLATED),

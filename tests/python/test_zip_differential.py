@@ -196,6 +196,12 @@ def base_torch_save():
     return sink.getvalue()
 
 
+def base_torch_jit_save():
+    sink = io.BytesIO()
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), sink)
+    return sink.getvalue()
+
+
 def base_builder_crc_is_end_signature():
     # A record whose CRC-32 is 0x06054B50: the central directory (in the
     # last 64 KiB) then holds the bytes of an end-record signature.
@@ -205,9 +211,10 @@ def base_builder_crc_is_end_signature():
     return hz.build(entries).data
 
 
-def base_zipfile_streamed():
+def base_zipfile_streamed(force_zip64=False):
     # zipfile writing to an unseekable stream: bit 3, zero local sizes and
-    # signed data descriptors.
+    # signed data descriptors (zip64: 24-byte descriptors, local zip64
+    # extras).
     class Unseekable(io.RawIOBase):
         def __init__(self):
             self.chunks = []
@@ -223,7 +230,7 @@ def base_zipfile_streamed():
     with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in ((".data/version", b"6\n"), ("code/mod.py", SOURCE),
                            ("data/blob.bin", BLOB), ("empty", b"")):
-            with zf.open(P + name, "w") as out:
+            with zf.open(P + name, "w", force_zip64=force_zip64) as out:
                 out.write(data)
     return b"".join(sink.chunks)
 
@@ -263,9 +270,11 @@ BASES = {
     "zipfile_directories": lambda: _zipfile_base(zipfile.ZIP_STORED,
                                                  directories=True),
     "zipfile_streamed": base_zipfile_streamed,
+    "zipfile_streamed_zip64": lambda: base_zipfile_streamed(True),
     "torch_save": base_torch_save,
+    "torch_jit_save": base_torch_jit_save,
 }
-TORCH_BASES = {"torch_exporter", "torch_save"}
+TORCH_BASES = {"torch_exporter", "torch_save", "torch_jit_save"}
 
 # Legitimate archives holding end-record signature bytes outside any end
 # record (in a record's data, or as a CRC in the central directory). Every
@@ -460,6 +469,13 @@ EOCD_MUTATIONS = {
         if hz.parse(d).zip64_end is not None else None),
     "zip64_cd_size_disagrees_with_end_record": (
         "refuse", lambda d: _set_zip64(d, "cd_size", hz.parse(d).cd_size - 46)),
+    "zip64_entry_count_2_to_the_40": (
+        "judge", lambda d: hz.patch(_set_zip64(d, "entries", 1 << 40),
+                                    hz.parse(d).zip64_end, ZIP64_END,
+                                    "disk_entries", 1 << 40)
+        if hz.parse(d).zip64_end is not None else None),
+    "zip64_cd_size_2_to_the_62": (
+        "judge", lambda d: _set_zip64(d, "cd_size", 1 << 62)),
     "zip64_cd_offset_disagrees_with_end_record": (
         "refuse", lambda d: _set_zip64(d, "cd_offset",
                                        hz.parse(d).entries[1].central)),
@@ -806,6 +822,14 @@ NAME_CASES = {
     "names_differ_only_by_unicode_normalisation": ("judge", lambda:
         _build_names((P + NFC, b"nfc"), (P + NFD, b"nfd"))),
     "nfd_name_alone": ("judge", lambda: _build_names((P + NFD, b"nfd"))),
+    "names_differ_only_by_non_ascii_case": ("judge", lambda: _build_names(
+        (P + "é.txt", b"lower"), (P + "É.txt", b"upper"))),
+    "names_differ_by_sharp_s_folding": ("judge", lambda: _build_names(
+        (P + "straße.txt", b"one"), (P + "STRASSE.txt", b"two"))),
+    "carriage_return_and_del_in_name": ("judge", lambda: _build_names(
+        (P + "a\rb\x7f.txt", b"x"))),
+    "windows_device_and_colon_names": ("judge", lambda: _build_names(
+        (P + "con", b"x"), (P + "a:b.txt", b"y"), (P + "trail.", b"z"))),
     "terminal_escape_in_name": ("judge", lambda: _build_names(
         (P + "\x1b[2J\x1b]0;owned\x07.txt", b"x"))),
     "newline_in_name": ("judge", lambda: _build_names(
