@@ -398,3 +398,32 @@ def test_every_truncation_is_refused(tmp_path, base, source):
                             f"{view.message[:200]}")
     assert not problems, (f"{len(problems)} of {len(data)} prefixes:\n"
                           + "\n".join(problems[:40]))
+
+
+# ---------------------------------------------------------------------------
+# Names in messages and listings
+
+
+def _names_archive(*names):
+    return hz.build([E("archive/.data/version", b"6\n")]
+                    + [E(n, b"x") for n in names]).data
+
+
+def test_nul_in_name_does_not_cut_the_error_text(tmp_path):
+    path = tmp_path / "nul.pt"
+    path.write_bytes(_names_archive(b"archive/model.pkl\x00hidden-suffix.py"))
+    view = hz.in_worker("hermetic_view", str(path))
+    assert view.status == "refused" and view.hermetic_error, view.short()
+    assert "hidden-suffix.py" in view.message, view.message
+
+
+@pytest.mark.skipif(CLI is None, reason="hermetic CLI not found")
+def test_cli_ls_escapes_terminal_sequences_in_names(tmp_path):
+    path = tmp_path / "escape.pt"
+    path.write_bytes(_names_archive("archive/\x1b]0;owned\x07\x1b[2J.txt",
+                                    "archive/line\nbreak.txt"))
+    run = subprocess.run([CLI, "ls", str(path)], capture_output=True,
+                         timeout=60)
+    shown = run.stdout + run.stderr
+    assert b"\x1b" not in shown and b"\x07" not in shown, shown
+    assert b"line\nbreak" not in shown, shown

@@ -889,6 +889,14 @@ EXTRA_CASES = {
     "local_sizes_saturated_with_zip64_local_extra": ("judge", lambda: hz.build(
         entries_with(3, local={"csize": 0xFFFFFFFF, "usize": 0xFFFFFFFF},
                      local_extra=hz.zip64_extra(N, N))).data),
+    # A streaming reader (local headers only) takes sizes from the local
+    # zip64 block when the local sizes are saturated.
+    "local_zip64_sizes_disagree_with_central": ("refuse", lambda: hz.build(
+        entries_with(3, local={"csize": 0xFFFFFFFF, "usize": 0xFFFFFFFF},
+                     local_extra=hz.zip64_extra(N - 8, N - 8))).data),
+    "local_sizes_saturated_without_zip64_block": ("refuse", lambda: hz.build(
+        entries_with(3, local={"csize": 0xFFFFFFFF,
+                               "usize": 0xFFFFFFFF})).data),
     "unknown_block_overruns_extra_field": ("judge", lambda: hz.build(
         entries_with(3, central_extra=struct.pack("<HH", 0x5455, 100)
                      + b"\0" * 5)).data),
