@@ -96,6 +96,16 @@ def extra_block(block_id, payload):
     return struct.pack("<HH", block_id, len(payload)) + payload
 
 
+def extra_blocks(extra):
+    """{block id: payload} of a well-formed extra field."""
+    blocks = {}
+    while len(extra) >= 4:
+        block_id, length = struct.unpack_from("<HH", extra)
+        blocks[block_id] = extra[4:4 + length]
+        extra = extra[4 + length:]
+    return blocks
+
+
 def zip64_extra(*values):
     return extra_block(0x0001, b"".join(struct.pack("<Q", v) for v in values))
 
@@ -193,14 +203,15 @@ def descriptor(crc, csize, usize, signature=True, zip64=False):
 
 
 def build(entries, *, before=b"", gaps=None, before_cd=b"", zip64_end=False,
-          comment=b"", eocd=None, zip64=None, shift_offsets=True):
+          comment=b"", eocd=None, zip64=None, offsets_count_before=True):
     """A zip of `entries`. `before` is written before the first local header
-    (offsets count it when shift_offsets), gaps[i] after record i, before_cd
+    (stored offsets include it unless offsets_count_before is false, as when
+    a zip is appended to a stub with cat), gaps[i] after record i, before_cd
     between the last record and the central directory. `eocd` / `zip64`
     override end-record fields; zip64_end writes a zip64 end record and
     locator as hermetic and torch do."""
     out = bytearray(before)
-    base = 0 if shift_offsets else len(before)
+    base = 0 if offsets_count_before else len(before)
     gaps = gaps or {}
     placed = []
     for i, e in enumerate(entries):
@@ -310,7 +321,7 @@ def record_end(layout, placed):
                     + get(layout.data, placed.central, CENTRAL, "name_len"))
         extra = layout.data[extra_at:extra_at + get(
             layout.data, placed.central, CENTRAL, "extra_len")]
-        zip64 = extra.startswith(b"\x01\x00")
+        zip64 = 0x0001 in extra_blocks(extra)
         sig = struct.unpack_from("<I", layout.data, end)[0]
         end += (4 if sig == DESCRIPTOR_SIG else 0) + (20 if zip64 else 12)
     return end
