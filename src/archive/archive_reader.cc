@@ -308,6 +308,12 @@ constexpr size_t kInflateInput = size_t{256} << 10;
 // Bytes read past a local header's name in the same pread, so that the
 // extra fields of hermetic's and torch's headers come with it.
 constexpr uint64_t kHeaderSlack = 128;
+// torch's reader copies names into a 512-byte buffer (miniz's
+// MZ_ZIP_MAX_ARCHIVE_FILENAME_SIZE), cutting longer ones.
+constexpr uint64_t kMaxFullName = 511;
+// zipfile refuses entries needing a later version (its MAX_EXTRACT_VERSION).
+constexpr uint16_t kMaxVersionNeeded = 63;
+constexpr uint32_t kDosDirectoryAttribute = 0x10;
 // Writers use two or three; more is refused rather than searched.
 constexpr size_t kMaxExtraBlocks = 16;
 
@@ -701,9 +707,12 @@ Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
                    " bytes)");
   }
   // Readers search the end record in the last 64 KiB and differ in which
-  // candidate they take (zipfile and miniz the last signature, others the
-  // last whose comment fits): exactly one signature may appear there, its
-  // comment running exactly to the end of the file.
+  // signature they take: zipfile and miniz the last, others the last (or
+  // the first) whose comment fits or runs exactly to the end of the file.
+  // The last signature must therefore be the end record, with its comment
+  // running exactly to the end of the file (checked below), and no earlier
+  // one may look like an end record that does too. Other earlier ones (a
+  // zip stored as a record, a CRC that spells the signature) are data.
   const uint64_t window = zip::kEndSize + zip::kMaxCommentSize + 1;
   const uint64_t lowest = n > window ? n - window : 0;
   const uint64_t tail_start =
@@ -717,19 +726,11 @@ Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
   const std::string_view searched(reinterpret_cast<const char*>(at(lowest)),
                                   n - lowest);
   constexpr std::string_view kSig("PK\x05\x06", 4);
-  const size_t first = searched.find(kSig);
-  uint64_t end = UINT64_MAX;
-  if (first != std::string_view::npos) {
-    end = lowest + first;
-    const size_t second = searched.find(kSig, first + 1);
-    if (second != std::string_view::npos) {
-      return Corrupt("two end-of-central-directory signatures (at offsets " +
-                     std::to_string(end) + " and " +
-                     std::to_string(lowest + second) +
-                     "); readers could disagree on which one ends the archive");
-    }
+  const size_t last = searched.rfind(kSig);
+  if (last == std::string_view::npos) {
+    return Corrupt("end of central directory not found");
   }
-  if (end == UINT64_MAX) return Corrupt("end of central directory not found");
+  const uint64_t end = lowest + last;
   if (n - end < zip::kEndSize) {
     return Corrupt("end of central directory is truncated");
   }
@@ -738,7 +739,21 @@ Status ZipReader::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
     return Corrupt("the end record's comment (" +
                    std::to_string(Get16(e + 20)) +
                    " bytes) does not end at the end of the file (" +
-                   std::to_string(n - end - zip::kEndSize) + " bytes follow)");
+                   std::to_string(n - end - zip::kEndSize) +
+                   " bytes follow the end record); a signature in a comment "
+                   "or after the end record is refused");
+  }
+  for (size_t p = searched.find(kSig); p < last;
+       p = searched.find(kSig, p + 1)) {
+    const uint64_t other = lowest + p;
+    if (n - other >= zip::kEndSize &&
+        other + zip::kEndSize + Get16(at(other) + 20) == n) {
+      return Corrupt(
+          "two end-of-central-directory records (at offsets " +
+          std::to_string(other) + " and " + std::to_string(end) +
+          ") whose comments reach the end of the file; readers could "
+          "disagree on which one ends the archive");
+    }
   }
   if (Get16(e + 4) != 0 || Get16(e + 6) != 0) {
     return Status::Unsupported(where_ + " spans several disks");
@@ -910,6 +925,7 @@ Status ZipReader::ParseEntry(std::span<const uint8_t> cd, uint64_t* pos,
   const uint64_t extra_len = Get16(h + 30);
   const uint64_t comment_len = Get16(h + 32);
   const uint16_t disk = Get16(h + 34);
+  const uint32_t external_attributes = Get32(h + 38);
   e->header_offset = Get32(h + 42);
   const uint64_t var = name_len + extra_len + comment_len;
   if (cd.size() - *pos - zip::kCentralHeaderSize < var) {
@@ -919,9 +935,9 @@ Status ZipReader::ParseEntry(std::span<const uint8_t> cd, uint64_t* pos,
   e->name_len = static_cast<uint16_t>(name_len);
   std::string_view full_name(reinterpret_cast<const char*>(&cd[e->name_pos]),
                              name_len);
-  if (name_len > options_.max_name_length) {
-    return Corrupt("record name longer than " +
-                   std::to_string(options_.max_name_length) +
+  const uint64_t max_name = std::min(options_.max_name_length, kMaxFullName);
+  if (name_len > max_name) {
+    return Corrupt("record name longer than " + std::to_string(max_name) +
                    " bytes: " + EscapeName(full_name.substr(0, 64)) + "...");
   }
   HERMETIC_RETURN_IF_ERROR(CheckName(full_name, e->flags));
@@ -949,6 +965,19 @@ Status ZipReader::ParseEntry(std::span<const uint8_t> cd, uint64_t* pos,
   if (disk != 0) {
     return Status::Unsupported(where_ + ", record " + EscapeName(full_name) +
                                ": on disk " + std::to_string(disk));
+  }
+  if (Get16(h + 6) > kMaxVersionNeeded) {
+    return Status::Unsupported(
+        where_ + ", record " + EscapeName(full_name) + ": needs zip version " +
+        std::to_string(Get16(h + 6)) + " (zipfile reads up to 63)");
+  }
+  // miniz takes an entry with the MS-DOS directory attribute for a
+  // directory and extracts nothing from it (torch then returns an
+  // uninitialised buffer); zipfile reads its data.
+  if ((external_attributes & kDosDirectoryAttribute) && !full_name.empty() &&
+      full_name.back() != '/') {
+    return CorruptRecord(full_name,
+                         "a file entry with the MS-DOS directory attribute");
   }
   if (e->flags & kFlagsEncrypted) {
     return Status::Unsupported(where_ + ", record " + EscapeName(full_name) +
@@ -1164,6 +1193,10 @@ Status ZipReader::ParseUnguarded() {
     return Corrupt("central directory holds " + std::to_string(cd_size - pos) +
                    " bytes beyond the " + std::to_string(count) +
                    " entries the end record declares");
+  }
+  if (count == 0) {
+    // torch's reader takes the top-level folder from the first entry.
+    return Corrupt("no records (an archive needs a top-level folder)");
   }
   auto name_of = [&](const CentralEntry& e) {
     return std::string_view(reinterpret_cast<const char*>(&cd[e.name_pos]),

@@ -545,19 +545,64 @@ TEST(ZipDifferential, CommentHidingASecondEndRecordIsRefused) {
   // fake one, whose comment runs past the end of the file).
   const std::string fake = FakeEnd(1000);
   ExpectCorrupt(WithComment(WriterArchive(), fake, fake.size()),
-                "two end-of-central-directory signatures");
+                "comment (1000 bytes) does not end at the end of the file");
   ExpectCorrupt(WithComment(HandArchive(), "xx" + fake + "yy", fake.size() + 4),
-                "two end-of-central-directory signatures");
-  // A signature anywhere in the searched tail, even inside record data.
-  ExpectCorrupt(BuildZip({{"p/a", "data PK\x05\x06 data"}}),
-                "two end-of-central-directory signatures");
+                "comment (1000 bytes) does not end at the end of the file");
+  // A fake whose comment does reach the end: the last one is taken, and
+  // readers that take the first fitting one would differ.
+  ExpectCorrupt(WithComment(HandArchive(), FakeEnd(0), 22),
+                "two end-of-central-directory records");
+  // A fake whose comment does not: the last signature is the end record.
+  ExpectCorrupt(WithComment(HandArchive(), FakeEnd(3), 22),
+                "does not end at the end of the file");
   // A plain comment is fine.
   EXPECT_TRUE(Open(WithComment(WriterArchive(), "made by hand", 12)).ok());
 }
 
+TEST(ZipDifferential, EndSignatureBytesInsideRecordsAreData) {
+  // A zip stored as a record (torch.save output saved with save_binary)
+  // holds an end record whose comment does not reach our end of file.
+  const std::vector<uint8_t> inner = HandArchive();
+  const std::string nested(inner.begin(), inner.end());
+  auto r =
+      Open(BuildZip({{"p/nested.zip", nested}, {"p/b", "data PK\x05\x06"}}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Str(*(*r)->Read("nested.zip")), nested);
+  // A record whose CRC-32 spells the signature puts it in the directory.
+  RawEntry e{"p/a", "x", 0, 1, true, zip::kEndSig};
+  auto crc = Open(BuildZip({e}), {.verify_reads = false});
+  ASSERT_TRUE(crc.ok()) << crc.status().ToString();
+}
+
+TEST(ZipDifferential, EmptyArchivesAreRefused) {
+  // torch's reader refuses them (no top-level folder).
+  ExpectCorrupt(BuildZip({}), "no records");
+}
+
+TEST(ZipDifferential, FileEntriesWithTheDosDirectoryAttributeAreRefused) {
+  std::vector<uint8_t> bytes = HandArchive();
+  Patch32(bytes, LayoutOf(bytes).cd1 + 38, 0x10);
+  ExpectCorrupt(bytes, "record p/u: a file entry with the MS-DOS directory");
+}
+
+TEST(ZipDifferential, EntriesNeedingALaterZipVersionAreUnsupported) {
+  std::vector<uint8_t> bytes = HandArchive();
+  Patch16(bytes, LayoutOf(bytes).cd1 + 6, 64);  // zipfile stops at 63
+  EXPECT_EQ(Open(bytes).status().code(), StatusCode::kUnsupported);
+  Patch16(bytes, LayoutOf(HandArchive()).cd1 + 6, 63);
+  EXPECT_TRUE(Open(bytes).ok());
+}
+
+TEST(ZipDifferential, FullNamesTorchWouldCutAreRefused) {
+  // torch's reader cuts names at 511 bytes (miniz's 512-byte buffer).
+  EXPECT_TRUE(Open(BuildZip({{"p/" + std::string(509, 'n'), "1"}})).ok());
+  ExpectCorrupt(BuildZip({{"p/" + std::string(510, 'n'), "1"}}),
+                "record name longer than 511 bytes");
+}
+
 TEST(ZipDifferential, CommentMustEndAtTheEndOfTheFile) {
   ExpectCorrupt(WithComment(WriterArchive(), "abc", 2),
-                "does not end at the end of the file (3 bytes follow)");
+                "does not end at the end of the file (3 bytes follow");
   ExpectCorrupt(WithComment(WriterArchive(), "abc", 4),
                 "does not end at the end of the file");
   std::vector<uint8_t> trailing = HandArchive();

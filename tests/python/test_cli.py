@@ -147,3 +147,195 @@ def test_extract_rejects_unsafe_names(tmp_path):
     out = run("extract", evil, dest)
     assert out.returncode == 1 and b"unsafe record name" in out.stderr
     assert not (tmp_path / "escape").exists()
+
+
+def _zip(entries):
+    """A zip of (full name, stored bytes, method, declared size, crc, flags)
+    entries, built by hand (zipfile cannot write a chosen deflate stream)."""
+    import struct
+
+    out, cd = bytearray(), bytearray()
+    for name, data, method, size, crc, flags in entries:
+        name = name.encode() if isinstance(name, str) else name
+        head = struct.pack("<HHHHHIIIHH", 20, flags, method, 0, 0, crc,
+                           len(data), size, len(name), 0)
+        cd += b"PK\x01\x02" + struct.pack("<H", 20) + head + struct.pack(
+            "<HHHII", 0, 0, 0, 0, len(out)) + name
+        out += b"PK\x03\x04" + head + name + data
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, len(entries),
+                      len(entries), len(cd), len(out), 0)
+    return bytes(out + cd + end)
+
+
+def _stored(name, data, flags=0x0800):
+    import zlib
+
+    return (name, data, 0, len(data), zlib.crc32(data), flags)
+
+
+def _zero_bomb(mib):
+    """(deflate stream, crc) of `mib` MiB of zeros, about 1 KiB per MiB."""
+    import zlib
+
+    zeros = bytes(1 << 20)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(zeros) + c.flush(zlib.Z_SYNC_FLUSH)
+    crc = 0
+    for _ in range(mib):
+        crc = zlib.crc32(zeros, crc)
+    return block * mib + b"\x03\x00", crc
+
+
+def _peak_rss(*args, stdout=subprocess.DEVNULL):
+    """(exit code, stderr, peak RSS in bytes) of one CLI run.
+
+    The peak is the process's VmHWM, polled while it runs (rusage would
+    report the forking Python's peak: maxrss survives exec)."""
+    import threading
+    import time
+
+    proc = subprocess.Popen([CLI, *map(str, args)], stdout=stdout,
+                            stderr=subprocess.PIPE)
+    peak = [0]
+
+    def poll():
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+            except OSError:
+                pass
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=poll)
+    watcher.start()
+    err = proc.stderr.read()
+    proc.wait()
+    watcher.join()
+    assert peak[0] > 0
+    return proc.returncode, err, peak[0]
+
+
+def test_ls_escapes_names_for_the_terminal(tmp_path):
+    path = tmp_path / "esc.zip"
+    path.write_bytes(_zip([_stored("p/a", b"1"),
+                           _stored("p/\x1b[2Jred\u202etxt", b"2")]))
+    out = run("ls", path)
+    assert out.returncode == 0
+    assert b"\x1b" not in out.stdout and b"\xe2\x80\xae" not in out.stdout
+    assert b"\\x1b[2Jred\\xe2\\x80\\xaetxt" in out.stdout
+    listing = run("ls", "--json", path)
+    assert b"\x1b" not in listing.stdout
+    names = [r["name"] for r in json.loads(listing.stdout)["records"]]
+    assert names == ["a", "\\x1b[2Jred\\xe2\\x80\\xaetxt"]
+    missing = run("cat", path, "\x1b[31m")
+    assert missing.returncode == 3 and b"\x1b" not in missing.stderr
+    assert b"\\x1b[31m" in missing.stderr
+
+
+def test_invalid_utf8_and_nul_names_are_named_escaped(tmp_path):
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(_zip([_stored("p/a", b"1"), _stored(b"p/x\xff", b"2")]))
+    out = run("verify", bad)
+    assert out.returncode == 1
+    assert b"record p/x\\xff: name is not valid UTF-8" in out.stderr
+    nul = tmp_path / "nul.zip"
+    nul.write_bytes(_zip([_stored("p/a", b"1"), _stored(b"p/x\x00tail", b"2")]))
+    out = run("verify", nul)
+    assert out.returncode == 1 and b"p/x\\x00tail" in out.stderr
+
+
+def test_verify_refuses_an_end_record_that_hides_entries(archive, tmp_path):
+    raw = bytearray(archive.read_bytes())
+    end = len(raw) - 22
+    raw[end + 8:end + 12] = bytes(4)  # 0 entries (classic end record)
+    z64 = end - 20 - 56
+    raw[z64 + 24:z64 + 40] = bytes(16)  # 0 entries (zip64 end record)
+    hidden = tmp_path / "hidden.pt"
+    hidden.write_bytes(bytes(raw))
+    out = run("verify", hidden)
+    assert out.returncode == 1 and b"0 entries" in out.stderr
+    assert b"OK" not in out.stdout
+
+
+def test_verify_refuses_a_second_end_record_in_the_comment(archive, tmp_path):
+    import struct
+
+    fake = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 1, 1, 50, 0, 1000)
+    raw = bytearray(archive.read_bytes())
+    raw[-2:] = struct.pack("<H", len(fake))
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(bytes(raw) + fake)
+    out = run("verify", evil)
+    assert out.returncode == 1
+    assert b"does not end at the end of the file" in out.stderr
+
+
+def test_cat_and_extract_check_the_crc_and_leave_no_partial_file(tmp_path):
+    import zlib
+
+    data = bytes(range(256)) * 64
+    good = _stored("p/good.bin", data)
+    bad = ("p/sub/bad.bin", data, 0, len(data), zlib.crc32(data) ^ 1, 0x0800)
+    path = tmp_path / "crc.zip"
+    path.write_bytes(_zip([good, bad]))
+    out = run("cat", path, "sub/bad.bin")
+    assert out.returncode == 1 and b"record sub/bad.bin: CRC-32" in out.stderr
+    dest = tmp_path / "out"
+    out = run("extract", path, dest)
+    assert out.returncode == 1 and b"CRC-32 mismatch" in out.stderr
+    assert (dest / "good.bin").read_bytes() == data
+    assert sorted(os.listdir(dest / "sub")) == []  # no file, no temporary
+
+
+def test_extract_replaces_existing_files_only_once_checked(tmp_path):
+    import zlib
+
+    data = b"new contents"
+    path = tmp_path / "crc.zip"
+    path.write_bytes(_zip([("p/f", data, 0, len(data), zlib.crc32(data) ^ 1,
+                            0x0800)]))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "f").write_bytes(b"old contents")
+    assert run("extract", path, dest).returncode == 1
+    assert (dest / "f").read_bytes() == b"old contents"
+    assert os.listdir(dest) == ["f"]
+
+
+def _bomb_archive(tmp_path, mib, declared=None):
+    stream, crc = _zero_bomb(mib)
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(_zip([("p/zeros", stream, 8,
+                            (mib << 20) if declared is None else declared,
+                            crc, 0x0800)]))
+    return path
+
+
+def test_verify_cat_extract_stream_a_bomb_in_bounded_memory(tmp_path):
+    mib = 256
+    path = _bomb_archive(tmp_path, mib)
+    code, err, rss = _peak_rss("verify", path)
+    assert code == 0, err
+    assert rss < 64 << 20
+    with open(os.devnull, "wb") as null:
+        code, err, rss = _peak_rss("cat", path, "zeros", stdout=null)
+    assert code == 0, err
+    assert rss < 64 << 20
+    # Declared smaller than it inflates: refused at the declared size.
+    small = _bomb_archive(tmp_path, mib, declared=1 << 20)
+    dest = tmp_path / "out"
+    code, err, rss = _peak_rss("extract", small, dest)
+    assert code == 1 and b"inflates past its declared size" in err
+    assert rss < 64 << 20
+    assert os.listdir(dest) == []
+
+
+@pytest.mark.slow
+def test_verify_streams_a_three_gib_bomb(tmp_path):
+    path = _bomb_archive(tmp_path, 3 * 1024 + 1)
+    code, err, rss = _peak_rss("verify", path)
+    assert code == 0, err
+    assert rss < 64 << 20
