@@ -35,8 +35,11 @@ crash is a verdict, not the end of the run; zipfile is pure Python.
 """
 
 import io
+import os
 import pickle
+import shutil
 import struct
+import subprocess
 import unicodedata
 import zipfile
 import zlib
@@ -1029,6 +1032,50 @@ def test_extra_fields(tmp_path, case):
 def test_compression(tmp_path, case):
     expect, make = COMPRESSION_CASES[case]
     check(tmp_path, make(), expect)
+
+
+# ---------------------------------------------------------------------------
+# The CLI streams records (its own inflate path) where ArchiveReader.read
+# copies them: both must reach the same verdict and bytes.
+
+CLI = os.environ.get("HERMETIC_CLI") or shutil.which("hermetic")
+
+
+def _cli_cases():
+    cases = [pytest.param("hand", c, id=c) for c in sorted(HAND_BUILT)]
+    for mutations in (EOCD_MUTATIONS, LAYOUT_MUTATIONS):
+        cases += [pytest.param(b, m, id=f"{m}-{b}") for m in sorted(mutations)
+                  for b in ("builder", "torch213_package")]
+    return cases
+
+
+@pytest.mark.skipif(CLI is None, reason="hermetic CLI not found")
+@pytest.mark.parametrize("base_name,case", _cli_cases())
+def test_cli_agrees_with_the_reader(tmp_path, base_name, case):
+    if base_name == "hand":
+        data = HAND_BUILT[case][1]()
+    else:
+        data = EOCD_MUTATIONS.get(case, LAYOUT_MUTATIONS.get(case))[1](
+            base(base_name))
+        if data is None:
+            pytest.skip(f"{case} does not apply to {base_name}")
+    path = tmp_path / "case.pt"
+    path.write_bytes(data)
+    reader = hz.in_worker("hermetic_view", str(path))
+    verify = subprocess.run([CLI, "verify", str(path)], capture_output=True,
+                            timeout=60)
+    if reader.status != "ok":
+        assert verify.returncode not in (0,) and verify.returncode < 128, (
+            f"reader: {reader.short()}\nverify exit {verify.returncode}: "
+            f"{verify.stdout[:300]!r}")
+        assert str(path).encode() in verify.stderr, verify.stderr[:300]
+        return
+    assert verify.returncode == 0, (verify.returncode, verify.stderr[:300])
+    for name, content in reader.records:
+        cat = subprocess.run([CLI, "cat", str(path), name],
+                             capture_output=True, timeout=60)
+        assert (cat.returncode, cat.stdout) == (0, content), (
+            f"{name}: cat exit {cat.returncode} {cat.stderr[:300]!r}")
 
 
 # ---------------------------------------------------------------------------
