@@ -454,6 +454,39 @@ def hermetic_view(source):
     return View("ok", tuple(sorted(records)))
 
 
+def hermetic_in_order(path):
+    """(name, bytes) of every record in central-directory order, or the
+    View of a refusal."""
+    from hermetic import _core
+    try:
+        reader = _core.ArchiveReader(path)
+        return [(n, reader.read(n)) for n in reader.records()]
+    except BaseException as exc:
+        return _refused(exc)
+
+
+def unzip_view(path):
+    """What Info-ZIP's unzip sees (full names from zipinfo -1, directories
+    dropped; all record bytes concatenated in directory order by unzip -p),
+    or None when it is not installed. Any warning (exit status != 0) counts
+    as a refusal."""
+    import shutil
+    if shutil.which("unzip") is None or shutil.which("zipinfo") is None:
+        return None
+    env = dict(os.environ, LC_ALL="C.UTF-8")
+    names = subprocess.run(["zipinfo", "-1", str(path)], capture_output=True,
+                           env=env, timeout=60)
+    data = subprocess.run(["unzip", "-p", str(path)], capture_output=True,
+                          env=env, timeout=60)
+    if names.returncode or data.returncode:
+        return View("refused", error_type="unzip",
+                    message=(names.stderr + data.stderr + data.stdout[-200:])
+                    .decode(errors="replace")[:600])
+    listed = [n for n in names.stdout.decode("utf-8", "surrogateescape")
+              .split("\n") if n and not n.endswith("/")]
+    return View("ok", (tuple(listed), data.stdout))
+
+
 def isolated(fn, *args, timeout=60):
     """fn(*args) in a forked child, so that a crash or hang of a reader is a
     verdict rather than the end of the test run. Returns what fn returned,
