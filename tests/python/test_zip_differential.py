@@ -417,6 +417,14 @@ def _saturate_end_record(data):
     return data
 
 
+def _zip64_extensible(data):
+    layout = hz.parse(data)
+    if layout.zip64_end is None:
+        return None
+    out = hz.insert(data, layout.locator, b"\0" * 8, fix_offsets=False)
+    return hz.patch(out, layout.zip64_end, ZIP64_END, "record_size", 52)
+
+
 def _fake_eocd_in_comment(data):
     eocd = bytearray(_eocd_bytes(data))
     struct.pack_into("<H", eocd, 20, 0)
@@ -497,6 +505,10 @@ EOCD_MUTATIONS = {
         if hz.parse(d).zip64_end is not None else None),
     "zip64_cd_size_disagrees_with_end_record": (
         "refuse", lambda d: _set_zip64(d, "cd_size", hz.parse(d).cd_size - 46)),
+    # Version-2 zip64 end records may carry extensible data; zipfile assumes
+    # none and reads the record at a fixed distance before the locator.
+    "zip64_end_record_with_extensible_data": (
+        "judge", lambda d: _zip64_extensible(d)),
     "zip64_entry_count_2_to_the_40": (
         "judge", lambda d: hz.patch(_set_zip64(d, "entries", 1 << 40),
                                     hz.parse(d).zip64_end, ZIP64_END,
