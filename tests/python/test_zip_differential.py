@@ -836,6 +836,10 @@ NAME_CASES = {
         [E("/archive/.data/version", b"6\n"), E(P + "a.py", b"x")]).data),
     "first_entry_without_folder": ("judge", lambda: hz.build(
         [E("version", b"6\n"), E(P + "a.py", b"x")]).data),
+    "first_entry_is_directory_of_another_folder": ("judge", lambda: hz.build(
+        [E("other/", b""), E(P + ".data/version", b"6\n")]).data),
+    "directory_entry_shadows_record": ("judge", lambda: _build_names(
+        (P + "model.pkl", PICKLE), (P + "model.pkl/", b""))),
     "entry_outside_the_folder": ("judge", lambda: _build_names(
         ("other/a.py", b"x"))),
     "folder_name_differs_only_by_case": ("judge", lambda: _build_names(
