@@ -780,7 +780,10 @@ def zip64_locator_attack(fake_pickle=None):
                       Entry("archive/.data/extern_modules", b"builtins\n"),
                       Entry("archive/notes.txt", notes,
                             flags=FLAG_UTF8 | FLAG_DESCRIPTOR),
-                      Entry("archive/data/blob.bin", carrier)],
+                      # deferred sizes: its header does not depend on
+                      # the carrier's content
+                      Entry("archive/data/blob.bin", carrier,
+                            flags=FLAG_UTF8 | FLAG_DESCRIPTOR)],
                      zip64_end=True,
                      eocd={"disk_entries": 0xFFFF, "entries": 0xFFFF,
                            "cd_size": 0xFFFFFFFF, "cd_offset": 0xFFFFFFFF})
@@ -815,5 +818,6 @@ def zip64_locator_attack(fake_pickle=None):
         "cd_size": len(central), "cd_offset": start + len(hidden_local)})
     carrier = hidden_local + central + hidden_end
     layout = archive(carrier)
+    assert layout.data[notes_at.data:start] == notes_span
     return patch(layout.data, layout.locator, LOCATOR, "offset",
                  start + len(hidden_local) + len(central))

@@ -72,10 +72,10 @@ def test_attack_is_refused_by_the_archive_reader(tmp_path):
     assert str(path) in hz.in_worker("hermetic_view", str(path)).message
 
 
-def _load_with_hermetic(path):
+def _load_with_hermetic(path, package, resource):
     from hermetic import PackageImporter
     try:
-        obj = PackageImporter(str(path)).load_pickle("res", "obj.pkl")
+        obj = PackageImporter(str(path)).load_pickle(package, resource)
     except HermeticError as exc:
         return ("refused", type(exc).__name__, str(exc),
                 getattr(builtins, MARKER, None))
@@ -85,15 +85,20 @@ def _load_with_hermetic(path):
     return ("loaded", repr(obj), "", getattr(builtins, MARKER, None))
 
 
-def test_attack_is_refused_by_the_package_importer(tmp_path):
+@pytest.mark.parametrize("case,package,resource", [
+    ("eocd_comment_attack", "res", "obj.pkl"),
+    ("zip64_locator_attack", "model", "model.pkl")])
+def test_attack_is_refused_by_the_package_importer(tmp_path, case, package,
+                                                   resource):
     # In a forked child: if hermetic loads the malicious pickle, its code
     # runs there, not in the test process.
-    path = _attack(tmp_path)
-    outcome = hz.isolated(_load_with_hermetic, path)
+    path = tmp_path / f"{case}.pt"
+    path.write_bytes(hz.telling_archives()[case])
+    outcome = hz.isolated(_load_with_hermetic, path, package, resource)
     assert isinstance(outcome, tuple), outcome
     verdict, what, message, marker = outcome
     assert marker is None, (
-        f"hermetic ran the malicious pickle of the real directory ({what})")
+        f"hermetic ran the malicious pickle of the hidden directory ({what})")
     assert verdict == "refused", f"{verdict}: {what} {message}"
     assert str(path) in message
 
