@@ -28,7 +28,17 @@ built into torch 2.13), drives the expectations below:
 * zipfile checks CRC-32, torch's miniz does not (built without reader CRC
   checks); zipfile decodes names without flag bit 11 as cp437, torch as
   UTF-8; zipfile cuts names at NUL in namelist, torch cuts every name at
-  NUL and at 511 bytes, and looks records up case-insensitively.
+  NUL and at 511 bytes, and looks records up case-insensitively;
+* zipfile reads the zip64 end record at a fixed distance before the
+  locator, miniz where the locator points; miniz takes an entry with the
+  MS-DOS directory attribute for a directory and returns an unwritten buffer
+  for it.
+
+Families: bases (legitimate, accepted), end of central directory and layout
+(mutations applied to every base), structure, names, extra fields,
+compression (hand-built), every header byte flipped, and two consistency
+checks of what hermetic accepts: its CLI (verify, cat) agrees with its
+reader, and Info-ZIP's unzip (where installed) reads the same bytes.
 
 hermetic and torch run in a child process (hostile_zip.in_worker), so a
 crash is a verdict, not the end of the run; zipfile is pure Python.
