@@ -487,6 +487,66 @@ def unzip_view(path):
     return View("ok", (tuple(listed), data.stdout))
 
 
+# A streaming reader: Java's ZipInputStream reads local headers front to
+# back and never looks at the central directory.
+_JAVA_STREAM_READER = r"""
+import java.io.*;
+import java.util.HexFormat;
+import java.util.zip.*;
+
+public class ZipStream {
+  public static void main(String[] args) {
+    HexFormat hex = HexFormat.of();
+    for (String path : args) {
+      StringBuilder out = new StringBuilder();
+      try (ZipInputStream in = new ZipInputStream(
+               new BufferedInputStream(new FileInputStream(path)))) {
+        for (ZipEntry e; (e = in.getNextEntry()) != null; ) {
+          out.append("E ").append(hex.formatHex(e.getName().getBytes("UTF-8")))
+             .append(' ').append(hex.formatHex(in.readAllBytes())).append('\n');
+        }
+        System.out.print(out);
+        System.out.println("OK");
+      } catch (Exception ex) {
+        System.out.println("ERR " + ex.toString().replace('\n', ' '));
+      }
+    }
+  }
+}
+"""
+
+
+def java_stream_views(paths, timeout=300):
+    """[View] of Java's ZipInputStream for each path (one JVM for all), or
+    None when java is not installed. Names keep the top-level folder."""
+    import shutil
+    import tempfile
+    java = shutil.which("java")
+    if java is None or not paths:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        source = os.path.join(scratch, "ZipStream.java")
+        with open(source, "w") as out:
+            out.write(_JAVA_STREAM_READER)
+        run = subprocess.run([java, source, *map(str, paths)],
+                             capture_output=True, timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(run.stderr.decode(errors="replace")[-2000:])
+    views, records = [], []
+    for line in run.stdout.decode().splitlines():
+        if line.startswith("E "):
+            _, name, data = (line.split(" ") + [""])[:3]
+            records.append((bytes.fromhex(name).decode(), bytes.fromhex(data)))
+        elif line == "OK":
+            views.append(View("ok", tuple(records)))
+            records = []
+        elif line.startswith("ERR "):
+            views.append(View("refused", error_type="java", message=line[4:]))
+            records = []
+    assert len(views) == len(paths), run.stdout[-500:]
+    return views
+
+
 def isolated(fn, *args, timeout=60):
     """fn(*args) in a forked child, so that a crash or hang of a reader is a
     verdict rather than the end of the test run. Returns what fn returned,
