@@ -97,6 +97,9 @@ def check(tmp_path, data, expect="judge", name="case.pt"):
     elif buffered.status == "refused" and not buffered.hermetic_error:
         problems.append(f"hermetic from a buffer raised a non-HermeticError: "
                         f"{buffered.short()}")
+    elif buffered.status == "refused" and "<buffer>" not in buffered.message:
+        problems.append(f"hermetic's error for a buffer does not name it "
+                        f"<buffer>: {buffered.message[:300]}")
     elif (buffered.status, buffered.records) != (hermetic.status,
                                                   hermetic.records):
         problems.append(f"hermetic reads the path ({hermetic.short()}) and "
