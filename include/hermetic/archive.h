@@ -176,7 +176,8 @@ class ArchiveReader {
   virtual Result<std::vector<uint8_t>> Read(std::string_view name) = 0;
   // Read() into caller memory of exactly Find(name)->size bytes, for callers
   // that own the destination (saves a copy); InvalidArgument on a size
-  // mismatch.
+  // mismatch. Refuses a deflated record past max_inflated_size like Read(),
+  // so a caller sizing its buffer from Find() should check that first.
   virtual Status ReadInto(std::string_view name, std::span<uint8_t> out) = 0;
   // The record's bytes handed to `consume` in order, in pieces of at most
   // kMaxStreamPiece bytes (valid only during the call), inflated as they

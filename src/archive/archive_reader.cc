@@ -37,6 +37,13 @@ constexpr uint64_t kMaxDeflateRatio = 1032;
 
 std::string ErrnoText(int err) { return std::strerror(err); }
 
+// "<what> <path>: <errno text>", with errno read before anything allocates.
+Status PathError(std::string_view what, const std::string& path) {
+  const int err = errno;
+  return Status::IOError(std::string(what) + " " + EscapeName(path) + ": " +
+                         ErrnoText(err));
+}
+
 // A read-only file mapped MAP_PRIVATE with write permission, so that callers
 // may scribble on views (copy-on-write) without reaching the file.
 class Mapping {
@@ -49,7 +56,7 @@ class Mapping {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
                    static_cast<off_t>(offset));
     if (p == MAP_FAILED) {
-      return Status::IOError("cannot map " + path + ": " + ErrnoText(errno));
+      return PathError("cannot map", path);
     }
     return std::make_shared<Mapping>(static_cast<uint8_t*>(p), size);
   }
@@ -87,14 +94,14 @@ Status StreamFile(
     const std::function<Status(std::span<const uint8_t>)>& consume) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
+    return PathError("cannot open", path);
   }
   std::vector<uint8_t> chunk(piece);
   for (;;) {
     ssize_t n = read(fd.get(), chunk.data(), chunk.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      return Status::IOError("reading " + path + ": " + ErrnoText(errno));
+      return PathError("reading", path);
     }
     if (n == 0) return Status::Ok();
     HERMETIC_RETURN_IF_ERROR(consume(
@@ -106,7 +113,7 @@ Result<std::shared_ptr<Mapping>> MapFile(const std::string& path,
                                          uint64_t size) {
   Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
-    return Status::IOError("cannot open " + path + ": " + ErrnoText(errno));
+    return PathError("cannot open", path);
   }
   return Mapping::Map(path, fd.get(), size);
 }
@@ -1119,13 +1126,15 @@ Status ZipReader::CheckDescriptor(std::string_view full_name,
                              " bytes follow the data where a data descriptor "
                              "(12 to 24 bytes) must be");
   }
+  // Read with the next local header and its longest name, so that the next
+  // HeaderBytes call finds it in this read.
   HERMETIC_ASSIGN_OR_RETURN(
-      const uint8_t* d,
-      HeaderBytes(
-          data_end,
-          std::min(next + zip::kLocalHeaderSize + kHeaderSlack, data_.size()) -
-              data_end,
-          full_name));
+      const uint8_t* d, HeaderBytes(data_end,
+                                    std::min(next + zip::kLocalHeaderSize +
+                                                 kMaxFullName + kHeaderSlack,
+                                             data_.size()) -
+                                        data_end,
+                                    full_name));
   const bool signed_form = gap == 16 || gap == 24;
   if (signed_form && Get32(d) != zip::kDataDescriptorSig) {
     return CorruptRecord(full_name, "bad data descriptor signature");
@@ -1204,8 +1213,6 @@ Status ZipReader::ParseUnguarded() {
   };
   std::vector<RecordInfo>& records = catalog_->records;
   records.reserve(count);
-  // torch's reader (miniz) looks names up ignoring ASCII case.
-  std::unordered_map<std::string, size_t> folded;
   for (size_t i = 0; i < entries.size(); ++i) {
     CentralEntry& e = entries[i];
     std::string_view full_name = name_of(e);
@@ -1247,23 +1254,35 @@ Status ZipReader::ParseUnguarded() {
       return CorruptRecord(full_name,
                            "unsafe record name (" + std::string(problem) + ")");
     }
-    std::string lower(rel);
-    for (char& c : lower) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    auto [it, added] = folded.emplace(std::move(lower), records.size());
-    if (!added) {
-      const std::string& other = records[it->second].name;
-      return CorruptRecord(
-          full_name, other == rel ? "duplicate record name"
-                                  : "differs from record " + EscapeName(other) +
-                                        " only in letter case");
+    if (!catalog_->index.emplace(rel, records.size()).second) {
+      return CorruptRecord(full_name, "duplicate record name");
     }
     RecordInfo r;
     r.name = std::string(rel);
     e.record = records.size();
-    catalog_->index.emplace(r.name, records.size());
     records.push_back(std::move(r));
+  }
+  // torch's reader (miniz) looks names up ignoring ASCII case: a name with
+  // capitals must not fold onto another. Most names have none, so only
+  // those are folded.
+  std::map<std::string, size_t, std::less<>> folded;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const std::string& name = records[i].name;
+    auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+    if (std::none_of(name.begin(), name.end(), upper)) continue;
+    std::string lower = name;
+    for (char& c : lower) {
+      if (upper(c)) c = static_cast<char>(c - 'A' + 'a');
+    }
+    const RecordInfo* plain = catalog_->Find(lower);
+    auto [it, added] = folded.emplace(std::move(lower), i);
+    if (plain != nullptr || !added) {
+      const std::string& other =
+          plain != nullptr ? plain->name : records[it->second].name;
+      return CorruptRecord(
+          prefix_ + "/" + name,
+          "differs from record " + EscapeName(other) + " only in letter case");
+    }
   }
   // Records must tile the file from offset 0 to the central directory:
   // bytes no record owns could be read as data by a reader that scans local
@@ -1424,7 +1443,10 @@ class DirectoryReader : public ArchiveReader {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     uint64_t filled = 0;
     HERMETIC_RETURN_IF_ERROR(Stream(name, [&](std::span<const uint8_t> piece) {
-      if (piece.size() > out.size() - filled) return Status::Ok();
+      if (piece.size() > out.size() - filled) {
+        return Status::InvalidArgument(Where(*r) + " has more than " +
+                                       std::to_string(out.size()) + " bytes");
+      }
       std::memcpy(out.data() + filled, piece.data(), piece.size());
       filled += piece.size();
       return Status::Ok();

@@ -746,7 +746,7 @@ TEST(ZipDifferential, DirectoryEntriesMustBeEmpty) {
 TEST(ZipDifferential, NamesDifferingOnlyInCaseAreRefused) {
   // torch's reader (miniz) finds either for both names.
   ExpectCorrupt(BuildZip({{"p/Model.py", "1"}, {"p/model.py", "2"}}),
-                "record p/model.py: differs from record Model.py only in "
+                "record p/Model.py: differs from record model.py only in "
                 "letter case");
 }
 
@@ -899,6 +899,30 @@ TEST(FileChangesUnderReader, FileEmptiedBeforeTheFirstReadIsAnError) {
   ASSERT_EQ(truncate(path.c_str(), 0), 0);
   EXPECT_EQ((*r)->VerifyAll().code(), StatusCode::kIOError);
   EXPECT_EQ((*r)->Read("x").status().code(), StatusCode::kIOError);
+}
+
+TEST(FileChangesUnderReader, FolderFileGrownSinceTheScanIsNotCut) {
+  TempDir dir;
+  const std::string root = dir.path() + "/pkg";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  std::ofstream(root + "/f.py") << "12345";
+  auto r = ArchiveReader::OpenPath(root);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::ofstream(root + "/f.py") << "1234567890";
+  std::string out(5, '\0');
+  Status s = (*r)->ReadInto(
+      "f.py", {reinterpret_cast<uint8_t*>(out.data()), out.size()});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(),
+              HasSubstr("package folder " + root + ", record f.py"));
+  std::string streamed;
+  EXPECT_TRUE((*r)->Stream("f.py",
+                           [&](std::span<const uint8_t> piece) {
+                             streamed += Str(piece);
+                             return Status::Ok();
+                           })
+                  .ok());
+  EXPECT_EQ(streamed, "1234567890");
 }
 
 }  // namespace

@@ -100,8 +100,8 @@ int ExitCodeFor(const Status& s) {
   }
 }
 
-// Messages from the library already escape record names; what the user
-// typed (paths) is escaped here before it reaches the terminal.
+// Messages from the library escape record names (EscapeName); the CLI's
+// own messages escape every name and path they print.
 int Fail(const Status& s) {
   std::fprintf(stderr, "hermetic: %s\n", s.message().c_str());
   return ExitCodeFor(s);
