@@ -451,6 +451,18 @@ def hermetic_view(source):
         records = [(n, reader.read(n)) for n in reader.records()]
     except BaseException as exc:
         return _refused(exc)
+    # Zero-copy views of stored records must hold what read() returned.
+    try:
+        mapped = reader.map_records("")
+        stored = {i.name for i in reader.record_infos() if i.method == STORED}
+        for name, data in records:
+            if name in stored and not (bytes(reader.view(name)) == data
+                                       == bytes(mapped.view(name))):
+                return View("refused", error_type="view-mismatch",
+                            message=f"a view of {name} differs from read()")
+    except BaseException as exc:
+        return View("refused", error_type="view-failed",
+                    message=f"read() accepted what a view refused: {exc!r}")
     return View("ok", tuple(sorted(records)))
 
 
