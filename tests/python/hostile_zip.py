@@ -1,13 +1,20 @@
 """Build, parse and mutate zip archives byte by byte, and see them through
-three readers (hermetic, Python's zipfile, torch's PyTorchFileReader).
+several readers: hermetic, Python's zipfile, torch's PyTorchFileReader, and
+where installed Info-ZIP's unzip and Java's ZipInputStream.
 
 The builder writes every field with struct, so a test can make any field lie.
-It needs nothing beyond the standard library; torch is imported only by
-torch_view(), and only when the caller asks for it.
+It needs nothing beyond the standard library; hermetic and torch are
+imported only by the views that use them.
 
 Field tables name each fixed-size field of the zip structures as
 (offset, struct code), so mutations read like the spec:
 patch(data, layout.eocd, EOCD, "entries", 0).
+
+Sections: structures; builder and mutators (with the two differential
+attacks, eocd_comment_attack and zip64_locator_attack); what each reader
+sees (View, the *_view functions, the Worker that runs hermetic and torch in
+a child process, judge() with issue 9's rule); the most telling archives
+(`python3 hostile_zip.py DIR` writes them, e.g. as fuzz regression inputs).
 """
 
 import atexit
@@ -373,6 +380,73 @@ def eocd_comment_attack(real, fake_entries, fake_comment_len=0xFFFF):
     fake = build(fake_entries, eocd={"comment_len": fake_comment_len},
                  before=b"\0" * start).data[start:]
     return set_comment(real, fake)
+
+
+def zip64_locator_attack(fake_pickle=None):
+    """Two zip64 end records: zipfile reads the one just before the locator
+    (it assumes no extensible data and ignores the locator's offset), miniz
+    the one the locator points to, hidden with a second central directory in
+    the data of the last record. The end record is saturated, so both defer
+    to "their" zip64 end record. The hidden directory tiles the file too:
+    its entry for notes.txt claims the data descriptor and the carrier's
+    local header as data (notes.txt defers its local sizes to a descriptor,
+    so a reader comparing local and central sizes sees nothing), and its
+    model/model.pkl lies inside the carrier's data."""
+    fake_pickle = MALICIOUS_PICKLE if fake_pickle is None else fake_pickle
+    notes = b"release notes"
+    hidden_local = (pack_struct(LOCAL, LOCAL_SIZE, {
+        "sig": LOCAL_SIG, "version": 20, "flags": FLAG_UTF8,
+        "crc": zlib.crc32(fake_pickle), "csize": len(fake_pickle),
+        "usize": len(fake_pickle),
+        "name_len": len(b"archive/model/model.pkl")})
+        + b"archive/model/model.pkl" + fake_pickle)
+
+    def archive(carrier):
+        return build([Entry("archive/.data/version", b"6\n"),
+                      Entry("archive/.data/extern_modules", b"builtins\n"),
+                      Entry("archive/notes.txt", notes,
+                            flags=FLAG_UTF8 | FLAG_DESCRIPTOR),
+                      # deferred sizes: its header does not depend on
+                      # the carrier's content
+                      Entry("archive/data/blob.bin", carrier,
+                            flags=FLAG_UTF8 | FLAG_DESCRIPTOR)],
+                     zip64_end=True,
+                     eocd={"disk_entries": 0xFFFF, "entries": 0xFFFF,
+                           "cd_size": 0xFFFFFFFF, "cd_offset": 0xFFFFFFFF})
+
+    # The hidden directory's size does not depend on offsets: lay out once
+    # with a placeholder of the final length, then fill it in.
+    hidden_cd_len = 4 * CENTRAL_SIZE + sum(len(n) for n in (
+        b"archive/.data/version", b"archive/.data/extern_modules",
+        b"archive/notes.txt", b"archive/model/model.pkl"))
+    length = len(hidden_local) + hidden_cd_len + ZIP64_END_SIZE
+    layout = archive(bytes(length))
+    version, externs, notes_at, carrier_at = layout.entries
+    data = layout.data
+    start = carrier_at.data
+    notes_span = data[notes_at.data:start]  # notes + the carrier's header
+    central = b""
+    for name, at, payload, flags in (
+            (b"archive/.data/version", version.local, b"6\n", 0),
+            (b"archive/.data/extern_modules", externs.local, b"builtins\n", 0),
+            (b"archive/notes.txt", notes_at.local, notes_span,
+             FLAG_DESCRIPTOR),
+            (b"archive/model/model.pkl", start, fake_pickle, 0)):
+        central += pack_struct(CENTRAL, CENTRAL_SIZE, {
+            "sig": CENTRAL_SIG, "made_by": 20, "version": 20,
+            "flags": FLAG_UTF8 | flags, "crc": zlib.crc32(payload),
+            "csize": len(payload), "usize": len(payload),
+            "name_len": len(name), "offset": at}) + name
+    assert len(central) == hidden_cd_len
+    hidden_end = pack_struct(ZIP64_END, ZIP64_END_SIZE, {
+        "sig": ZIP64_END_SIG, "record_size": 44, "made_by": 0x031E,
+        "version": 0x2D, "disk_entries": 4, "entries": 4,
+        "cd_size": len(central), "cd_offset": start + len(hidden_local)})
+    carrier = hidden_local + central + hidden_end
+    layout = archive(carrier)
+    assert layout.data[notes_at.data:start] == notes_span
+    return patch(layout.data, layout.locator, LOCATOR, "offset",
+                 start + len(hidden_local) + len(central))
 
 
 # ---------------------------------------------------------------------------
@@ -819,6 +893,7 @@ def telling_archives():
     return {name: make() for name, make in TELLING.items()}
 
 
+
 if __name__ == "__main__":
     target = sys.argv[1] if len(sys.argv) > 1 else "."
     os.makedirs(target, exist_ok=True)
@@ -826,70 +901,3 @@ if __name__ == "__main__":
         with open(os.path.join(target, case + ".zip"), "wb") as out:
             out.write(archive)
         print(os.path.join(target, case + ".zip"), len(archive), "bytes")
-
-
-def zip64_locator_attack(fake_pickle=None):
-    """Two zip64 end records: zipfile reads the one just before the locator
-    (it assumes no extensible data and ignores the locator's offset), miniz
-    the one the locator points to, hidden with a second central directory in
-    the data of the last record. The end record is saturated, so both defer
-    to "their" zip64 end record. The hidden directory tiles the file too:
-    its entry for notes.txt claims the data descriptor and the carrier's
-    local header as data (notes.txt defers its local sizes to a descriptor,
-    so a reader comparing local and central sizes sees nothing), and its
-    model/model.pkl lies inside the carrier's data."""
-    fake_pickle = MALICIOUS_PICKLE if fake_pickle is None else fake_pickle
-    notes = b"release notes"
-    hidden_local = (pack_struct(LOCAL, LOCAL_SIZE, {
-        "sig": LOCAL_SIG, "version": 20, "flags": FLAG_UTF8,
-        "crc": zlib.crc32(fake_pickle), "csize": len(fake_pickle),
-        "usize": len(fake_pickle),
-        "name_len": len(b"archive/model/model.pkl")})
-        + b"archive/model/model.pkl" + fake_pickle)
-
-    def archive(carrier):
-        return build([Entry("archive/.data/version", b"6\n"),
-                      Entry("archive/.data/extern_modules", b"builtins\n"),
-                      Entry("archive/notes.txt", notes,
-                            flags=FLAG_UTF8 | FLAG_DESCRIPTOR),
-                      # deferred sizes: its header does not depend on
-                      # the carrier's content
-                      Entry("archive/data/blob.bin", carrier,
-                            flags=FLAG_UTF8 | FLAG_DESCRIPTOR)],
-                     zip64_end=True,
-                     eocd={"disk_entries": 0xFFFF, "entries": 0xFFFF,
-                           "cd_size": 0xFFFFFFFF, "cd_offset": 0xFFFFFFFF})
-
-    # The hidden directory's size does not depend on offsets: lay out once
-    # with a placeholder of the final length, then fill it in.
-    hidden_cd_len = 4 * CENTRAL_SIZE + sum(len(n) for n in (
-        b"archive/.data/version", b"archive/.data/extern_modules",
-        b"archive/notes.txt", b"archive/model/model.pkl"))
-    length = len(hidden_local) + hidden_cd_len + ZIP64_END_SIZE
-    layout = archive(bytes(length))
-    version, externs, notes_at, carrier_at = layout.entries
-    data = layout.data
-    start = carrier_at.data
-    notes_span = data[notes_at.data:start]  # notes + the carrier's header
-    central = b""
-    for name, at, payload, flags in (
-            (b"archive/.data/version", version.local, b"6\n", 0),
-            (b"archive/.data/extern_modules", externs.local, b"builtins\n", 0),
-            (b"archive/notes.txt", notes_at.local, notes_span,
-             FLAG_DESCRIPTOR),
-            (b"archive/model/model.pkl", start, fake_pickle, 0)):
-        central += pack_struct(CENTRAL, CENTRAL_SIZE, {
-            "sig": CENTRAL_SIG, "made_by": 20, "version": 20,
-            "flags": FLAG_UTF8 | flags, "crc": zlib.crc32(payload),
-            "csize": len(payload), "usize": len(payload),
-            "name_len": len(name), "offset": at}) + name
-    assert len(central) == hidden_cd_len
-    hidden_end = pack_struct(ZIP64_END, ZIP64_END_SIZE, {
-        "sig": ZIP64_END_SIG, "record_size": 44, "made_by": 0x031E,
-        "version": 0x2D, "disk_entries": 4, "entries": 4,
-        "cd_size": len(central), "cd_offset": start + len(hidden_local)})
-    carrier = hidden_local + central + hidden_end
-    layout = archive(carrier)
-    assert layout.data[notes_at.data:start] == notes_span
-    return patch(layout.data, layout.locator, LOCATOR, "offset",
-                 start + len(hidden_local) + len(central))
