@@ -1384,16 +1384,12 @@ class DirectoryReader : public ArchiveReader {
   }
 
   Status Scan() {
-    HERMETIC_RETURN_IF_ERROR(Walk(""));
-    std::vector<RecordInfo>& records = catalog_->records;
-    std::sort(records.begin(), records.end(),
-              [](const RecordInfo& a, const RecordInfo& b) {
-                return a.name < b.name;
-              });
-    for (size_t i = 0; i < records.size(); ++i) {
-      catalog_->index[records[i].name] = i;
+    try {
+      return ScanUnguarded();
+    } catch (const std::bad_alloc&) {
+      return Status::ResourceExhausted("package folder " + root_ +
+                                       ": out of memory for its file list");
     }
-    return Status::Ok();
   }
 
   const std::string& prefix() const override { return prefix_; }
@@ -1477,6 +1473,19 @@ class DirectoryReader : public ArchiveReader {
   Status VerifyAll() override { return Status::Ok(); }
 
  private:
+  Status ScanUnguarded() {
+    HERMETIC_RETURN_IF_ERROR(Walk(""));
+    std::vector<RecordInfo>& records = catalog_->records;
+    std::sort(records.begin(), records.end(),
+              [](const RecordInfo& a, const RecordInfo& b) {
+                return a.name < b.name;
+              });
+    for (size_t i = 0; i < records.size(); ++i) {
+      catalog_->index[records[i].name] = i;
+    }
+    return Status::Ok();
+  }
+
   Result<const RecordInfo*> Lookup(std::string_view name) const {
     const RecordInfo* r = Find(name);
     if (r == nullptr) {
