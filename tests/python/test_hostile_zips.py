@@ -454,9 +454,13 @@ def test_nul_in_name_does_not_cut_the_error_text(tmp_path):
 def test_cli_ls_escapes_terminal_sequences_in_names(tmp_path):
     path = tmp_path / "escape.pt"
     path.write_bytes(_names_archive("archive/\x1b]0;owned\x07\x1b[2J.txt",
-                                    "archive/line\nbreak.txt"))
+                                    "archive/line\nbreak.txt",
+                                    "archive/invoice\u202efdp.exe"))
     run = subprocess.run([CLI, "ls", str(path)], capture_output=True,
                          timeout=60)
     shown = run.stdout + run.stderr
+    assert run.returncode == 0, shown
     assert b"\x1b" not in shown and b"\x07" not in shown, shown
     assert b"line\nbreak" not in shown, shown
+    # a right-to-left override would show "invoiceexe.pdf"
+    assert "\u202e".encode() not in shown, shown
