@@ -156,7 +156,23 @@ def _open_records(file_or_buffer, verify):
         raise TypeError(
             f"PackageImporter needs a binary file object; read() returned {type(data).__name__}"
         )
+    # Errors name the file the bytes came from, when the object knows it.
+    name = getattr(file_or_buffer, "name", None)
+    if name is not None:
+        data = _NamedBytes(data, name)
     return RecordReader(_core.ArchiveReader(data, verify_crc=verify)), "<binary>"
+
+
+class _NamedBytes:
+    """Bytes already read from a file object, handed to the reader as a file
+    object (read() and name) so that its errors name that file."""
+
+    def __init__(self, data, name):
+        self._data = data
+        self.name = name
+
+    def read(self):
+        return self._data
 
 
 def _where(reader, record):
