@@ -19,6 +19,7 @@ a child process, judge() with issue 9's rule); the most telling archives
 
 import atexit
 import dataclasses
+import io
 import os
 import pickle
 import select
@@ -280,6 +281,30 @@ def build(entries, *, before=b"", gaps=None, before_cd=b"", zip64_end=False,
     out += pack_struct(EOCD, EOCD_SIZE, fields) + comment
     layout.data = bytes(out)
     return layout
+
+
+def zipfile_streamed(files, force_zip64=False):
+    """What Python's zipfile writes of `files` ((full name, bytes) pairs,
+    deflated) to an unseekable stream: flag bit 3, zero local sizes and
+    signed data descriptors (zip64: 24-byte descriptors, local zip64
+    extras)."""
+    class Unseekable(io.RawIOBase):
+        def __init__(self):
+            self.chunks = []
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.chunks.append(bytes(b))
+            return len(b)
+
+    sink = Unseekable()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files:
+            with zf.open(name, "w", force_zip64=force_zip64) as out:
+                out.write(data)
+    return b"".join(sink.chunks)
 
 
 def parse(data):

@@ -21,7 +21,6 @@ import os
 import pickle
 import shutil
 import subprocess
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -381,25 +380,9 @@ def test_package_importer_verify_checks_tensor_storages(tmp_path):
 
 
 def _zipfile_streamed_archive():
-    class Unseekable(io.RawIOBase):
-        chunks = []
-
-        def writable(self):
-            return True
-
-        def write(self, b):
-            self.chunks.append(bytes(b))
-            return len(b)
-
-    sink = Unseekable()
-    sink.chunks = []
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in (("archive/.data/version", b"6\n"),
-                           ("archive/a.txt", b"abc" * 50),
-                           ("archive/empty", b"")):
-            with zf.open(name, "w") as out:
-                out.write(data)
-    return b"".join(sink.chunks)
+    return hz.zipfile_streamed((("archive/.data/version", b"6\n"),
+                                ("archive/a.txt", b"abc" * 50),
+                                ("archive/empty", b"")))
 
 
 TRUNCATION_BASES = {

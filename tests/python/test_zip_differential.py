@@ -228,27 +228,10 @@ def base_builder_crc_is_end_signature():
 
 
 def base_zipfile_streamed(force_zip64=False):
-    # zipfile writing to an unseekable stream: bit 3, zero local sizes and
-    # signed data descriptors (zip64: 24-byte descriptors, local zip64
-    # extras).
-    class Unseekable(io.RawIOBase):
-        def __init__(self):
-            self.chunks = []
-
-        def writable(self):
-            return True
-
-        def write(self, b):
-            self.chunks.append(bytes(b))
-            return len(b)
-
-    sink = Unseekable()
-    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in ((".data/version", b"6\n"), ("code/mod.py", SOURCE),
-                           ("data/blob.bin", BLOB), ("empty", b"")):
-            with zf.open(P + name, "w", force_zip64=force_zip64) as out:
-                out.write(data)
-    return b"".join(sink.chunks)
+    return hz.zipfile_streamed(
+        ((P + name, data) for name, data in ((".data/version", b"6\n"), ("code/mod.py", SOURCE),
+                                             ("data/blob.bin", BLOB), ("empty", b""))),
+        force_zip64)
 
 
 def _tool_base(*command):
@@ -1107,9 +1090,9 @@ def _cli_cases():
     return cases
 
 
-@pytest.mark.skipif(CLI is None, reason="hermetic CLI not found")
-@pytest.mark.parametrize("base_name,case", _cli_cases())
-def test_cli_agrees_with_the_reader(tmp_path, base_name, case):
+def _write_cli_case(tmp_path, base_name, case):
+    """The archive of one _cli_cases() case, written to a file (skips a
+    mutation that does not apply to its base)."""
     if base_name == "hand":
         data = HAND_BUILT[case][1]()
     else:
@@ -1119,6 +1102,13 @@ def test_cli_agrees_with_the_reader(tmp_path, base_name, case):
             pytest.skip(f"{case} does not apply to {base_name}")
     path = tmp_path / "case.pt"
     path.write_bytes(data)
+    return path
+
+
+@pytest.mark.skipif(CLI is None, reason="hermetic CLI not found")
+@pytest.mark.parametrize("base_name,case", _cli_cases())
+def test_cli_agrees_with_the_reader(tmp_path, base_name, case):
+    path = _write_cli_case(tmp_path, base_name, case)
     reader = hz.in_worker("hermetic_view", str(path))
     verify = subprocess.run([CLI, "verify", str(path)], capture_output=True,
                             timeout=60)
@@ -1140,15 +1130,7 @@ def test_cli_agrees_with_the_reader(tmp_path, base_name, case):
 def test_infozip_unzip_agrees_where_hermetic_accepts(tmp_path, base_name, case):
     # A third mainstream reader, where installed: whatever hermetic accepts,
     # Info-ZIP's unzip must read without a warning and with the same bytes.
-    if base_name == "hand":
-        data = HAND_BUILT[case][1]()
-    else:
-        data = EOCD_MUTATIONS.get(case, LAYOUT_MUTATIONS.get(case))[1](
-            base(base_name))
-        if data is None:
-            pytest.skip(f"{case} does not apply to {base_name}")
-    path = tmp_path / "case.pt"
-    path.write_bytes(data)
+    path = _write_cli_case(tmp_path, base_name, case)
     records = hz.in_worker("hermetic_in_order", str(path))
     if isinstance(records, hz.View):
         return  # refused: nothing to agree on (judged elsewhere)
