@@ -45,6 +45,20 @@ std::string_view SourceText(nb::handle source) {
   return {data, static_cast<size_t>(size)};
 }
 
+// An imported name; a bytes source may hold any bytes, so a name that is
+// not UTF-8 is an error naming the module, not a bare UnicodeDecodeError.
+nb::str ImportedName(std::string_view name, std::string_view module_name) {
+  PyObject* o = PyUnicode_DecodeUTF8(
+      name.data(), static_cast<Py_ssize_t>(name.size()), "surrogatepass");
+  if (o == nullptr) {
+    PyErr_Clear();
+    RaiseStatus(Status::InvalidArgument("module " + EscapeName(module_name) +
+                                        ": imported name " + EscapeName(name) +
+                                        " is not valid UTF-8"));
+  }
+  return nb::steal<nb::str>(o);
+}
+
 nb::list ScanImportsPy(nb::handle source, std::string_view module_name,
                        bool is_package) {
   std::string_view text = SourceText(source);
@@ -55,8 +69,10 @@ nb::list ScanImportsPy(nb::handle source, std::string_view module_name,
   }
   nb::list out;
   for (const ImportRef& ref : ValueOrRaise(std::move(*result))) {
-    nb::object name = ref.name ? nb::object(Str(*ref.name)) : nb::none();
-    out.append(nb::make_tuple(Str(ref.module), name));
+    nb::object name = ref.name
+                          ? nb::object(ImportedName(*ref.name, module_name))
+                          : nb::none();
+    out.append(nb::make_tuple(ImportedName(ref.module, module_name), name));
   }
   return out;
 }

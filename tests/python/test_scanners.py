@@ -755,3 +755,10 @@ def test_digraph_first_path_prefers_earliest_predecessor_and_stops_on_cycle():
     assert g.first_path("leaf") == ["root", "mid", "leaf"]
     cyclic = _graph([("a", "b"), ("b", "a")])
     assert cyclic.first_path("a") == ["b", "a"]
+
+
+@pytest.mark.parametrize("source", [b"import a\xff\xfeb\n", b"from x import \xff\n",
+                                    b"from \xc3 import y\n"])
+def test_bytes_source_with_a_name_that_is_not_utf8_is_a_named_error(source):
+    with pytest.raises(InvalidArgumentError, match=r"module pkg\.m: imported name .*\\x"):
+        _core.scan_imports(source, "pkg.m", False)
