@@ -204,8 +204,8 @@ def test_telling_archives_are_reproducible():
         == TELLING_SHA256
     for case, data in archives.items():
         copy = REGRESSIONS / f"{case}.zip"
-        if copy.exists():
-            assert copy.read_bytes() == data, f"{copy} is not {case}"
+        assert copy.exists(), f"{case} is not kept as a fuzz regression input"
+        assert copy.read_bytes() == data, f"{copy} is not {case}"
 
 
 # ---------------------------------------------------------------------------
