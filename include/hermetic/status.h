@@ -25,7 +25,9 @@ enum class StatusCode {
   kOk = 0,
   kInvalidArgument,     // caller passed something unusable
   kNotFound,            // a named record, module or file does not exist
-  kCorruptArchive,      // input bytes violate the archive format or a limit
+  kCorruptArchive,      // archive bytes violate the format or a limit
+  kCorruptPickle,       // a pickle's bytes are malformed or break a limit
+  kAlreadyExists,       // a name that must be new (a record) is taken
   kIOError,             // the operating system refused a read or write
   kUnsupported,         // valid input using a feature we do not implement
   kPackagingError,      // dependency resolution left broken modules
@@ -34,7 +36,7 @@ enum class StatusCode {
   kInternal,            // a bug in hermetic
 };
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;  // ok
   Status(StatusCode code, std::string message)
@@ -49,6 +51,12 @@ class Status {
   }
   static Status Corrupt(std::string m) {
     return {StatusCode::kCorruptArchive, std::move(m)};
+  }
+  static Status CorruptPickle(std::string m) {
+    return {StatusCode::kCorruptPickle, std::move(m)};
+  }
+  static Status AlreadyExists(std::string m) {
+    return {StatusCode::kAlreadyExists, std::move(m)};
   }
   static Status IOError(std::string m) {
     return {StatusCode::kIOError, std::move(m)};
@@ -83,7 +91,7 @@ class Status {
 std::string_view StatusCodeName(StatusCode code);
 
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
@@ -133,6 +141,9 @@ class Result {
   lhs = std::move(tmp).value()
 
 // HERMETIC_ASSIGN_OR_RETURN(auto x, MakeX()); returns the Status on failure.
+// It expands to several statements (a declaration of a hidden temporary, an
+// if, an assignment), so it cannot be the body of an unbraced if/else/for,
+// and `lhs` must not contain unparenthesised commas.
 #define HERMETIC_ASSIGN_OR_RETURN(lhs, expr) \
   HERMETIC_ASSIGN_OR_RETURN_IMPL_(           \
       HERMETIC_CONCAT_(hermetic_result_, __LINE__), lhs, expr)

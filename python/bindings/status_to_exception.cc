@@ -17,6 +17,10 @@ const char* ExceptionName(StatusCode code) {
       return "NotFoundError";
     case StatusCode::kCorruptArchive:
       return "CorruptArchiveError";
+    case StatusCode::kCorruptPickle:
+      return "CorruptPickleError";
+    case StatusCode::kAlreadyExists:
+      return "AlreadyExistsError";
     case StatusCode::kIOError:
       return "HermeticIOError";
     case StatusCode::kUnsupported:

@@ -28,6 +28,13 @@ class CorruptPickleError(CorruptArchiveError, pickle.UnpicklingError):
     """A pickle record that the unpickler may not or cannot read."""
 
 
+class AlreadyExistsError(HermeticError, AssertionError):
+    """A name that must be new, such as a record written twice, is taken.
+
+    An AssertionError because torch.package raises that for the same case.
+    """
+
+
 class HermeticIOError(HermeticError, OSError):
     """The operating system refused a read or a write."""
 

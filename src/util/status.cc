@@ -12,6 +12,10 @@ std::string_view StatusCodeName(StatusCode code) {
       return "NotFound";
     case StatusCode::kCorruptArchive:
       return "CorruptArchive";
+    case StatusCode::kCorruptPickle:
+      return "CorruptPickle";
+    case StatusCode::kAlreadyExists:
+      return "AlreadyExists";
     case StatusCode::kIOError:
       return "IOError";
     case StatusCode::kUnsupported:

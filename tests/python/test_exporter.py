@@ -691,14 +691,6 @@ def test_mocked_object_cannot_be_created_by_unpickling():
         MockedObject("pkg.thing")
 
 
-def test_is_stdlib_module_looks_at_the_top_level_name():
-    from hermetic._stdlib import is_stdlib_module
-
-    assert is_stdlib_module("os.path")
-    assert is_stdlib_module("json")
-    assert not is_stdlib_module("exportee.json")
-    assert not is_stdlib_module("torch")
-
 
 def _dependencies(source):
     exporter = PackageExporter(io.BytesIO())
