@@ -8,7 +8,7 @@ otherwise.
 """
 
 import os
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Callable, Iterable, Optional, Protocol, Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -23,6 +23,7 @@ class RecordInfo:
     compressed_size: int
     crc32: int
     method: int  # 0 stored, 8 deflated
+    def __repr__(self) -> str: ...
 
 class ArchiveWriter:
     """A torch-compatible zip writer.
@@ -184,7 +185,7 @@ DENY: int  # 4
 REPACKAGED_MOCK_MODULE: int  # 5
 SKIP: int  # 6
 
-class SourceProvider:
+class SourceProvider(Protocol):
     """Protocol of the object handed to ExportEngine (duck-typed)."""
     def module_exists(self, name: str, must_import: bool) -> bool:
         """Whether `name` exists: with must_import, whether the importer
