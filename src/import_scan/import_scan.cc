@@ -1,4 +1,4 @@
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
-#include "imports/string_literal.h"
+#include "string_literal.h"
 
 namespace hermetic {
 

@@ -32,8 +32,8 @@
 //    parentheses" (Python's own limit by default; f-string levels count
 //    too); a source or an import call beyond its limit fails with
 //    ResourceExhausted.
-#ifndef HERMETIC_IMPORTS_H_
-#define HERMETIC_IMPORTS_H_
+#ifndef HERMETIC_IMPORT_SCAN_H_
+#define HERMETIC_IMPORT_SCAN_H_
 
 #include <cstddef>
 #include <optional>
@@ -77,4 +77,4 @@ Result<std::string> ResolveRelative(std::string_view name,
 
 }  // namespace hermetic
 
-#endif  // HERMETIC_IMPORTS_H_
+#endif  // HERMETIC_IMPORT_SCAN_H_
