@@ -591,7 +591,6 @@ Status Scanner::LexCode(Token* tok) {
         ++pos_;
       }
     } else {
-      if (c >= 0x80) break;  // unreachable: IsNameStart accepts these
       return SyntaxError("invalid syntax", line_);
     }
     tok->text = src_.substr(start, pos_ - start);
