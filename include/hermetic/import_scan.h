@@ -1,6 +1,6 @@
 // ScanImports: the imports of a Python source file, found without Python.
 //
-// Contract (torch.package's dependency discovery, spec section 4.1):
+// Contract (torch.package's dependency discovery):
 //  - Reports, de-duplicated, the (module, name) pairs torch.package's AST
 //    visitor reports, in the order that visitor reaches them (a pre-order
 //    walk: statements in order, but e.g. a def's decorators and return
