@@ -115,14 +115,6 @@ def check(root, components):
         files.extend((path, None) for path in sources(root, top))
 
     for path, c in files:
-        is_public = path.startswith("include/")
-        if c is None:
-            context = "the public API"
-        elif is_public:
-            context = f"{c.name}'s public header"
-        else:
-            context = c.name
-        here = os.path.dirname(path)
         with open(os.path.join(root, path), encoding="utf-8") as f:
             lines = f.read().splitlines()
         for lineno, line in enumerate(lines, 1):
@@ -130,50 +122,63 @@ def check(root, components):
             if not m:
                 continue
             quoted, name = m.group(1) == '"', m.group(2)
-            where = f"{path}:{lineno}: #include {m.group(1)}{name}"
-
-            def bad(why):
-                errors.append(f"{where}: {why} ({context})")
-
-            if ".." in name.split("/"):
-                bad("no ../ includes")
-                continue
-            if name.endswith(".cc"):
-                bad("a source file is compiled, not included")
-                continue
-            if name.startswith("hermetic/"):
-                header = name[len("hermetic/"):]
-                if not quoted:
-                    bad('public headers are included with quotes')
-                elif header not in public:
-                    bad("no such public header")
-                elif c is not None and public[header] is not c and public[header].name not in c.components:
-                    bad(f"{public[header].name}'s header, and {c.name} does not depend on {public[header].name}")
-                continue
-            if quoted and "/" in name:
-                bad("a path into src/: include a private header by bare name from its own directory")
-                continue
-            if quoted:
-                local = os.path.exists(os.path.join(root, here, name))
-                shared = name in util_headers and c is not None and not is_public and (
-                    c is util or "util" in c.components
-                )
-                if is_public:
-                    bad('public headers include only "hermetic/..." headers')
-                elif local and shared and c is not util:
-                    bad("also a util header: the local one shadows it; rename one")
-                elif not local and not shared:
-                    bad("not a header of this directory" + ("" if c is None else " nor of util"))
-                continue
-            # <...>: system and third-party headers.
-            top = name.split("/")[0]
-            if (name == "Python.h" or top == "nanobind") and not path.startswith("python/bindings/"):
-                bad("Python only in python/bindings/")
-            elif top in ("gtest", "gmock") and not TEST_FILE.search(path):
-                bad("GoogleTest only in *_test.cc and *_test_util.h")
-            elif name in LIBRARY_HEADERS and (c is None or LIBRARY_HEADERS[name] not in c.libraries):
-                bad(f"only components that link {LIBRARY_HEADERS[name]} may include it")
+            why = judge(root, path, c, quoted, name, public, util, util_headers)
+            if why:
+                if c is None:
+                    context = "the public API"
+                elif path.startswith("include/"):
+                    context = f"{c.name}'s public header"
+                else:
+                    context = c.name
+                shown = f'"{name}"' if quoted else f"<{name}>"
+                errors.append(f"{path}:{lineno}: #include {shown}: {why} ({context})")
     return errors
+
+
+def judge(root, path, c, quoted, name, public, util, util_headers):
+    """Why `path`, in component c (None: a client of the public API), may not
+    include `name`; None when it may."""
+    is_public = path.startswith("include/")
+    if ".." in name.split("/"):
+        return "no ../ includes"
+    if name.endswith(".cc"):
+        return "a source file is compiled, not included"
+    if name.startswith("hermetic/"):
+        owner = public.get(name[len("hermetic/"):])
+        if not quoted:
+            return "public headers are included with quotes"
+        if owner is None:
+            return "no such public header"
+        if c is not None and owner is not c and owner.name not in c.components:
+            return f"{owner.name}'s header, and {c.name} does not depend on {owner.name}"
+        return None
+    if quoted and "/" in name:
+        return "a path into src/: include a private header by bare name from its own directory"
+    if quoted:
+        local = os.path.exists(os.path.join(root, os.path.dirname(path), name))
+        shared = (
+            name in util_headers
+            and c is not None
+            and not is_public
+            and (c is util or "util" in c.components)
+        )
+        if is_public:
+            return 'public headers include only "hermetic/..." headers'
+        if local and shared and c is not util:
+            return "also a util header: the local one shadows it; rename one"
+        if not local and not shared:
+            return "not a header of this directory" + ("" if c is None else " nor of util")
+        return None
+    # <...>: system and third-party headers.
+    top = name.split("/")[0]
+    if (name == "Python.h" or top == "nanobind") and not path.startswith("python/bindings/"):
+        return "Python only in python/bindings/"
+    if top in ("gtest", "gmock") and not TEST_FILE.search(path):
+        return "GoogleTest only in *_test.cc and *_test_util.h"
+    library = LIBRARY_HEADERS.get(name)
+    if library and (c is None or library not in c.libraries):
+        return f"only components that link {library} may include it"
+    return None
 
 
 def self_test():
@@ -201,26 +206,27 @@ def self_test():
         "python/bindings/module.cc": "#include <Python.h>\n#include <nanobind/nanobind.h>\n",
         "fuzz/glob_fuzz.cc": '#include "hermetic/glob.h"\n',
     }
-    violations = {
-        "no ../": ("src/glob/glob.cc", '#include "../graph/order.h"\n'),
-        "path into src/": ("src/glob/glob.cc", '#include "graph/order.h"\n'),
-        "another component's private header": ("src/glob/glob.cc", '#include "order.h"\n'),
-        "a public header it does not depend on": ("src/glob/glob.cc", '#include "hermetic/graph.h"\n'),
-        "a public header in angle brackets": ("src/glob/glob.cc", "#include <hermetic/glob.h>\n"),
-        "a public header that does not exist": ("src/glob/glob.cc", '#include "hermetic/imports.h"\n'),
-        "a public header on a private one": ("include/hermetic/glob.h", '#include "text.h"\n'),
-        "a public header on one it does not depend on": ("include/hermetic/glob.h", '#include "hermetic/graph.h"\n'),
-        "the CLI on util's header": ("tools/cli/main.cc", '#include "text.h"\n'),
-        "a fuzz target on a private header": ("fuzz/glob_fuzz.cc", '#include "order.h"\n'),
-        "a source file included": ("fuzz/glob_fuzz.cc", '#include "glob_fuzz.cc"\n'),
-        "Python in the core": ("src/glob/glob.cc", "#include <Python.h>\n"),
-        "nanobind in the CLI": ("tools/cli/main.cc", "#include <nanobind/nanobind.h>\n"),
-        "GoogleTest outside tests": ("src/glob/glob.cc", "#include <gtest/gtest.h>\n"),
-        "zlib where it is not linked": ("src/glob/glob.cc", "#include <zlib.h>\n"),
-        "a private header shadowing util's": ("src/glob/text.h", ""),
-        "a directory not in the map": ("src/extra/x.cc", ""),
-        "a public header nothing implements": ("include/hermetic/orphan.h", ""),
-    }
+    # (file, line added to it, words the report must contain)
+    violations = [
+        ("src/glob/glob.cc", '#include "../graph/order.h"', "no ../"),
+        ("src/glob/glob.cc", '#include "graph/order.h"', "a path into src/"),
+        ("src/glob/glob.cc", '#include "order.h"', "not a header of this directory nor of util"),
+        ("src/glob/glob.cc", '#include "hermetic/graph.h"', "glob does not depend on graph"),
+        ("src/glob/glob.cc", "#include <hermetic/glob.h>", "with quotes"),
+        ("src/glob/glob.cc", '#include "hermetic/imports.h"', "no such public header"),
+        ("include/hermetic/glob.h", '#include "text.h"', 'only "hermetic/..."'),
+        ("include/hermetic/glob.h", '#include "hermetic/graph.h"', "glob does not depend on graph"),
+        ("tools/cli/main.cc", '#include "text.h"', "not a header of this directory ("),
+        ("fuzz/glob_fuzz.cc", '#include "order.h"', "not a header of this directory ("),
+        ("fuzz/glob_fuzz.cc", '#include "glob_fuzz.cc"', "a source file"),
+        ("src/glob/glob.cc", "#include <Python.h>", "Python only"),
+        ("tools/cli/main.cc", "#include <nanobind/nanobind.h>", "Python only"),
+        ("src/glob/glob.cc", "#include <gtest/gtest.h>", "GoogleTest only"),
+        ("src/glob/glob.cc", "#include <zlib.h>", "link PkgConfig::ZLIB"),
+        ("src/glob/text.h", "", "shadows"),
+        ("src/extra/x.cc", "", "not in a component directory"),
+        ("include/hermetic/orphan.h", "", "found none"),
+    ]
 
     def run(files):
         with tempfile.TemporaryDirectory() as root:
@@ -234,11 +240,12 @@ def self_test():
     errors = run(clean)
     if errors:
         failures.append("the clean tree fails: " + "; ".join(errors))
-    for what, (path, text) in violations.items():
+    for path, line, words in violations:
         files = dict(clean)
-        files[path] = files.get(path, "") + text
-        if not run(files):
-            failures.append(f"not reported: {what}")
+        files[path] = files.get(path, "") + (line + "\n" if line else "")
+        errors = run(files)
+        if not any(words in e for e in errors):
+            failures.append(f"{path} + {line!r}: no report saying {words!r}, got {errors}")
     for f in failures:
         print(f)
     print(f"check_layers self-test: {len(violations)} violations, {len(failures)} failures")
