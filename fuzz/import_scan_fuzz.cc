@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view source(reinterpret_cast<const char*>(data), size);

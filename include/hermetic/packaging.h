@@ -54,7 +54,7 @@
 #include "hermetic/archive.h"
 #include "hermetic/glob.h"
 #include "hermetic/graph.h"
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 #include "hermetic/pickle_scan.h"
 #include "hermetic/status.h"
 

@@ -16,7 +16,7 @@
 #include "bindings.h"
 #include "hermetic/glob.h"
 #include "hermetic/graph.h"
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 #include "hermetic/pickle_scan.h"
 
 namespace hermetic::python {

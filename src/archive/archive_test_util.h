@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "archive/zip_format.h"
+#include "zip_format.h"
 #include "hermetic/archive.h"
 
 namespace hermetic::test {

@@ -1,4 +1,4 @@
-#include "archive/zip_format.h"
+#include "zip_format.h"
 
 #include <libdeflate.h>
 

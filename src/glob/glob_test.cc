@@ -13,7 +13,8 @@ struct Row {
   bool match;
 };
 
-// Every row of the spec's GlobGroup table (section 7).
+// Pattern, candidate and expected match, covering each rule of the contract
+// in hermetic/glob.h.
 constexpr Row kSpecTable[] = {
     {"torch.**", "torch", true},
     {"torch.**", "torch.nn.functional", true},

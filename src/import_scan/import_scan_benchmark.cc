@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

@@ -1,4 +1,4 @@
-#include "imports/string_literal.h"
+#include "string_literal.h"
 
 #include <cstdint>
 

@@ -1,6 +1,6 @@
 // ScanImports: the imports of a Python source file, found without Python.
 //
-// Contract (torch.package's dependency discovery, spec section 4.1):
+// Contract (torch.package's dependency discovery):
 //  - Reports, de-duplicated, the (module, name) pairs torch.package's AST
 //    visitor reports, in the order that visitor reaches them (a pre-order
 //    walk: statements in order, but e.g. a def's decorators and return
@@ -32,8 +32,8 @@
 //    parentheses" (Python's own limit by default; f-string levels count
 //    too); a source or an import call beyond its limit fails with
 //    ResourceExhausted.
-#ifndef HERMETIC_IMPORTS_H_
-#define HERMETIC_IMPORTS_H_
+#ifndef HERMETIC_IMPORT_SCAN_H_
+#define HERMETIC_IMPORT_SCAN_H_
 
 #include <cstddef>
 #include <optional>
@@ -77,4 +77,4 @@ Result<std::string> ResolveRelative(std::string_view name,
 
 }  // namespace hermetic
 
-#endif  // HERMETIC_IMPORTS_H_
+#endif  // HERMETIC_IMPORT_SCAN_H_

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "imports/string_literal.h"
+#include "string_literal.h"
 
 namespace hermetic {
 namespace {

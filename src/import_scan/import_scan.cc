@@ -1,4 +1,4 @@
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 
 #include <algorithm>
 #include <array>
@@ -9,7 +9,9 @@
 #include <unordered_set>
 #include <utility>
 
-#include "imports/string_literal.h"
+#include "import_call.h"
+#include "string_literal.h"
+#include "token.h"
 
 namespace hermetic {
 
@@ -37,29 +39,8 @@ Result<std::string> ResolveRelative(std::string_view name,
   return out;
 }
 
+namespace import_scan {
 namespace {
-
-enum class TokenKind : uint8_t {
-  kName,
-  kNumber,
-  kString,   // a complete non-f string literal
-  kFString,  // an f-string, only ever recorded as one opaque atom
-  kOp,
-  kNewline,
-  kEnd,
-};
-
-struct Token {
-  TokenKind kind = TokenKind::kEnd;
-  // Operators by a single char, so the hot checks are char compares: the
-  // operator itself when one char long, 'E' for "...", 'W' for ":=", 'O'
-  // for any other multi-char operator, '"' for the end of an f-string; 0
-  // for non-operators.
-  char op = 0;
-  bool keyword = false;   // a hard keyword (kName only)
-  std::string_view text;  // for kString: the whole literal incl. prefix
-  int line = 0;
-};
 
 char OpCode(std::string_view text) {
   if (text.size() == 1) return text[0];
@@ -254,7 +235,6 @@ class Scanner {
   void ReleaseDeferred();  // the innermost
   void Emit(ImportRef ref);
   Status HandleImportStatement(const Token& tok);
-  void FinishCandidateCall(std::vector<ImportRef>* out);
   bool EndsExpression(const Token& tok) const;
 
   std::string_view src_;
@@ -297,7 +277,6 @@ class Scanner {
 
   // Tokens of the arguments of a candidate `__import__(...)` or
   // `importlib.import_module(...)` call, recorded while it is open.
-  enum class Callee : uint8_t { kNone, kDunderImport, kImportModule };
   Callee candidate_ = Callee::kNone;
   size_t candidate_level_ = 0;
   int fstring_nesting_in_candidate_ = 0;
@@ -591,7 +570,6 @@ Status Scanner::LexCode(Token* tok) {
         ++pos_;
       }
     } else {
-      if (c >= 0x80) break;  // unreachable: IsNameStart accepts these
       return SyntaxError("invalid syntax", line_);
     }
     tok->text = src_.substr(start, pos_ - start);
@@ -903,7 +881,8 @@ Status Scanner::Close(char close, int line) {
     --call_depth_;
     if (candidate_ != Callee::kNone && candidate_level_ == levels_.size()) {
       std::vector<ImportRef> refs;
-      FinishCandidateCall(&refs);
+      ReadImportCall(candidate_, args_, package_, &refs);
+      candidate_ = Callee::kNone;
       for (ImportRef& ref : refs)
         parent.pending.push_back({kMain, std::move(ref)});
     }
@@ -985,227 +964,6 @@ Status Scanner::HandleImportStatement(const Token& tok) {
     from_level_ = 0;
   }
   return Status::Ok();
-}
-
-namespace {
-
-// The recorded argument tokens of a candidate call; a range is [begin,
-// end) into them. Each open bracket's partner is found once up front, so
-// peeling grouping parentheses costs O(1) a layer: arguments may nest as deep
-// as the bracket limit allows.
-using Range = std::pair<size_t, size_t>;
-
-int Depth(const Token& t) {
-  if (t.kind != TokenKind::kOp) return 0;
-  if (t.op == '(' || t.op == '[' || t.op == '{') return 1;
-  if (t.op == ')' || t.op == ']' || t.op == '}') return -1;
-  return 0;
-}
-
-class ArgTokens {
- public:
-  explicit ArgTokens(const std::vector<Token>& t)
-      : t_(t), close_(t.size(), kNone), has_comma_(t.size(), false) {
-    std::vector<size_t> open;
-    for (size_t i = 0; i < t.size(); ++i) {
-      int d = Depth(t[i]);
-      if (d > 0) {
-        open.push_back(i);
-      } else if (d < 0 && !open.empty()) {
-        close_[open.back()] = i;
-        open.pop_back();
-      } else if (t[i].op == ',' && !open.empty()) {
-        has_comma_[open.back()] = true;
-      }
-    }
-  }
-
-  const Token& operator[](size_t i) const { return t_[i]; }
-  size_t size() const { return t_.size(); }
-
-  // Splits on top-level commas; a trailing comma adds nothing.
-  std::vector<Range> SplitOnCommas(Range r) const {
-    std::vector<Range> parts;
-    int depth = 0;
-    size_t start = r.first;
-    for (size_t i = r.first; i < r.second; ++i) {
-      depth += Depth(t_[i]);
-      if (depth == 0 && t_[i].op == ',') {
-        parts.push_back({start, i});
-        start = i + 1;
-      }
-    }
-    if (start < r.second) parts.push_back({start, r.second});
-    return parts;
-  }
-
-  // Whether r's first token opens a bracket that closes at its last.
-  bool Enclosed(Range r) const {
-    return r.second - r.first >= 2 && close_[r.first] == r.second - 1;
-  }
-
-  // Drops grouping parentheses: `(("m"))` is the constant "m" in the AST,
-  // while `("m",)` and `()` are tuples.
-  Range StripParens(Range r) const {
-    while (Enclosed(r) && t_[r.first].op == '(' && r.second - r.first > 2 &&
-           !has_comma_[r.first]) {
-      r = {r.first + 1, r.second - 1};
-    }
-    return r;
-  }
-
-  std::optional<std::string> ConstantStr(Range r) const {
-    r = StripParens(r);
-    if (r.first == r.second) return std::nullopt;
-    std::string value;
-    for (size_t i = r.first; i < r.second; ++i) {
-      if (t_[i].kind != TokenKind::kString) return std::nullopt;
-      std::optional<std::string> piece = DecodeStringLiteral(t_[i].text);
-      if (!piece) return std::nullopt;
-      value += *piece;
-    }
-    return value;
-  }
-
-  std::optional<int> ConstantInt(Range r) const {
-    r = StripParens(r);
-    if (r.second - r.first != 1 || t_[r.first].kind != TokenKind::kNumber) {
-      return std::nullopt;
-    }
-    int value = 0;
-    for (char c : t_[r.first].text) {
-      if (c == '_') continue;
-      if (!IsDigit(c) || value > 1000000) return std::nullopt;
-      value = value * 10 + (c - '0');
-    }
-    return value;
-  }
-
-  // A list, tuple or set display of constant strs (the AST's `.elts`).
-  std::optional<std::vector<std::string>> ConstantStrList(Range r) const {
-    r = StripParens(r);
-    if (!Enclosed(r)) return std::nullopt;
-    char open = t_[r.first].op;
-    Range inner{r.first + 1, r.second - 1};
-    // `{}` is a dict, which has no elements to read.
-    if (open == '{' && inner.first == inner.second) return std::nullopt;
-    std::vector<std::string> out;
-    for (Range e : SplitOnCommas(inner)) {
-      std::optional<std::string> s = ConstantStr(e);
-      if (!s) return std::nullopt;
-      out.push_back(std::move(*s));
-    }
-    return out;
-  }
-
- private:
-  static constexpr size_t kNone = SIZE_MAX;
-  const std::vector<Token>& t_;
-  std::vector<size_t> close_;    // of each open bracket, else kNone
-  std::vector<bool> has_comma_;  // an open bracket holds a top-level comma
-};
-
-}  // namespace
-
-// Applies torch's visit_Call to a finished `__import__(...)` call (and our
-// equivalent for importlib.import_module); any argument that is not a
-// constant of the expected shape makes the call contribute nothing.
-void Scanner::FinishCandidateCall(std::vector<ImportRef>* out) {
-  Callee callee = candidate_;
-  candidate_ = Callee::kNone;
-  const ArgTokens args(args_);
-  std::vector<Range> positional;
-  std::vector<std::pair<std::string_view, Range>> keywords;
-  for (Range a : args.SplitOnCommas({0, args.size()})) {
-    const Token& first = args[a.first];
-    if (first.kind == TokenKind::kOp &&
-        (first.text == "*" || first.text == "**")) {
-      return;
-    }
-    if (first.kind == TokenKind::kName && a.second - a.first >= 2 &&
-        args[a.first + 1].text == "=") {
-      keywords.push_back({first.text, {a.first + 2, a.second}});
-    } else {
-      positional.push_back(a);
-    }
-  }
-  auto arg = [&](size_t index,
-                 std::string_view keyword) -> std::optional<Range> {
-    if (positional.size() > index) return positional[index];
-    for (auto& [k, r] : keywords) {
-      if (k == keyword) return r;
-    }
-    return std::nullopt;
-  };
-
-  if (callee == Callee::kImportModule) {
-    std::optional<Range> name_arg = arg(0, "name");
-    if (!name_arg) return;
-    std::optional<std::string> name = args.ConstantStr(*name_arg);
-    if (!name || name->empty()) return;
-    size_t level = name->find_first_not_of('.');
-    if (level == std::string::npos) level = name->size();
-    if (level == 0) {
-      out->push_back({*name, std::nullopt});
-      return;
-    }
-    std::optional<Range> package_arg = arg(1, "package");
-    if (!package_arg) return;
-    std::optional<std::string> package = args.ConstantStr(*package_arg);
-    if (!package) return;
-    Result<std::string> resolved =
-        ResolveRelative(std::string_view(*name).substr(level), *package,
-                        static_cast<int>(level));
-    if (resolved.ok()) out->push_back({*resolved, std::nullopt});
-    return;
-  }
-
-  if (positional.empty()) return;
-  std::optional<std::string> name = args.ConstantStr(positional[0]);
-  if (!name) return;
-  std::vector<std::string> fromlist;
-  if (positional.size() > 3 || arg(3, "fromlist")) {
-    std::optional<std::vector<std::string>> list =
-        args.ConstantStrList(*arg(3, "fromlist"));
-    if (!list) return;
-    fromlist = std::move(*list);
-  }
-  int level = 0;
-  if (std::optional<Range> level_arg = arg(4, "level")) {
-    std::optional<int> value = args.ConstantInt(*level_arg);
-    if (!value) return;
-    level = *value;
-  }
-  // Like torch, an unresolvable relative name drops what is left of the
-  // call without failing the scan.
-  if (fromlist.empty()) {
-    // The parent ("a.b" for "a.b.c") is what the import binds; torch keeps
-    // the name itself unresolved and resolves only the parent.
-    out->push_back({*name, std::nullopt});
-    size_t dot = name->rfind('.');
-    if (dot == std::string::npos) return;
-    std::string parent = name->substr(0, dot);
-    if (level > 0) {
-      Result<std::string> resolved = ResolveRelative(parent, package_, level);
-      if (!resolved.ok()) return;
-      parent = std::move(resolved).value();
-    }
-    out->push_back({std::move(parent), std::nullopt});
-    return;
-  }
-  std::string module = *name;
-  if (level > 0) {
-    Result<std::string> resolved = ResolveRelative(module, package_, level);
-    if (!resolved.ok()) return;
-    module = std::move(resolved).value();
-  }
-  for (std::string& alias : fromlist) {
-    if (alias == "*") {
-      out->push_back({module, std::nullopt});
-    } else {
-      out->push_back({module, std::move(alias)});
-    }
-  }
 }
 
 Status Scanner::Handle(const Token& tok) {
@@ -1373,12 +1131,13 @@ Result<std::vector<ImportRef>> Scanner::Run() {
 }
 
 }  // namespace
+}  // namespace import_scan
 
 Result<std::vector<ImportRef>> ScanImports(std::string_view source,
                                            std::string_view module_name,
                                            bool is_package,
                                            const ImportScanOptions& options) {
-  return Scanner(source, module_name, is_package, options).Run();
+  return import_scan::Scanner(source, module_name, is_package, options).Run();
 }
 
 }  // namespace hermetic

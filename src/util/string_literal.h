@@ -1,7 +1,10 @@
-// Python string literals as the import scanner needs them: recognising a
-// prefix and evaluating a constant (non-f) str literal.
-#ifndef HERMETIC_SRC_IMPORTS_STRING_LITERAL_H_
-#define HERMETIC_SRC_IMPORTS_STRING_LITERAL_H_
+// Python string literals as the scanners need them: recognising a prefix and
+// evaluating a constant (non-f) str literal (import_scan), and the UTF-8 and
+// hex helpers protocol 0's escapes need (pickle_scan). Internal to the core:
+// reachable by bare name from every component that links hermetic_util, never
+// from the CLI or the bindings.
+#ifndef HERMETIC_SRC_UTIL_STRING_LITERAL_H_
+#define HERMETIC_SRC_UTIL_STRING_LITERAL_H_
 
 #include <cstdint>
 #include <optional>
@@ -26,10 +29,9 @@ std::optional<StringPrefix> ParseStringPrefix(std::string_view word);
 // constant.
 std::optional<std::string> DecodeStringLiteral(std::string_view literal);
 
-// Shared with the pickle scanner, which decodes protocol 0's escapes.
 void AppendUtf8(uint32_t code_point, std::string* out);
 int HexValue(char c);  // -1 when c is not a hex digit
 
 }  // namespace hermetic
 
-#endif  // HERMETIC_SRC_IMPORTS_STRING_LITERAL_H_
+#endif  // HERMETIC_SRC_UTIL_STRING_LITERAL_H_

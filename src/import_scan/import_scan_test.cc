@@ -1,11 +1,9 @@
-#include "hermetic/imports.h"
+#include "hermetic/import_scan.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "imports/string_literal.h"
 
 namespace hermetic {
 namespace {
@@ -215,16 +213,6 @@ TEST(ImportScanTest, LimitsOnSourceAndCallSize) {
             "(ImportScanOptions::max_call_tokens)");
   // Other calls are not recorded, so they are not limited.
   EXPECT_TRUE(ScanImports("f(1, 2, 3, 4, 5, 6)", "m", false, options).ok());
-}
-
-TEST(StringLiteralTest, DecodesEscapesAndRejectsBytes) {
-  EXPECT_EQ(DecodeStringLiteral(R"('a\x2eb\n')"), "a.b\n");
-  EXPECT_EQ(DecodeStringLiteral(R"(r'a\x')"), "a\\x");
-  EXPECT_EQ(DecodeStringLiteral(R"("""t\u00e9""")"), "t\xc3\xa9");
-  EXPECT_EQ(DecodeStringLiteral("b'x'"), std::nullopt);
-  EXPECT_EQ(DecodeStringLiteral(R"('\N{DASH}')"), std::nullopt);
-  EXPECT_FALSE(ParseStringPrefix("ub").has_value());
-  EXPECT_TRUE(ParseStringPrefix("Rb").has_value());
 }
 
 }  // namespace
