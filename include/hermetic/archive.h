@@ -201,6 +201,12 @@ class ArchiveReader {
 // CRC-32 (zip polynomial), continuing from `crc` (0 to start).
 uint32_t Crc32(uint32_t crc, std::span<const uint8_t> data);
 
+// The rule for record names (without the top-level folder), the same for
+// writing, reading and extracting: relative, '/'-separated, no empty, "." or
+// ".." component, no NUL or backslash. InvalidArgument "invalid record name
+// '<name>': <reason>" otherwise (`name` as given, unescaped).
+Status CheckRecordName(std::string_view name);
+
 // `name` made safe to print: printable ASCII and valid UTF-8 characters
 // (except C0/C1 controls and bidirectional overrides) as they are, a
 // backslash as "\\", every other byte as "\xNN". Injective, so two

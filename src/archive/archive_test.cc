@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "archive/archive_test_util.h"
-#include "archive/zip_format.h"
+#include "archive_test_util.h"
+#include "zip_format.h"
 
 namespace hermetic {
 namespace {

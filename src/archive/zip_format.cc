@@ -1,4 +1,4 @@
-#include "archive/zip_format.h"
+#include "zip_format.h"
 
 #include <libdeflate.h>
 
@@ -47,6 +47,13 @@ std::string EscapeName(std::string_view name) {
     i += n;
   }
   return out;
+}
+
+Status CheckRecordName(std::string_view name) {
+  std::string_view problem = zip::NameProblem(name);
+  if (problem.empty()) return Status::Ok();
+  return Status::InvalidArgument("invalid record name '" + std::string(name) +
+                                 "': " + std::string(problem));
 }
 
 namespace zip {

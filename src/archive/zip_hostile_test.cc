@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "archive/archive_test_util.h"
-#include "archive/zip_format.h"
+#include "archive_test_util.h"
 #include "hermetic/archive.h"
+#include "zip_format.h"
 
 namespace hermetic {
 namespace {
