@@ -1,9 +1,6 @@
-// ArchiveReader over a zip: the central directory parser and the record
-// access of a mapped file or a caller's buffer. It trusts nothing: every
-// offset and length is checked against the buffer before it is dereferenced,
-// and an archive is accepted only under the rules of docs/format.md section
-// 3 (every mainstream reader would see the same records with the same
-// bytes).
+// ArchiveReader over a zip (a mapped file or a caller's buffer): record
+// access (views, reads, streams, inflating, CRC checks) and RecordMaps, on a
+// catalog that zip_directory parsed and accepted.
 #ifndef HERMETIC_SRC_ARCHIVE_ZIP_READER_H_
 #define HERMETIC_SRC_ARCHIVE_ZIP_READER_H_
 
