@@ -139,8 +139,9 @@ class TempFileSink : public ByteSink {
     }
     Fd written = std::exchange(fd_, std::move(*holder));
     Status s = written.Close(closing);
-    if (s.ok())
+    if (s.ok()) {
       s = Rename(temp_, path_, "renaming the temporary file to " + path_);
+    }
     if (!s.ok()) {
       Discard();
       return s;

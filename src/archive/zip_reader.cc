@@ -45,7 +45,7 @@ class ZipReader : public ArchiveReader {
         },
         [&] {
           return Status::ResourceExhausted(
-              source_.where() + ": out of memory for the central directory");
+              where() + ": out of memory for the central directory");
         });
   }
 
@@ -66,14 +66,13 @@ class ZipReader : public ArchiveReader {
   Result<std::span<uint8_t>> View(std::string_view name) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     if (r->method != zip::kMethodStored) {
-      return Status::Unsupported(source_.where() + ": record " +
-                                 EscapeName(r->name) +
+      return Status::Unsupported(where() + ": record " + EscapeName(r->name) +
                                  " is compressed; it has no zero-copy view");
     }
     std::span<const uint8_t> stored =
         source_.data().subspan(r->data_offset, r->size);
     if (options_.verify_views) {
-      HERMETIC_RETURN_IF_ERROR(CheckCrc(source_.where(), *r, Crc32(0, stored)));
+      HERMETIC_RETURN_IF_ERROR(CheckCrc(where(), *r, Crc32(0, stored)));
     }
     if (source_.from_file()) {
       // The mapping is MAP_PRIVATE|PROT_WRITE: writes stay in this process.
@@ -128,7 +127,7 @@ class ZipReader : public ArchiveReader {
   Status ReadInto(std::string_view name, std::span<uint8_t> out) override {
     HERMETIC_ASSIGN_OR_RETURN(const RecordInfo* r, Lookup(name));
     if (out.size() != r->size) {
-      return Status::InvalidArgument(source_.where() + ", record " +
+      return Status::InvalidArgument(where() + ", record " +
                                      EscapeName(r->name) + " has " +
                                      std::to_string(r->size) + " bytes, not " +
                                      std::to_string(out.size()));
@@ -160,8 +159,9 @@ class ZipReader : public ArchiveReader {
   }
 
  private:
+  const std::string& where() const { return source_.where(); }
   Status OutOfMemory(const RecordInfo& r) const {
-    return Status::ResourceExhausted(source_.where() + ", record " +
+    return Status::ResourceExhausted(where() + ", record " +
                                      EscapeName(r.name) +
                                      ": out of memory while reading it");
   }
@@ -169,8 +169,7 @@ class ZipReader : public ArchiveReader {
   Result<const RecordInfo*> Lookup(std::string_view name) const {
     const RecordInfo* r = Find(name);
     if (r == nullptr) {
-      return Status::NotFound(source_.where() + " has no record " +
-                              EscapeName(name));
+      return Status::NotFound(where() + " has no record " + EscapeName(name));
     }
     return r;
   }
@@ -181,9 +180,8 @@ class ZipReader : public ArchiveReader {
   Status CheckInflatedSize(const RecordInfo& r) const {
     if (r.method != zip::kMethodStored && r.size > options_.max_inflated_size) {
       return Status::ResourceExhausted(
-          source_.where() + ", record " + EscapeName(r.name) +
-          ": inflated size " + std::to_string(r.size) +
-          " exceeds the limit of " +
+          where() + ", record " + EscapeName(r.name) + ": inflated size " +
+          std::to_string(r.size) + " exceeds the limit of " +
           std::to_string(options_.max_inflated_size) +
           " bytes for one record held in memory (ReaderOptions::"
           "max_inflated_size); stream it instead");
@@ -196,8 +194,7 @@ class ZipReader : public ArchiveReader {
   Status ReadRecordInto(const RecordInfo& r, std::span<uint8_t> out) const {
     if (r.method == zip::kMethodStored) {
       HERMETIC_RETURN_IF_ERROR(source_.ReadAt(r.data_offset, out, r.name));
-      if (options_.verify_reads)
-        return CheckCrc(source_.where(), r, Crc32(0, out));
+      if (options_.verify_reads) return CheckCrc(where(), r, Crc32(0, out));
       return Status::Ok();
     }
     uint64_t filled = 0;
@@ -248,7 +245,7 @@ Status ZipReader::StreamRecord(
   HERMETIC_RETURN_IF_ERROR(r.method == zip::kMethodStored
                                ? StreamStored(r, &crc, consume)
                                : StreamDeflated(r, &crc, consume));
-  if (check_crc) return CheckCrc(source_.where(), r, crc);
+  if (check_crc) return CheckCrc(where(), r, crc);
   return Status::Ok();
 }
 
