@@ -14,9 +14,13 @@
 //  - Every descriptor is opened with O_CLOEXEC. Reads and writes retry on
 //    EINTR and continue after short transfers; a read stops early only at
 //    the end of the file (the count says so).
-//  - Thread safety: the functions hold no state; an Fd or FileMapping is a
-//    plain value, safe to use from several threads only for calls that do
-//    not change it (get(), ReadFullyAt, WriteFull on distinct regions...).
+//  - Thread safety: the functions keep no state of their own (but
+//    CreateTempFileAt's counter, which is atomic). An Fd or FileMapping may
+//    be used from several threads for calls that do not change it: get(),
+//    ReadFullyAt (pread, which leaves the file offset alone), bytes().
+//    ReadSome and WriteFull move the descriptor's file offset, so
+//    concurrent ones on one descriptor interleave; moving, closing or
+//    reassigning an Fd needs the caller's lock.
 //  - Lifetime: an Fd closes its descriptor when destroyed (errors ignored;
 //    Close() reports them). A FileMapping unmaps when the last shared_ptr to
 //    it goes; its bytes stay valid until then, whatever happens to the Fd or

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -222,7 +223,7 @@ Result<Fd> CreateTempFileAt(const Fd& dir, std::string_view prefix, mode_t mode,
                             std::string* name, std::string_view context) {
   // Shared by every call in the process, so names taken by earlier
   // temporaries (even renamed ones) are not tried again.
-  static unsigned counter = 0;
+  static std::atomic<unsigned> counter{0};
   const std::string stem =
       std::string(prefix) + std::to_string(::getpid()) + "-";
   for (int attempt = 0;; ++attempt) {
