@@ -5,7 +5,6 @@
 // make a single input allocate much; inflating is bounded by the declared
 // size, itself bounded by deflate's expansion of the input.
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "hermetic/archive.h"
+#include "hermetic/posix_file.h"
 
 namespace {
 
@@ -56,14 +56,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (reader.ok()) Exercise(**reader);
   // The same bytes as a file: headers, records and CRCs then go through
   // pread, views through a mapping of the descriptor.
-  int fd = memfd_create("archive_reader_fuzz", MFD_CLOEXEC);
-  if (fd < 0) return 0;
-  if (size == 0 || write(fd, data, size) == static_cast<ssize_t>(size)) {
+  hermetic::Fd fd(memfd_create("archive_reader_fuzz", MFD_CLOEXEC));
+  if (!fd.valid()) return 0;
+  if (hermetic::WriteFull(fd, std::span<const uint8_t>(data, size), {}).ok()) {
     auto file = hermetic::ArchiveReader::OpenPath(
-        "/proc/self/fd/" + std::to_string(fd), options);
+        "/proc/self/fd/" + std::to_string(fd.get()), options);
     if (file.ok() != reader.ok()) __builtin_trap();  // same bytes, same verdict
     if (file.ok()) Exercise(**file);
   }
-  close(fd);
   return 0;
 }

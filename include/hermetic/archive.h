@@ -1,6 +1,7 @@
 // ArchiveWriter and ArchiveReader: the zip container of torch.package.
 //
-// Contract (format: docs/format.md; torch compatibility: spec section 1):
+// Contract (the layout: docs/format.md section 2; what readers accept:
+// section 3; how it matches torch.package's format: section 4):
 //  - Every record lives under one top-level folder. The writer names it from
 //    the target file name (last path component, text from the last '.'
 //    removed) or "archive" for sinks; readers take it from the first central
@@ -35,7 +36,24 @@
 //    ("file shrank while being read"), never SIGBUS. Views are a memory map
 //    and fault like any (as torch.load(mmap=True) or safetensors would).
 //  - Record names given to and returned by both classes exclude the
-//    top-level folder. Every name in an error message is EscapeName()d.
+//    top-level folder (CheckRecordName is the rule). Every name in a
+//    reader's error message is EscapeName()d.
+//  - Threads: an ArchiveWriter is not thread-safe; one thread at a time
+//    (callers lock). On one ArchiveReader, the const accessors, Read,
+//    ReadInto, Stream, Verify, VerifyAll and MapRecords may run from several
+//    threads at once (they share no mutable state: a file is read with
+//    pread, a folder's files are opened per call). View may too on a reader
+//    of a zip file (OpenPath on a file: views are slices of its mapping),
+//    but not on a buffer or folder reader, whose first View of a record
+//    makes a copy or a mapping: callers serialise View there. Likewise a
+//    RecordMap of a zip file may be viewed from several threads; buffer
+//    and folder maps may not (each thread may make its own map).
+//  - Lifetimes: RecordInfo references (records(), Find) and View spans are
+//    valid while the reader lives; a RecordMap and its spans while the map
+//    lives, independently of the reader; Stream pieces only during the
+//    consumer's call. OpenBuffer's bytes must stay unchanged while the
+//    reader or a RecordMap made from it lives (`owner` keeps them alive).
+//    A file-backed reader keeps its descriptor open until destroyed.
 #ifndef HERMETIC_ARCHIVE_H_
 #define HERMETIC_ARCHIVE_H_
 
@@ -200,6 +218,12 @@ class ArchiveReader {
 
 // CRC-32 (zip polynomial), continuing from `crc` (0 to start).
 uint32_t Crc32(uint32_t crc, std::span<const uint8_t> data);
+
+// The rule for record names (without the top-level folder), the same for
+// writing, reading and extracting: relative, '/'-separated, no empty, "." or
+// ".." component, no NUL or backslash. InvalidArgument "invalid record name
+// '<name>': <reason>" otherwise (`name` as given, unescaped).
+Status CheckRecordName(std::string_view name);
 
 // `name` made safe to print: printable ASCII and valid UTF-8 characters
 // (except C0/C1 controls and bidirectional overrides) as they are, a

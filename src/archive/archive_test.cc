@@ -135,6 +135,33 @@ TEST(ArchiveWriterTest, RejectsBadNamesAndDuplicates) {
   EXPECT_EQ((*w)->RecordNames(), std::vector<std::string>{"ok"});
 }
 
+TEST(RecordNameTest, CheckRecordNameIsTheWritersRule) {
+  EXPECT_TRUE(CheckRecordName("a/b.py").ok());
+  EXPECT_TRUE(CheckRecordName(".data/version").ok());
+  const std::map<std::string, std::string> reasons = {
+      {"", "empty name"},
+      {"/abs", "absolute path"},
+      {std::string("a\0b", 3), "NUL in name"},
+      {"a\\b", "backslash in name"},
+      {"a//b", "empty path component"},
+      {"a/", "empty path component"},
+      {"a/../b", "'..' component"},
+      {"./a", "'.' component"},
+  };
+  std::vector<uint8_t> out;
+  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));
+  ASSERT_TRUE(w.ok());
+  for (const auto& [name, reason] : reasons) {
+    Status s = CheckRecordName(name);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << name;
+    EXPECT_EQ(s.message(), "invalid record name '" + name + "': " + reason);
+    // The writer refuses the same names with the same words, archive named.
+    Status w_s = (*w)->WriteRecord(name, Bytes("1"));
+    EXPECT_EQ(w_s.code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(w_s.message(), "archive archive: " + s.message());
+  }
+}
+
 TEST(ArchiveWriterTest, EnforcesRecordState) {
   std::vector<uint8_t> out;
   auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));

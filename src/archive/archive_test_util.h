@@ -16,8 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "zip_format.h"
 #include "hermetic/archive.h"
+#include "zip_format.h"
 
 namespace hermetic::test {
 

@@ -1,23 +1,16 @@
 // ArchiveWriter: torch's PyTorchStreamWriter layout (docs/format.md), written
 // through a small output buffer so that headers and descriptors do not cost a
 // system call each while large record data goes straight to the target.
-#include <dirent.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cctype>
-#include <cerrno>
-#include <cstring>
+#include <cstdlib>
 #include <string>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
-#include "zip_format.h"
 #include "hermetic/archive.h"
+#include "hermetic/posix_file.h"
+#include "zip_format.h"
 
 namespace hermetic {
 namespace {
@@ -27,8 +20,6 @@ using zip::Put32;
 using zip::Put64;
 
 constexpr size_t kBufferSize = size_t{1} << 20;
-
-std::string ErrnoText(int err) { return std::strerror(err); }
 
 // Temporaries are named ".<target name>.hermetic-tmp-XXXXXX" and flock()ed
 // by their writer for as long as it writes. The kernel drops the lock when
@@ -53,44 +44,35 @@ bool IsTempName(std::string_view name) {
   return true;
 }
 
-// Whether `name` in `dir_fd` is still the file open as `fd`.
-bool StillNamed(int dir_fd, const char* name, int fd) {
-  struct stat held, named;
-  return fstat(fd, &held) == 0 && held.st_nlink > 0 &&
-         fstatat(dir_fd, name, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
-         held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+// Whether `named` (a stat of a name, not following links) is still the
+// file open as `fd`.
+bool StillNamed(const Fd& fd, const Result<FileInfo>& named) {
+  Result<FileInfo> held = StatOpen(fd, {});
+  return held.ok() && held->links > 0 && named.ok() && held->SameFile(*named);
 }
 
 // Removes the temporaries in `dir` left by dead writers: regular files with
 // the temporary pattern whose lock can be taken. Best effort; nothing else
 // is opened or touched.
 void RemoveStaleTemporaries(const std::string& dir) {
-  int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return;
-  DIR* d = fdopendir(dir_fd);
-  if (d == nullptr) {
-    close(dir_fd);
-    return;
-  }
-  while (const dirent* e = readdir(d)) {
-    struct stat st;
-    if (!IsTempName(e->d_name) ||
-        fstatat(dir_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISREG(st.st_mode)) {
-      continue;
-    }
-    int fd = openat(dir_fd, e->d_name,
-                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) continue;
+  Result<Fd> dir_fd = Fd::Open(dir, O_RDONLY | O_DIRECTORY, {});
+  if (!dir_fd.ok()) return;
+  Result<std::vector<std::string>> names = ListDirectory(*dir_fd, {});
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    if (!IsTempName(name)) continue;
+    Result<FileInfo> st = StatAt(*dir_fd, name, {});
+    if (!st.ok() || st->kind != FileKind::kRegular) continue;
+    Result<Fd> fd =
+        Fd::OpenAt(*dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, {});
+    if (!fd.ok()) continue;
     // Holding the lock, the file cannot be a live writer's; the name is
     // checked again since it may have been replaced since the stat.
-    if (flock(fd, LOCK_EX | LOCK_NB) == 0 &&
-        StillNamed(dir_fd, e->d_name, fd)) {
-      unlinkat(dir_fd, e->d_name, 0);
+    Result<bool> locked = TryLockExclusive(*fd, {});
+    if (locked.ok() && *locked && StillNamed(*fd, StatAt(*dir_fd, name, {}))) {
+      (void)UnlinkAt(*dir_fd, name, {});
     }
-    close(fd);
   }
-  closedir(d);
 }
 
 // The file target: a temporary sibling, locked while written, renamed over
@@ -102,8 +84,8 @@ class TempFileSink : public ByteSink {
     size_t slash = path.find_last_of('/');
     if (slash != std::string::npos)
       dir = slash == 0 ? "/" : path.substr(0, slash);
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    Result<FileInfo> parent = Stat(dir, {});
+    if (!parent.ok() || parent->kind != FileKind::kDirectory) {
       return Status::NotFound("Parent directory " + dir + " does not exist.");
     }
     RemoveStaleTemporaries(dir);
@@ -115,26 +97,25 @@ class TempFileSink : public ByteSink {
     for (int attempt = 0; attempt < 16; ++attempt) {
       std::string temp = prefix + "." + base + std::string(kTempMarker) +
                          std::string(kTempSuffixSize, 'X');
-      int fd = mkostemp(temp.data(), O_CLOEXEC);
-      if (fd < 0) {
-        return Status::IOError("cannot create a temporary file beside " + path +
-                               ": " + ErrnoText(errno));
-      }
+      HERMETIC_ASSIGN_OR_RETURN(
+          Fd fd, CreateTempFile(
+                     &temp, "cannot create a temporary file beside " + path));
       // Where flock is unsupported no cleaner can take the lock either, so
       // the temporary is safe unlocked.
-      bool lost = flock(fd, LOCK_EX | LOCK_NB) != 0
-                      ? errno == EWOULDBLOCK
-                      : !StillNamed(AT_FDCWD, temp.c_str(), fd);
-      if (lost) {
-        ::close(fd);
-        continue;
-      }
+      Result<bool> locked = TryLockExclusive(fd, {});
+      const bool lost =
+          locked.ok() && (!*locked || !StillNamed(fd, LinkStat(temp, {})));
+      if (lost) continue;
       // mkostemp creates 0600; give the archive the mode an ordinary create
       // would, or keep the mode of the file being replaced.
       mode_t mode = 0666 & ~CurrentUmask();
-      if (stat(path.c_str(), &st) == 0) mode = st.st_mode & 07777;
-      fchmod(fd, mode);
-      return std::unique_ptr<TempFileSink>(new TempFileSink(path, temp, fd));
+      Result<FileInfo> replaced = Stat(path, {});
+      if (replaced.ok() && replaced->kind != FileKind::kMissing) {
+        mode = replaced->permissions;
+      }
+      (void)ChangeMode(fd, mode, {});
+      return std::unique_ptr<TempFileSink>(
+          new TempFileSink(path, temp, std::move(fd)));
     }
     return Status::IOError("cannot keep a temporary file beside " + path +
                            ": removed by another process each time");
@@ -143,76 +124,61 @@ class TempFileSink : public ByteSink {
   ~TempFileSink() override { Discard(); }
 
   Status Write(std::span<const uint8_t> bytes) override {
-    while (!bytes.empty()) {
-      ssize_t n = ::write(fd_, bytes.data(), bytes.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return Status::IOError("writing " + path_ + ": " + ErrnoText(errno));
-      }
-      bytes = bytes.subspan(static_cast<size_t>(n));
-    }
-    return Status::Ok();
+    return WriteFull(fd_, bytes, "writing " + path_);
   }
 
   Status Commit() {
     // The lock must outlive the rename, or a cleaner could remove the
     // temporary in between: a duplicate descriptor holds it (flock locks
     // belong to the open file) while closing the first reports write errors.
-    int holder = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
-    if (holder < 0) {
-      int err = errno;
+    const std::string closing = "closing " + path_;
+    Result<Fd> holder = fd_.Duplicate(closing);
+    if (!holder.ok()) {
       Discard();
-      return Status::IOError("closing " + path_ + ": " + ErrnoText(err));
+      return holder.status();
     }
-    int fd = std::exchange(fd_, -1);
-    fd_ = holder;
-    if (::close(fd) != 0) {
-      int err = errno;
-      Discard();
-      return Status::IOError("closing " + path_ + ": " + ErrnoText(err));
+    Fd written = std::exchange(fd_, std::move(*holder));
+    Status s = written.Close(closing);
+    if (s.ok()) {
+      s = Rename(temp_, path_, "renaming the temporary file to " + path_);
     }
-    if (rename(temp_.c_str(), path_.c_str()) != 0) {
-      int err = errno;
+    if (!s.ok()) {
       Discard();
-      return Status::IOError("renaming the temporary file to " + path_ + ": " +
-                             ErrnoText(err));
+      return s;
     }
     temp_.clear();
-    ::close(std::exchange(fd_, -1));
+    fd_ = Fd();
     return Status::Ok();
   }
 
   // Unlinks before closing, while the lock still marks the file as ours.
   void Discard() {
-    if (!temp_.empty()) unlink(temp_.c_str());
+    if (!temp_.empty()) (void)Unlink(temp_, {});
     temp_.clear();
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    fd_ = Fd();
   }
 
  private:
-  TempFileSink(std::string path, std::string temp, int fd)
-      : path_(std::move(path)), temp_(std::move(temp)), fd_(fd) {}
+  TempFileSink(std::string path, std::string temp, Fd fd)
+      : path_(std::move(path)), temp_(std::move(temp)), fd_(std::move(fd)) {}
 
   static mode_t CurrentUmask() {
     // umask() can only be read by setting it, which races with other threads;
     // /proc reports it without side effects.
-    FILE* f = fopen("/proc/self/status", "re");
     mode_t mask = 022;
-    if (f == nullptr) return mask;
-    char line[256];
-    while (fgets(line, sizeof line, f) != nullptr) {
-      if (std::strncmp(line, "Umask:", 6) == 0) {
-        mask = static_cast<mode_t>(std::strtoul(line + 6, nullptr, 8));
-        break;
-      }
+    Result<std::string> status = ReadFile("/proc/self/status", {});
+    if (!status.ok()) return mask;
+    const size_t at = status->find("\nUmask:");
+    if (at != std::string::npos) {
+      mask = static_cast<mode_t>(
+          std::strtoul(status->c_str() + at + 7, nullptr, 8));
     }
-    fclose(f);
     return mask;
   }
 
   std::string path_;
   std::string temp_;
-  int fd_;
+  Fd fd_;
 };
 
 struct Entry {
@@ -364,11 +330,8 @@ class WriterImpl : public ArchiveWriter {
       return Status::FailedPrecondition("archive " + name_ + ": record " +
                                         current_.full_name + " is still open");
     }
-    std::string_view problem = zip::NameProblem(name);
-    if (!problem.empty()) {
-      return Status::InvalidArgument(
-          "archive " + name_ + ": invalid record name '" + std::string(name) +
-          "': " + std::string(problem));
+    if (Status s = CheckRecordName(name); !s.ok()) {
+      return Status::InvalidArgument("archive " + name_ + ": " + s.message());
     }
     std::string full = name_ + "/" + std::string(name);
     if (full.size() > 0xFFFF) {

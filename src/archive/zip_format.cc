@@ -49,6 +49,13 @@ std::string EscapeName(std::string_view name) {
   return out;
 }
 
+Status CheckRecordName(std::string_view name) {
+  std::string_view problem = zip::NameProblem(name);
+  if (problem.empty()) return Status::Ok();
+  return Status::InvalidArgument("invalid record name '" + std::string(name) +
+                                 "': " + std::string(problem));
+}
+
 namespace zip {
 
 std::string_view NameProblem(std::string_view name) {

@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "archive_test_util.h"
-#include "zip_format.h"
 #include "hermetic/archive.h"
+#include "zip_format.h"
 
 namespace hermetic {
 namespace {

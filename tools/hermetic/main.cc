@@ -1,13 +1,7 @@
 // hermetic: inspect, verify and unpack torch.package-compatible archives.
 // Uses only the public API in include/hermetic/.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <functional>
 #include <map>
@@ -18,6 +12,7 @@
 #include <vector>
 
 #include "hermetic/archive.h"
+#include "hermetic/posix_file.h"
 
 namespace hermetic::cli {
 namespace {
@@ -186,27 +181,12 @@ int Ls(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-bool WriteAll(int fd, std::span<const uint8_t> bytes) {
-  while (!bytes.empty()) {
-    ssize_t n = write(fd, bytes.data(), bytes.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    bytes = bytes.subspan(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-Status WriteError(const std::string& what) {
-  return Status::IOError("writing " + what + ": " + std::strerror(errno));
-}
-
 int Cat(const std::vector<std::string>& args) {
   if (args.size() != 2) return Usage("cat");
   auto reader = ArchiveReader::OpenPath(args[0]);
   if (!reader.ok()) return Fail(reader.status());
   Status s = (*reader)->Stream(args[1], [](std::span<const uint8_t> piece) {
-    return WriteAll(STDOUT_FILENO, piece) ? Status::Ok()
-                                          : WriteError("standard output");
+    return WriteFull(kStdoutFd, piece, "writing standard output");
   });
   return s.ok() ? kExitOk : Fail(s);
 }
@@ -222,36 +202,20 @@ int Verify(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  int release() { return std::exchange(fd_, -1); }
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 // Writes one record below `root` without ever following a symbolic link:
 // every directory is entered with O_NOFOLLOW, a link at the leaf is refused,
 // and the bytes go to a fresh temporary file renamed over the leaf only once
 // the record's CRC checked (an existing file is replaced, never written
 // through, so a hard link cannot leak either).
-Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
+Status ExtractOne(ArchiveReader& reader, const Fd& root, const std::string& dir,
                   const RecordInfo& info) {
   const std::string name = EscapeName(info.name);
   auto refuse = [&](const std::string& why) {
     return Status::Corrupt("refusing to extract " + name + " into " +
                            EscapeName(dir) + ": " + why);
   };
+  // The reader refuses such names already; extraction does not rely on it.
+  if (!CheckRecordName(info.name).ok()) return refuse("unsafe path");
   std::vector<std::string> parts;
   for (size_t start = 0;;) {
     size_t slash = info.name.find('/', start);
@@ -259,56 +223,46 @@ Status ExtractOne(ArchiveReader& reader, int root, const std::string& dir,
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  for (const std::string& p : parts) {
-    if (p.empty() || p == "." || p == "..") return refuse("unsafe path");
-  }
-  Fd cur(dup(root));
+  const Fd* cur = &root;
+  Fd held;  // the directory `cur` points to below the root
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    if (mkdirat(cur.get(), parts[i].c_str(), 0755) != 0 && errno != EEXIST) {
-      return Status::IOError("creating directory for " + name + ": " +
-                             std::strerror(errno));
-    }
-    Fd next(openat(cur.get(), parts[i].c_str(),
-                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (next.get() < 0) {
+    HERMETIC_RETURN_IF_ERROR(MakeDirectoryAt(*cur, parts[i], 0755,
+                                             "creating directory for " + name));
+    Result<Fd> next =
+        Fd::OpenAt(*cur, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW, {});
+    if (!next.ok()) {
       std::string why = EscapeName(parts[i]);
       why.insert(0, 1, '\'');
       why += "' is a symbolic link or not a directory";
       return refuse(why);
     }
-    cur = std::move(next);
+    held = std::move(*next);
+    cur = &held;
   }
   const std::string& leaf = parts.back();
-  struct stat st;
-  if (fstatat(cur.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-    if (S_ISLNK(st.st_mode)) return refuse("it is a symbolic link");
-    if (S_ISDIR(st.st_mode)) return refuse("it is a directory");
-  }
-  // O_EXCL: a name taken (even by an extracted record) is skipped.
-  static unsigned counter = 0;
-  std::string tmp;
-  Fd out;
-  for (int attempt = 0; out.get() < 0; ++attempt) {
-    tmp = ".hermetic-extract-" + std::to_string(getpid()) + "-" +
-          std::to_string(counter++);
-    out =
-        Fd(openat(cur.get(), tmp.c_str(),
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (out.get() < 0 && (errno != EEXIST || attempt > 100)) {
-      return Status::IOError("creating a temporary file for " + name + ": " +
-                             std::strerror(errno));
+  Result<FileInfo> existing = StatAt(*cur, leaf, {});
+  if (existing.ok()) {
+    if (existing->kind == FileKind::kSymlink) {
+      return refuse("it is a symbolic link");
+    }
+    if (existing->kind == FileKind::kDirectory) {
+      return refuse("it is a directory");
     }
   }
+  // A name taken (even by an extracted record) is skipped.
+  std::string tmp;
+  HERMETIC_ASSIGN_OR_RETURN(
+      Fd out, CreateTempFileAt(*cur, ".hermetic-extract-", 0644, &tmp,
+                               "creating a temporary file for " + name));
+  const std::string writing = "writing " + name;
   Status s = reader.Stream(info.name, [&](std::span<const uint8_t> piece) {
-    return WriteAll(out.get(), piece) ? Status::Ok() : WriteError(name);
+    return WriteFull(out, piece, writing);
   });
-  if (s.ok() && close(out.release()) != 0) s = WriteError(name);
-  if (s.ok() &&
-      renameat(cur.get(), tmp.c_str(), cur.get(), leaf.c_str()) != 0) {
-    s = Status::IOError("renaming the temporary file to " + name + ": " +
-                        std::strerror(errno));
+  if (s.ok()) s = out.Close(writing);
+  if (s.ok()) {
+    s = RenameAt(*cur, tmp, leaf, "renaming the temporary file to " + name);
   }
-  if (!s.ok()) unlinkat(cur.get(), tmp.c_str(), 0);
+  if (!s.ok()) (void)UnlinkAt(*cur, tmp, {});
   return s;
 }
 
@@ -317,17 +271,13 @@ int Extract(const std::vector<std::string>& args) {
   auto reader = ArchiveReader::OpenPath(args[0]);
   if (!reader.ok()) return Fail(reader.status());
   const std::string& dir = args[1];
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return Fail(Status::IOError("creating " + EscapeName(dir) + ": " +
-                                std::strerror(errno)));
-  }
-  Fd root(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (root.get() < 0) {
-    return Fail(Status::IOError("opening " + EscapeName(dir) + ": " +
-                                std::strerror(errno)));
-  }
+  Status made = MakeDirectory(dir, 0755, "creating " + EscapeName(dir));
+  if (!made.ok()) return Fail(made);
+  Result<Fd> root =
+      Fd::Open(dir, O_RDONLY | O_DIRECTORY, "opening " + EscapeName(dir));
+  if (!root.ok()) return Fail(root.status());
   for (const RecordInfo& info : (*reader)->records()) {
-    Status s = ExtractOne(**reader, root.get(), dir, info);
+    Status s = ExtractOne(**reader, *root, dir, info);
     if (!s.ok()) return Fail(s);
   }
   return kExitOk;

@@ -1,0 +1,48 @@
+#include "zip_source.h"
+
+#include <cstring>
+
+#include "hermetic/archive.h"
+
+namespace hermetic {
+
+Status ZipSource::ReadAt(uint64_t offset, std::span<uint8_t> out,
+                         std::string_view record) const {
+  if (out.empty()) return Status::Ok();  // memcpy forbids null pointers
+  if (!fd_.valid()) {
+    std::memcpy(out.data(), data_.data() + offset, out.size());
+    return Status::Ok();
+  }
+  std::string what = where_;
+  if (!record.empty()) what += ", record " + EscapeName(record);
+  HERMETIC_ASSIGN_OR_RETURN(
+      size_t got, ReadFullyAt(fd_, offset, out, what + ": read failed"));
+  if (got < out.size()) {
+    return Status::IOError(what +
+                           ": file shrank while being read (nothing at "
+                           "offset " +
+                           std::to_string(offset + got) + ")");
+  }
+  return Status::Ok();
+}
+
+Result<std::span<const uint8_t>> ZipSource::Fetch(
+    uint64_t offset, uint64_t length, std::vector<uint8_t>* storage,
+    std::string_view record) const {
+  if (!fd_.valid()) return data_.subspan(offset, length);
+  storage->resize(length);
+  HERMETIC_RETURN_IF_ERROR(ReadAt(offset, *storage, record));
+  return std::span<const uint8_t>(*storage);
+}
+
+Status ZipSource::Corrupt(std::string_view what) const {
+  return Status::Corrupt(where_ + ": " + std::string(what));
+}
+
+Status ZipSource::CorruptRecord(std::string_view full_name,
+                                std::string_view what) const {
+  return Status::Corrupt(where_ + ", record " + EscapeName(full_name) + ": " +
+                         std::string(what));
+}
+
+}  // namespace hermetic

@@ -1,0 +1,54 @@
+// The bytes of one zip as its reader and its directory parser see them: a
+// caller's buffer read in place, or a mapped file read through pread (so a
+// file that shrinks gives an error, not SIGBUS), and the archive's name in
+// the errors both report.
+#ifndef HERMETIC_SRC_ARCHIVE_ZIP_SOURCE_H_
+#define HERMETIC_SRC_ARCHIVE_ZIP_SOURCE_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hermetic/posix_file.h"
+#include "hermetic/status.h"
+
+namespace hermetic {
+
+class ZipSource {
+ public:
+  // A valid `fd` is the file `data` maps; `where` names the archive in
+  // errors ("archive x.pt").
+  ZipSource(std::span<const uint8_t> data, Fd fd, std::string where)
+      : data_(data), fd_(std::move(fd)), where_(std::move(where)) {}
+
+  std::span<const uint8_t> data() const { return data_; }
+  uint64_t size() const { return data_.size(); }
+  bool from_file() const { return fd_.valid(); }
+  const Fd& fd() const { return fd_; }
+  const std::string& where() const { return where_; }
+
+  // Copies the bytes at `offset` (inside the archive as it was opened) into
+  // `out`; `record` (may be empty) names what they belong to in errors.
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out,
+                std::string_view record) const;
+  // `length` bytes at `offset`: the caller's buffer itself, or a copy in
+  // `storage` for a file.
+  Result<std::span<const uint8_t>> Fetch(uint64_t offset, uint64_t length,
+                                         std::vector<uint8_t>* storage,
+                                         std::string_view record) const;
+
+  Status Corrupt(std::string_view what) const;
+  // `full_name` is the raw name as stored (escaped here).
+  Status CorruptRecord(std::string_view full_name, std::string_view what) const;
+
+ private:
+  std::span<const uint8_t> data_;
+  Fd fd_;
+  std::string where_;
+};
+
+}  // namespace hermetic
+
+#endif  // HERMETIC_SRC_ARCHIVE_ZIP_SOURCE_H_
