@@ -174,7 +174,7 @@ class DiGraph:
     def to_dot(self) -> str: ...
 
 # --------------------------------------------------------------------------
-# Export engine (src/packaging, include/hermetic/packaging.h)
+# Export engine (src/export_engine, include/hermetic/export_engine.h)
 
 # Actions, numbered as torch.package's _ModuleProviderAction.
 INTERN: int  # 1

@@ -37,8 +37,8 @@
 //    FailedPrecondition with torch's message.
 //  - Not thread-safe; the SourceProvider and the Finish callback may call
 //    back into the engine (the engine keeps no references across them).
-#ifndef HERMETIC_PACKAGING_H_
-#define HERMETIC_PACKAGING_H_
+#ifndef HERMETIC_EXPORT_ENGINE_H_
+#define HERMETIC_EXPORT_ENGINE_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -254,4 +254,4 @@ class ExportEngine {
 
 }  // namespace hermetic
 
-#endif  // HERMETIC_PACKAGING_H_
+#endif  // HERMETIC_EXPORT_ENGINE_H_

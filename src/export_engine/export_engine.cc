@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "hermetic/packaging.h"
+#include "hermetic/export_engine.h"
 
 namespace hermetic {
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "hermetic/packaging.h"
+#include "hermetic/export_engine.h"
 
 namespace hermetic {
 namespace {

@@ -24,7 +24,7 @@
 #include "hermetic/archive.h"
 #include "hermetic/glob.h"
 #include "hermetic/graph.h"
-#include "hermetic/packaging.h"
+#include "hermetic/export_engine.h"
 
 namespace hermetic::python {
 namespace {

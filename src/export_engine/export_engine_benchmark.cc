@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "hermetic/packaging.h"
+#include "hermetic/export_engine.h"
 
 namespace hermetic {
 namespace {
