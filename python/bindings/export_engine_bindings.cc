@@ -1,10 +1,11 @@
-// hermetic._core.ExportEngine: the C++ export engine driven by a Python
-// SourceProvider (duck-typed: module_exists, module_source) and a Python
-// finish callback.
+// hermetic._core.ExportEngine and torch's enums (_ModuleProviderAction,
+// PackagingErrorReason): the C++ export engine, writing its own archive,
+// driven by a Python SourceProvider (duck-typed: module_exists,
+// module_source, module_is_package) and a Python finish callback.
 //
 // A Python exception raised by the provider or the callback travels through
-// the engine as a non-ok Status; the binding then re-raises that very
-// exception (type, value and traceback) instead of mapping the status.
+// the engine as a Status made by StatusFromPythonError; RaiseStatus then
+// re-raises that very exception (type, value and traceback).
 #include <Python.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -12,6 +13,7 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,105 +24,80 @@
 
 #include "bindings.h"
 #include "hermetic/archive.h"
+#include "hermetic/export_engine.h"
 #include "hermetic/glob.h"
 #include "hermetic/graph.h"
-#include "hermetic/export_engine.h"
 
 namespace hermetic::python {
 namespace {
-
-// The Python exception of the innermost failed callback, kept until the
-// engine call that ran the callback returns.
-class PendingError {
- public:
-  // Runs `call` (which needs the GIL) and captures what it raises.
-  template <typename F>
-  Status Call(F&& call) {
-    try {
-      call();
-      return Status::Ok();
-    } catch (nb::python_error& e) {
-      error_.emplace(std::move(e));
-      return Status::Internal("a Python callback raised an exception");
-    }
-  }
-
-  // Raises the captured exception if any, else the status's exception.
-  void RaiseIfError(const Status& status) {
-    if (error_) {
-      nb::python_error error = std::move(*error_);
-      error_.reset();
-      throw error;
-    }
-    ThrowIfError(status);
-  }
-
- private:
-  std::optional<nb::python_error> error_;
-};
 
 nb::str Str(std::string_view s) { return nb::str(s.data(), s.size()); }
 
 class PySourceProvider : public SourceProvider {
  public:
-  PySourceProvider(nb::object provider, PendingError* pending)
-      : provider_(std::move(provider)), pending_(pending) {}
+  explicit PySourceProvider(nb::object provider)
+      : provider_(std::move(provider)) {}
 
   Result<bool> ModuleExists(std::string_view name, bool must_import) override {
-    if (!provider_.is_valid()) return Cleared();
     bool exists = false;
-    HERMETIC_RETURN_IF_ERROR(pending_->Call([&] {
-      nb::object answer =
-          provider_.attr("module_exists")(Str(name), must_import);
-      int truth = PyObject_IsTrue(answer.ptr());
-      if (truth < 0) throw nb::python_error();
-      exists = truth == 1;
+    HERMETIC_RETURN_IF_ERROR(Call([&] {
+      exists = Truth(provider_.attr("module_exists")(Str(name), must_import));
     }));
     return exists;
   }
 
   Result<ModuleSource> GetSource(std::string_view name) override {
-    if (!provider_.is_valid()) return Cleared();
-    using Answer =
-        std::tuple<bool, std::optional<std::string>, std::string, std::string>;
+    using Answer = std::tuple<bool, std::optional<std::string>,
+                              std::optional<PackagingErrorReason>, std::string>;
     Answer answer;
     bool well_formed = false;
-    HERMETIC_RETURN_IF_ERROR(pending_->Call([&] {
+    HERMETIC_RETURN_IF_ERROR(Call([&] {
       nb::object result = provider_.attr("module_source")(Str(name));
       well_formed = nb::try_cast(result, answer);
     }));
     if (!well_formed) {
       return Status::InvalidArgument(
           "SourceProvider.module_source('" + std::string(name) +
-          "') must return (bool, str or None, str, str)");
+          "') must return (bool, str or None, PackagingErrorReason or None, "
+          "str)");
     }
     auto& [is_package, source, reason, context] = answer;
     ModuleSource module;
     module.is_package = is_package;
     module.source = std::move(source);
+    module.reason = reason;
     module.context = std::move(context);
-    if (!reason.empty()) {
-      module.reason = ParsePackagingErrorReason(reason);
-      if (!module.reason) {
-        return Status::InvalidArgument(
-            "SourceProvider.module_source('" + std::string(name) +
-            "') gave an unknown reason '" + reason + "'");
-      }
-    }
     return module;
+  }
+
+  Result<bool> IsPackage(std::string_view name) override {
+    bool is_package = false;
+    HERMETIC_RETURN_IF_ERROR(Call([&] {
+      is_package = Truth(provider_.attr("module_is_package")(Str(name)));
+    }));
+    return is_package;
   }
 
   nb::handle object() const { return provider_; }
   void Clear() { provider_.reset(); }
 
  private:
-  static Status Cleared() {
-    return Status::FailedPrecondition(
-        "ExportEngine: its SourceProvider was released");
+  static bool Truth(const nb::object& answer) {
+    int truth = PyObject_IsTrue(answer.ptr());
+    if (truth < 0) throw nb::python_error();
+    return truth == 1;
+  }
+
+  template <typename F>
+  Status Call(F&& call) {
+    if (!provider_.is_valid()) {
+      return Status::FailedPrecondition(
+          "ExportEngine: its SourceProvider was released");
+    }
+    return CallPython(std::forward<F>(call));
   }
 
   nb::object provider_;
-  PendingError* pending_;
 };
 
 // A read-only view of any object with the buffer protocol.
@@ -144,54 +121,19 @@ class BufferView {
   Py_buffer view_;
 };
 
-// The engine writes straight into the C++ writer of the Python
-// _core.ArchiveWriter (which serialises access and releases the GIL while
-// writing). Its errors are remembered so that they reach Python as the
-// writer's own methods raise them, not as the engine's record checks do.
-class DirectWriter : public ArchiveWriter {
- public:
-  explicit DirectWriter(nb::object writer)
-      : object_(std::move(writer)), writer_(UnwrapArchiveWriter(object_)) {}
-
-  const std::string& archive_name() const override {
-    return writer_->archive_name();
-  }
-  Status WriteRecord(std::string_view name,
-                     std::span<const uint8_t> data) override {
-    return Check(writer_->WriteRecord(name, data));
-  }
-  Status BeginRecord(std::string_view name) override {
-    return Check(writer_->BeginRecord(name));
-  }
-  Status Append(std::span<const uint8_t> piece) override {
-    return Check(writer_->Append(piece));
-  }
-  Status EndRecord() override { return Check(writer_->EndRecord()); }
-  bool HasRecord(std::string_view name) const override {
-    return writer_->HasRecord(name);
-  }
-  std::vector<std::string> RecordNames() const override {
-    return writer_->RecordNames();
-  }
-  Status Finish() override { return Check(writer_->Finish()); }
-  void Abort() override { writer_->Abort(); }
-  bool finished() const override { return writer_->finished(); }
-
-  nb::handle object() const { return object_; }
-
-  // The status of the last failed writer call, cleared.
-  std::optional<Status> TakeError() { return std::exchange(error_, {}); }
-
- private:
-  Status Check(Status status) {
-    if (!status.ok()) error_ = status;
-    return status;
-  }
-
-  nb::object object_;
-  ArchiveWriter* writer_;
-  std::optional<Status> error_;
-};
+// A node's attributes as torch's dependency graph holds them: only the keys
+// that are set.
+nb::dict Attributes(const NodeAttributes& node, bool with_source) {
+  nb::dict attrs;
+  if (node.action) attrs["action"] = *node.action;
+  if (node.provided) attrs["provided"] = true;
+  if (node.is_package) attrs["is_package"] = *node.is_package;
+  if (with_source && node.source) attrs["source"] = Str(*node.source);
+  if (node.is_pickle) attrs["is_pickle"] = true;
+  if (node.error) attrs["error"] = *node.error;
+  if (node.error_context) attrs["error_context"] = Str(*node.error_context);
+  return attrs;
+}
 
 // Calls that cannot run Python code (no provider or callback call) release
 // the GIL; the others hold it and let their callbacks run.
@@ -220,111 +162,128 @@ class PyExportEngine {
   };
 
  public:
-  PyExportEngine(nb::object writer, nb::object provider,
+  PyExportEngine(nb::object target, nb::object provider,
                  std::string mock_source,
                  const std::vector<std::string>& stdlib_modules)
-      : writer_(std::move(writer)),
-        provider_(std::move(provider), &pending_),
-        engine_(&writer_, &provider_, std::move(mock_source), stdlib_modules) {}
+      : provider_(std::move(provider)) {
+    engine_ = ValueOrRaise(ExportEngine::Create(
+        OpenArchiveWriter(std::move(target), WriterOptions()), &provider_,
+        std::move(mock_source), stdlib_modules));
+  }
 
   void AddPattern(std::vector<std::string> include,
-                  std::vector<std::string> exclude, int action,
+                  std::vector<std::string> exclude, Action action,
                   bool allow_empty) {
     InUse use(this);
     GlobGroup group = ValueOrRaise(
         GlobGroup::Create(std::move(include), std::move(exclude), '.'));
-    ThrowIfError(engine_.AddPattern(std::move(group),
-                                    static_cast<Action>(action), allow_empty));
+    ThrowIfError(engine_->AddPattern(std::move(group), action, allow_empty));
   }
 
   void SaveSourceString(std::string_view module_name, std::string source,
                         bool is_package, bool dependencies) {
     InUse use(this);
-    pending_.RaiseIfError(engine_.SaveSourceString(
-        module_name, std::move(source), is_package, dependencies));
+    ThrowIfError(engine_->SaveSourceString(module_name, std::move(source),
+                                           is_package, dependencies));
   }
 
   void SaveModule(std::string_view module_name, bool dependencies) {
     InUse use(this);
-    pending_.RaiseIfError(engine_.SaveModule(module_name, dependencies));
+    ThrowIfError(engine_->SaveModule(module_name, dependencies));
   }
 
   void AddDependency(std::string_view module_name, bool dependencies) {
     InUse use(this);
-    pending_.RaiseIfError(engine_.AddDependency(module_name, dependencies));
+    ThrowIfError(engine_->AddDependency(module_name, dependencies));
   }
 
   void AddPickle(std::string_view package, std::string_view resource,
                  nb::handle data, bool dependencies) {
     InUse use(this);
     BufferView view(data);
-    RaiseWriteError(
-        engine_.AddPickle(package, resource, view.bytes(), dependencies));
+    ThrowIfError(
+        engine_->AddPickle(package, resource, view.bytes(), dependencies));
   }
 
   void WriteRecord(std::string_view name, nb::handle data) {
     InUse use(this);
     BufferView view(data);
-    RaiseWriteError(engine_.WriteRecord(name, view.bytes()));
+    Status status = [&] {
+      nb::gil_scoped_release nogil;
+      return engine_->WriteRecord(name, view.bytes());
+    }();
+    ThrowIfError(status);
   }
 
-  std::vector<std::string> ModulesWithAction(int action) {
+  bool HasRecord(const NameArg& name) {
+    InUse use(this);
+    return engine_->HasRecord(name.bytes);
+  }
+
+  std::vector<std::string> RecordNames() {
+    InUse use(this);
+    return engine_->RecordNames();
+  }
+
+  bool finished() {
+    InUse use(this);
+    return engine_->finished();
+  }
+
+  void Abort() {
     InUse use(this);
     nb::gil_scoped_release nogil;
-    return engine_.ModulesWithAction(static_cast<Action>(action));
+    engine_->Abort();
+  }
+
+  std::vector<std::string> ModulesWithAction(Action action) {
+    InUse use(this);
+    nb::gil_scoped_release nogil;
+    return engine_->ModulesWithAction(action);
   }
 
   std::vector<std::string> RDeps(std::string_view module_name) {
     InUse use(this);
     nb::gil_scoped_release nogil;
-    return engine_.RDeps(module_name);
+    return engine_->RDeps(module_name);
   }
 
   DiGraph Graph() {
     InUse use(this);
     nb::gil_scoped_release nogil;
-    return engine_.graph();
+    return engine_->graph();
   }
 
-  nb::dict NodeAttributesOf(std::string_view name) {
+  // (graph copy, attribute dict per node in node order): the whole graph in
+  // one call; sources only if asked, as they are the bulk of it.
+  nb::tuple DependencyGraph(bool sources) {
     InUse use(this);
-    const NodeAttributes* node = engine_.FindNode(name);
-    if (!node) {
-      RaiseStatus(Status::NotFound("The node " + std::string(name) +
-                                   " is not in the digraph."));
+    const DiGraph& graph = engine_->graph();
+    nb::list attrs;
+    for (DiGraph::NodeId id = 0; id < graph.size(); ++id) {
+      attrs.append(Attributes(engine_->node(id), sources));
     }
-    nb::dict attrs;
-    if (node->action) attrs["action"] = static_cast<int>(*node->action);
-    if (node->provided) attrs["provided"] = true;
-    if (node->is_package) attrs["is_package"] = *node->is_package;
-    if (node->source) attrs["source"] = Str(*node->source);
-    if (node->is_pickle) attrs["is_pickle"] = true;
-    if (node->error) {
-      attrs["error"] = Str(PackagingErrorReasonName(*node->error));
-    }
-    if (node->error_context) attrs["error_context"] = Str(*node->error_context);
-    return attrs;
+    return nb::make_tuple(nb::cast(DiGraph(graph)), attrs);
   }
 
   std::optional<std::string> Validate(bool debug) {
     InUse use(this);
     nb::gil_scoped_release nogil;
-    return engine_.Validate(debug);
+    return engine_->Validate(debug);
   }
 
   std::vector<size_t> UnmatchedPatterns() {
     InUse use(this);
     nb::gil_scoped_release nogil;
-    return engine_.UnmatchedPatterns();
+    return engine_->UnmatchedPatterns();
   }
 
   void Finish(nb::object on_action, std::string_view python_version) {
     InUse use(this);
     auto callback = [&](std::string_view name, Action action) {
-      return pending_.Call(
-          [&] { on_action(Str(name), static_cast<int>(action)); });
+      return CallPython([&] { on_action(Str(name), action); });
     };
-    RaiseWriteError(engine_.Finish(callback, python_version));
+    ThrowIfError(engine_->Finish(callback, python_version));
   }
 
   // Garbage-collector support: the provider usually references the Python
@@ -333,41 +292,22 @@ class PyExportEngine {
     Py_VISIT(Py_TYPE(self));
     if (!nb::inst_ready(self)) return 0;
     PyExportEngine* engine = nb::inst_ptr<PyExportEngine>(self);
-    Py_VISIT(engine->writer_.object().ptr());
     Py_VISIT(engine->provider_.object().ptr());
     return 0;
   }
 
-  // Drops only the provider: the engine keeps a raw pointer to the writer,
-  // which cannot reference the engine back.
+  // Drops only the provider: the archive's target (a file object) cannot
+  // reference the engine back through anything the engine knows of.
   static int Clear(PyObject* self) {
     nb::inst_ptr<PyExportEngine>(self)->provider_.Clear();
     return 0;
   }
 
  private:
-  // torch's _write raises AssertionError for a duplicate or mangled record
-  // name, and code ported from torch catches exactly that; no hermetic
-  // error class fits, so these are raised here rather than through
-  // status_to_exception.cc.
-  void RaiseWriteError(const Status& status) {
-    if (std::optional<Status> error = writer_.TakeError();
-        error && !status.ok()) {
-      ThrowIfError(*error);
-    }
-    if (status.code() == StatusCode::kFailedPrecondition) {
-      PyErr_SetString(PyExc_AssertionError, status.message().c_str());
-      throw nb::python_error();
-    }
-    pending_.RaiseIfError(status);
-  }
-
   std::thread::id owner_;
   int depth_ = 0;
-  PendingError pending_;
-  DirectWriter writer_;
   PySourceProvider provider_;
-  ExportEngine engine_;
+  std::unique_ptr<ExportEngine> engine_;
 };
 
 PyType_Slot kEngineSlots[] = {
@@ -378,19 +318,60 @@ PyType_Slot kEngineSlots[] = {
 
 }  // namespace
 
-void BindPackaging(nb::module_& m) {
-  m.attr("INTERN") = static_cast<int>(Action::kIntern);
-  m.attr("EXTERN") = static_cast<int>(Action::kExtern);
-  m.attr("MOCK") = static_cast<int>(Action::kMock);
-  m.attr("DENY") = static_cast<int>(Action::kDeny);
-  m.attr("REPACKAGED_MOCK_MODULE") =
-      static_cast<int>(Action::kRepackagedMockModule);
-  m.attr("SKIP") = static_cast<int>(Action::kSkip);
+void BindExportEngine(nb::module_& m) {
+  // torch.package's own names, numbers and texts, so that the Python layer
+  // re-exports these classes as they are.
+  nb::enum_<Action>(m, "_ModuleProviderAction")
+      .def("__repr__",
+           [](nb::handle self) {
+             return nb::str("<{}.{}: {}>")
+                 .format(self.type().attr("__name__"), self.attr("name"),
+                         self.attr("value"));
+           })
+      .value("INTERN", Action::kIntern)
+      .value("EXTERN", Action::kExtern)
+      .value("MOCK", Action::kMock)
+      .value("DENY", Action::kDeny)
+      .value("REPACKAGED_MOCK_MODULE", Action::kRepackagedMockModule)
+      .value("SKIP", Action::kSkip);
+
+  nb::enum_<PackagingErrorReason> reasons(m, "PackagingErrorReason",
+                                          nb::is_str());
+  for (auto reason :
+       {PackagingErrorReason::kIsExtensionModule,
+        PackagingErrorReason::kNoDunderFile,
+        PackagingErrorReason::kSourceFileNotFound,
+        PackagingErrorReason::kDependencyResolutionFailed,
+        PackagingErrorReason::kNoAction, PackagingErrorReason::kDenied,
+        PackagingErrorReason::kMockedButStillUsed}) {
+    // Both views point into static storage: NUL-terminated literals.
+    reasons.str_value(PackagingErrorReasonName(reason).data(), reason,
+                      PackagingErrorReasonText(reason).data());
+  }
+  // torch's repr: the member without its (long) text.
+  reasons.def("__repr__", [](nb::handle self) {
+    return nb::str("<{}.{}>").format(self.type().attr("__name__"),
+                                     self.attr("name"));
+  });
+
+  m.def(
+      "is_mangled", [](const NameArg& name) { return IsMangled(name.bytes); },
+      nb::arg("name"));
+  m.def(
+      "demangle",
+      [](nb::str name) -> nb::str {
+        NameArg text = nb::cast<NameArg>(name);
+        std::string_view demangled = Demangle(text.bytes);
+        // Most names are not mangled: hand back the same object.
+        if (demangled.size() == text.bytes.size()) return name;
+        return NameStr(demangled);
+      },
+      nb::arg("name"));
 
   nb::class_<PyExportEngine>(m, "ExportEngine", nb::type_slots(kEngineSlots))
       .def(nb::init<nb::object, nb::object, std::string,
                     const std::vector<std::string>&>(),
-           nb::arg("writer"), nb::arg("provider"), nb::arg("mock_source"),
+           nb::arg("target"), nb::arg("provider"), nb::arg("mock_source"),
            nb::arg("stdlib_modules"))
       .def("add_pattern", &PyExportEngine::AddPattern, nb::arg("include"),
            nb::arg("exclude"), nb::arg("action"), nb::arg("allow_empty"))
@@ -405,12 +386,16 @@ void BindPackaging(nb::module_& m) {
            nb::arg("resource"), nb::arg("data"), nb::arg("dependencies"))
       .def("write_record", &PyExportEngine::WriteRecord, nb::arg("name"),
            nb::arg("data"))
+      .def("has_record", &PyExportEngine::HasRecord, nb::arg("name"))
+      .def("record_names", &PyExportEngine::RecordNames)
+      .def_prop_ro("finished", &PyExportEngine::finished)
+      .def("abort", &PyExportEngine::Abort)
       .def("modules_with_action", &PyExportEngine::ModulesWithAction,
            nb::arg("action"))
       .def("rdeps", &PyExportEngine::RDeps, nb::arg("module_name"))
       .def("graph", &PyExportEngine::Graph)
-      .def("node_attributes", &PyExportEngine::NodeAttributesOf,
-           nb::arg("name"))
+      .def("dependency_graph", &PyExportEngine::DependencyGraph,
+           nb::arg("sources") = false)
       .def("validate", &PyExportEngine::Validate, nb::arg("debug") = false)
       .def("unmatched_patterns", &PyExportEngine::UnmatchedPatterns)
       .def("finish", &PyExportEngine::Finish, nb::arg("on_action"),

@@ -125,23 +125,17 @@ std::vector<std::string> Patterns(nb::handle obj) {
 GlobGroup MakeGlobGroup(nb::handle include, nb::handle exclude,
                         std::string_view separator) {
   if (separator.size() != 1) {
-    throw nb::value_error("separator must be a single character");
+    RaiseStatus(
+        Status::InvalidArgument("separator must be a single character"));
   }
-  Result<GlobGroup> group =
-      GlobGroup::Create(Patterns(include), Patterns(exclude), separator[0]);
-  if (!group.ok()) throw nb::value_error(group.status().message().c_str());
-  return std::move(group).value();
+  return ValueOrRaise(
+      GlobGroup::Create(Patterns(include), Patterns(exclude), separator[0]));
 }
 
-// Unknown nodes are a caller error that torch reports as ValueError, not a
-// missing file, so they bypass the status mapping.
+// The graph's unknown-node error: InvalidArgumentError, a ValueError as in
+// torch.
 DiGraph::NodeId Node(const DiGraph& g, std::string_view name) {
-  std::optional<DiGraph::NodeId> id = g.Find(name);
-  if (!id) {
-    throw nb::value_error(
-        ("The node " + std::string(name) + " is not in the digraph.").c_str());
-  }
-  return *id;
+  return ValueOrRaise(g.Lookup(name));
 }
 
 std::vector<std::string> Names(const DiGraph& g,
@@ -155,6 +149,14 @@ std::vector<std::string> Names(const DiGraph& g,
 }  // namespace
 
 void BindScanners(nb::module_& m) {
+  // importlib's _resolve_name, the scanner's own rule for relative imports.
+  m.def(
+      "resolve_name",
+      [](const NameArg& name, const NameArg& package, int level) {
+        return NameStr(ValueOrRaise(
+            ResolveRelative(name.bytes, package.bytes, level)));
+      },
+      nb::arg("name"), nb::arg("package"), nb::arg("level"));
   m.def("scan_imports", &ScanImportsPy, nb::arg("source"),
         nb::arg("module_name"), nb::arg("is_package"));
   m.def(
@@ -254,8 +256,6 @@ void BindScanners(nb::module_& m) {
            })
       .def("all_paths_dot",
            [](const DiGraph& g, std::string_view src, std::string_view dst) {
-             Node(g, src);
-             Node(g, dst);
              return ValueOrRaise(g.AllPathsDot(src, dst));
            })
       .def("first_path",
