@@ -25,37 +25,6 @@
 namespace hermetic::python {
 namespace {
 
-// A contiguous buffer-protocol export, released (with the GIL) on
-// destruction.
-class PyBuffer {
- public:
-  static std::shared_ptr<PyBuffer> Get(nb::handle obj) {
-    auto b = std::shared_ptr<PyBuffer>(new PyBuffer());
-    if (PyObject_GetBuffer(obj.ptr(), &b->view_, PyBUF_C_CONTIGUOUS) != 0) {
-      throw nb::python_error();
-    }
-    b->held_ = true;
-    return b;
-  }
-  ~PyBuffer() {
-    if (!held_) return;
-    nb::gil_scoped_acquire gil;
-    PyBuffer_Release(&view_);
-  }
-  PyBuffer(const PyBuffer&) = delete;
-  PyBuffer& operator=(const PyBuffer&) = delete;
-
-  std::span<const uint8_t> span() const {
-    return {static_cast<const uint8_t*>(view_.buf),
-            static_cast<size_t>(view_.len)};
-  }
-
- private:
-  PyBuffer() = default;
-  Py_buffer view_{};
-  bool held_ = false;
-};
-
 bool IsPathLike(nb::handle obj) {
   return nb::isinstance<nb::str>(obj) || nb::hasattr(obj, "__fspath__");
 }

@@ -6,6 +6,7 @@
 #include <nanobind/nanobind.h>
 
 #include <memory>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -58,6 +59,37 @@ nb::str NameStr(std::string_view text);
 // so that every name the bindings return can be passed back.
 struct NameArg {
   std::string bytes;
+};
+
+// A contiguous buffer-protocol export of a Python object, released (taking
+// the GIL) on destruction, so that it may outlive a GIL-released section.
+class PyBuffer {
+ public:
+  static std::shared_ptr<PyBuffer> Get(nb::handle obj) {
+    auto b = std::shared_ptr<PyBuffer>(new PyBuffer());
+    if (PyObject_GetBuffer(obj.ptr(), &b->view_, PyBUF_C_CONTIGUOUS) != 0) {
+      throw nb::python_error();
+    }
+    b->held_ = true;
+    return b;
+  }
+  ~PyBuffer() {
+    if (!held_) return;
+    nb::gil_scoped_acquire gil;
+    PyBuffer_Release(&view_);
+  }
+  PyBuffer(const PyBuffer&) = delete;
+  PyBuffer& operator=(const PyBuffer&) = delete;
+
+  std::span<const uint8_t> span() const {
+    return {static_cast<const uint8_t*>(view_.buf),
+            static_cast<size_t>(view_.len)};
+  }
+
+ private:
+  PyBuffer() = default;
+  Py_buffer view_{};
+  bool held_ = false;
 };
 
 // A writer for `target`: a path (str or os.PathLike, written atomically

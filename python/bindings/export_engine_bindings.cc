@@ -100,27 +100,6 @@ class PySourceProvider : public SourceProvider {
   nb::object provider_;
 };
 
-// A read-only view of any object with the buffer protocol.
-class BufferView {
- public:
-  explicit BufferView(nb::handle obj) {
-    if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_SIMPLE) != 0) {
-      throw nb::python_error();
-    }
-  }
-  ~BufferView() { PyBuffer_Release(&view_); }
-  BufferView(const BufferView&) = delete;
-  BufferView& operator=(const BufferView&) = delete;
-
-  std::span<const uint8_t> bytes() const {
-    return {static_cast<const uint8_t*>(view_.buf),
-            static_cast<size_t>(view_.len)};
-  }
-
- private:
-  Py_buffer view_;
-};
-
 // A node's attributes as torch's dependency graph holds them: only the keys
 // that are set.
 nb::dict Attributes(const NodeAttributes& node, bool with_source) {
@@ -200,17 +179,17 @@ class PyExportEngine {
   void AddPickle(std::string_view package, std::string_view resource,
                  nb::handle data, bool dependencies) {
     InUse use(this);
-    BufferView view(data);
+    auto buffer = PyBuffer::Get(data);
     ThrowIfError(
-        engine_->AddPickle(package, resource, view.bytes(), dependencies));
+        engine_->AddPickle(package, resource, buffer->span(), dependencies));
   }
 
   void WriteRecord(std::string_view name, nb::handle data) {
     InUse use(this);
-    BufferView view(data);
+    auto buffer = PyBuffer::Get(data);
     Status status = [&] {
       nb::gil_scoped_release nogil;
-      return engine_->WriteRecord(name, view.bytes());
+      return engine_->WriteRecord(name, buffer->span());
     }();
     ThrowIfError(status);
   }

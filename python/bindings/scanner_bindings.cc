@@ -153,8 +153,8 @@ void BindScanners(nb::module_& m) {
   m.def(
       "resolve_name",
       [](const NameArg& name, const NameArg& package, int level) {
-        return NameStr(ValueOrRaise(
-            ResolveRelative(name.bytes, package.bytes, level)));
+        return NameStr(
+            ValueOrRaise(ResolveRelative(name.bytes, package.bytes, level)));
       },
       nb::arg("name"), nb::arg("package"), nb::arg("level"));
   m.def("scan_imports", &ScanImportsPy, nb::arg("source"),
