@@ -36,6 +36,9 @@ class DiGraph {
   std::optional<NodeId> Find(std::string_view name) const;
   // Find, or the unknown-node error.
   Result<NodeId> Lookup(std::string_view name) const;
+  // The unknown-node error for `name` (e.g. the text of a key that cannot be
+  // a name at all).
+  static Status UnknownNode(std::string_view name);
   bool Contains(std::string_view name) const { return Find(name).has_value(); }
   size_t size() const { return names_.size(); }
   const std::string& name(NodeId id) const { return names_[id]; }

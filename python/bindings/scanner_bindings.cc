@@ -132,10 +132,18 @@ GlobGroup MakeGlobGroup(nb::handle include, nb::handle exclude,
       GlobGroup::Create(Patterns(include), Patterns(exclude), separator[0]));
 }
 
-// The graph's unknown-node error: InvalidArgumentError, a ValueError as in
-// torch.
-DiGraph::NodeId Node(const DiGraph& g, std::string_view name) {
-  return ValueOrRaise(g.Lookup(name));
+// The graph's unknown-node error, InvalidArgumentError (a ValueError as in
+// torch), for any key that is not a node, str or not.
+DiGraph::NodeId Node(const DiGraph& g, nb::handle name) {
+  if (!nb::isinstance<nb::str>(name)) {
+    nb::str text(name);
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+    if (utf8 == nullptr) throw nb::python_error();
+    RaiseStatus(DiGraph::UnknownNode(
+        std::string_view(utf8, static_cast<size_t>(size))));
+  }
+  return ValueOrRaise(g.Lookup(nb::cast<std::string_view>(name)));
 }
 
 std::vector<std::string> Names(const DiGraph& g,
@@ -239,27 +247,28 @@ void BindScanners(nb::module_& m) {
              return out;
            })
       .def("successors",
-           [](const DiGraph& g, std::string_view n) {
+           [](const DiGraph& g, nb::handle n) {
              return Names(g, g.Successors(Node(g, n)));
            })
       .def("predecessors",
-           [](const DiGraph& g, std::string_view n) {
+           [](const DiGraph& g, nb::handle n) {
              return Names(g, g.Predecessors(Node(g, n)));
            })
       .def("forward_transitive_closure",
-           [](const DiGraph& g, std::string_view src) {
+           [](const DiGraph& g, nb::handle src) {
              return Names(g, g.ForwardTransitiveClosure(Node(g, src)));
            })
       .def("backward_transitive_closure",
-           [](const DiGraph& g, std::string_view src) {
+           [](const DiGraph& g, nb::handle src) {
              return Names(g, g.BackwardTransitiveClosure(Node(g, src)));
            })
       .def("all_paths_dot",
-           [](const DiGraph& g, std::string_view src, std::string_view dst) {
-             return ValueOrRaise(g.AllPathsDot(src, dst));
+           [](const DiGraph& g, nb::handle src, nb::handle dst) {
+             return ValueOrRaise(
+                 g.AllPathsDot(g.name(Node(g, src)), g.name(Node(g, dst))));
            })
       .def("first_path",
-           [](const DiGraph& g, std::string_view dst) {
+           [](const DiGraph& g, nb::handle dst) {
              return Names(g, g.FirstPath(Node(g, dst)));
            })
       .def("to_dot", &DiGraph::ToDot);

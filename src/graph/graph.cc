@@ -34,10 +34,14 @@ std::optional<DiGraph::NodeId> DiGraph::Find(std::string_view name) const {
   return it->second;
 }
 
-Result<DiGraph::NodeId> DiGraph::Lookup(std::string_view name) const {
-  if (std::optional<NodeId> id = Find(name)) return *id;
+Status DiGraph::UnknownNode(std::string_view name) {
   return Status::InvalidArgument("The node " + std::string(name) +
                                  " is not in the digraph.");
+}
+
+Result<DiGraph::NodeId> DiGraph::Lookup(std::string_view name) const {
+  if (std::optional<NodeId> id = Find(name)) return *id;
+  return UnknownNode(name);
 }
 
 namespace {
