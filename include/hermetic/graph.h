@@ -5,8 +5,9 @@
 //  - Nodes are identified by name and keep the index of their first
 //    insertion; iteration, successors and predecessors follow insertion order.
 //  - Adding an existing node or edge is a no-op. AddEdge adds missing nodes.
-//  - Queries on unknown names return NotFound "The node <n> is not in the
-//    digraph." where the Python API raises ValueError.
+//  - An unknown name is one error wherever a name is looked up (Lookup,
+//    AllPathsDot, the export engine's node queries): InvalidArgument "The
+//    node <n> is not in the digraph.", torch's ValueError text.
 //  - Closures treat src as one node (torch's character-iteration bug is
 //    fixed).
 #ifndef HERMETIC_GRAPH_H_
@@ -33,6 +34,11 @@ class DiGraph {
   void AddEdge(NodeId from, NodeId to);
 
   std::optional<NodeId> Find(std::string_view name) const;
+  // Find, or the unknown-node error.
+  Result<NodeId> Lookup(std::string_view name) const;
+  // The unknown-node error for `name` (e.g. the text of a key that cannot be
+  // a name at all).
+  static Status UnknownNode(std::string_view name);
   bool Contains(std::string_view name) const { return Find(name).has_value(); }
   size_t size() const { return names_.size(); }
   const std::string& name(NodeId id) const { return names_[id]; }

@@ -2,9 +2,7 @@
 //
 // Every call that touches the C++ objects releases the GIL first and then
 // takes the object's mutex: Python sinks re-acquire the GIL from inside the
-// writer, so taking the mutex while holding the GIL could deadlock. The
-// writer's mutex lives in LockedWriter so that C++ callers of
-// UnwrapArchiveWriter take it too.
+// writer, so taking the mutex while holding the GIL could deadlock.
 #include <Python.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
@@ -26,37 +24,6 @@
 
 namespace hermetic::python {
 namespace {
-
-// A contiguous buffer-protocol export, released (with the GIL) on
-// destruction.
-class PyBuffer {
- public:
-  static std::shared_ptr<PyBuffer> Get(nb::handle obj) {
-    auto b = std::shared_ptr<PyBuffer>(new PyBuffer());
-    if (PyObject_GetBuffer(obj.ptr(), &b->view_, PyBUF_C_CONTIGUOUS) != 0) {
-      throw nb::python_error();
-    }
-    b->held_ = true;
-    return b;
-  }
-  ~PyBuffer() {
-    if (!held_) return;
-    nb::gil_scoped_acquire gil;
-    PyBuffer_Release(&view_);
-  }
-  PyBuffer(const PyBuffer&) = delete;
-  PyBuffer& operator=(const PyBuffer&) = delete;
-
-  std::span<const uint8_t> span() const {
-    return {static_cast<const uint8_t*>(view_.buf),
-            static_cast<size_t>(view_.len)};
-  }
-
- private:
-  PyBuffer() = default;
-  Py_buffer view_{};
-  bool held_ = false;
-};
 
 bool IsPathLike(nb::handle obj) {
   return nb::isinstance<nb::str>(obj) || nb::hasattr(obj, "__fspath__");
@@ -104,105 +71,63 @@ class PySink : public ByteSink {
   nb::object target_;
 };
 
-// Serialises every call on the wrapped writer, whether it comes from the
-// Python methods or from C++ through UnwrapArchiveWriter. The GIL is released
-// before waiting for the mutex: a Python sink re-takes the GIL from inside
-// the writer, so waiting for the mutex with the GIL held could deadlock.
-class LockedWriter final : public ArchiveWriter {
+// Serialises calls from several Python threads with a mutex taken after the
+// GIL is released: a Python sink re-takes the GIL from inside the writer, so
+// waiting for the mutex with the GIL held could deadlock.
+class PyArchiveWriter {
   // First: its deduced return type is needed below.
   template <typename F>
-  auto Locked(F&& f) const {
-    std::optional<nb::gil_scoped_release> nogil;
-    if (PyGILState_Check()) nogil.emplace();
+  auto Locked(F&& f) {
+    nb::gil_scoped_release nogil;
     std::lock_guard lock(mu_);
-    return f();
+    return f(*writer_);
   }
 
- public:
-  explicit LockedWriter(std::unique_ptr<ArchiveWriter> inner)
-      : inner_(std::move(inner)) {}
-
-  // Fixed at open, so no lock is needed.
-  const std::string& archive_name() const override {
-    return inner_->archive_name();
-  }
-  Status WriteRecord(std::string_view name,
-                     std::span<const uint8_t> data) override {
-    return Locked([&] { return inner_->WriteRecord(name, data); });
-  }
-  Status BeginRecord(std::string_view name) override {
-    return Locked([&] { return inner_->BeginRecord(name); });
-  }
-  Status Append(std::span<const uint8_t> piece) override {
-    return Locked([&] { return inner_->Append(piece); });
-  }
-  Status EndRecord() override {
-    return Locked([&] { return inner_->EndRecord(); });
-  }
-  bool HasRecord(std::string_view name) const override {
-    return Locked([&] { return inner_->HasRecord(name); });
-  }
-  std::vector<std::string> RecordNames() const override {
-    return Locked([&] { return inner_->RecordNames(); });
-  }
-  Status Finish() override {
-    return Locked([&] { return inner_->Finish(); });
-  }
-  void Abort() override {
-    Locked([&] { inner_->Abort(); });
-  }
-  bool finished() const override {
-    return Locked([&] { return inner_->finished(); });
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::unique_ptr<ArchiveWriter> inner_;
-};
-
-class PyArchiveWriter {
  public:
   PyArchiveWriter(nb::object target, bool compute_crc32) {
     WriterOptions options;
     options.compute_crc32 = compute_crc32;
-    std::unique_ptr<ArchiveWriter> inner;
-    if (IsPathLike(target)) {
-      std::string path = FsPath(target);
-      inner = ValueOrRaise(ArchiveWriter::OpenFile(path, options));
-    } else if (nb::hasattr(target, "write")) {
-      inner = ValueOrRaise(ArchiveWriter::OpenSink(
-          std::make_unique<PySink>(std::move(target)), options));
-    } else {
-      throw nb::type_error(
-          "ArchiveWriter target must be a path or have a write() method");
-    }
-    writer_ = std::make_unique<LockedWriter>(std::move(inner));
+    writer_ = OpenArchiveWriter(std::move(target), options);
   }
 
-  ArchiveWriter& writer() { return *writer_; }
-
+  // Fixed at open, so no lock is needed.
   const std::string& archive_name() const { return writer_->archive_name(); }
 
   void WriteRecord(const std::string& name, nb::handle data) {
     auto buf = PyBuffer::Get(data);
-    ThrowIfError(writer_->WriteRecord(name, buf->span()));
+    ThrowIfError(Locked(
+        [&](ArchiveWriter& w) { return w.WriteRecord(name, buf->span()); }));
   }
   void BeginRecord(const std::string& name) {
-    ThrowIfError(writer_->BeginRecord(name));
+    ThrowIfError(Locked([&](ArchiveWriter& w) { return w.BeginRecord(name); }));
   }
   void Append(nb::handle piece) {
     auto buf = PyBuffer::Get(piece);
-    ThrowIfError(writer_->Append(buf->span()));
+    ThrowIfError(
+        Locked([&](ArchiveWriter& w) { return w.Append(buf->span()); }));
   }
-  void EndRecord() { ThrowIfError(writer_->EndRecord()); }
-  bool HasRecord(const std::string& name) { return writer_->HasRecord(name); }
-  std::vector<std::string> RecordNames() { return writer_->RecordNames(); }
-  void Finish() { ThrowIfError(writer_->Finish()); }
-  void Abort() { writer_->Abort(); }
-  bool finished() { return writer_->finished(); }
+  void EndRecord() {
+    ThrowIfError(Locked([](ArchiveWriter& w) { return w.EndRecord(); }));
+  }
+  bool HasRecord(const std::string& name) {
+    return Locked([&](ArchiveWriter& w) { return w.HasRecord(name); });
+  }
+  std::vector<std::string> RecordNames() {
+    return Locked([](ArchiveWriter& w) { return w.RecordNames(); });
+  }
+  void Finish() {
+    ThrowIfError(Locked([](ArchiveWriter& w) { return w.Finish(); }));
+  }
+  void Abort() {
+    Locked([](ArchiveWriter& w) { w.Abort(); });
+  }
+  bool finished() {
+    return Locked([](ArchiveWriter& w) { return w.finished(); });
+  }
 
  private:
-  std::unique_ptr<LockedWriter> writer_;
+  std::mutex mu_;
+  std::unique_ptr<ArchiveWriter> writer_;
 };
 
 // A memoryview of `bytes` that keeps `owner` alive.
@@ -468,11 +393,18 @@ class PyArchiveReader {
 
 }  // namespace
 
-ArchiveWriter* UnwrapArchiveWriter(nb::handle obj) {
-  if (!nb::isinstance<PyArchiveWriter>(obj) || !nb::inst_ready(obj)) {
-    throw nb::type_error("expected a hermetic._core.ArchiveWriter");
+std::unique_ptr<ArchiveWriter> OpenArchiveWriter(nb::object target,
+                                                 const WriterOptions& options) {
+  if (IsPathLike(target)) {
+    std::string path = FsPath(target);
+    return ValueOrRaise(ArchiveWriter::OpenFile(path, options));
   }
-  return &nb::inst_ptr<PyArchiveWriter>(obj)->writer();
+  if (nb::hasattr(target, "write")) {
+    return ValueOrRaise(ArchiveWriter::OpenSink(
+        std::make_unique<PySink>(std::move(target)), options));
+  }
+  throw nb::type_error(
+      "ArchiveWriter target must be a path or have a write() method");
 }
 
 void BindArchive(nb::module_& m) {

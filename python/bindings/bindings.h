@@ -5,6 +5,8 @@
 
 #include <nanobind/nanobind.h>
 
+#include <memory>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -16,8 +18,26 @@ namespace hermetic::python {
 namespace nb = nanobind;
 
 // Raises the Python exception of hermetic.errors that corresponds to
-// status.code(), with status.message() as its text. Must hold the GIL.
+// status.code(), with status.message() as its text; a status made by
+// StatusFromPythonError re-raises the Python exception it stands for. Every
+// binding raises errors through here. Must hold the GIL.
 [[noreturn]] void RaiseStatus(const Status& status);
+
+// Turns a Python exception raised by a callback the core called (a provider,
+// a hook) into a Status the core can pass along; RaiseStatus, in the same
+// thread, re-raises the exception itself.
+Status StatusFromPythonError(nb::python_error&& error);
+
+// Runs `call` (Python code, GIL held) as a Status.
+template <typename F>
+Status CallPython(F&& call) {
+  try {
+    call();
+    return Status::Ok();
+  } catch (nb::python_error& e) {
+    return StatusFromPythonError(std::move(e));
+  }
+}
 
 inline void ThrowIfError(const Status& status) {
   if (!status.ok()) RaiseStatus(status);
@@ -41,20 +61,46 @@ struct NameArg {
   std::string bytes;
 };
 
-// The C++ writer held by a hermetic._core.ArchiveWriter; TypeError for any
-// other object. Valid while `obj` lives: the caller keeps it alive.
-//
-// Locking: the returned writer serialises every call with the same mutex as
-// the Python methods, so C++ and Python writers may interleave freely, and
-// needs no lock from the caller. A call made with the GIL held releases it
-// while it waits for and holds that mutex (a Python write() target re-takes
-// the GIL from inside the writer), so callers may hold the GIL or not, but
-// must not hold any lock that a Python target's write() might want.
-ArchiveWriter* UnwrapArchiveWriter(nb::handle obj);
+// A contiguous buffer-protocol export of a Python object, released (taking
+// the GIL) on destruction, so that it may outlive a GIL-released section.
+class PyBuffer {
+ public:
+  static std::shared_ptr<PyBuffer> Get(nb::handle obj) {
+    auto b = std::shared_ptr<PyBuffer>(new PyBuffer());
+    if (PyObject_GetBuffer(obj.ptr(), &b->view_, PyBUF_C_CONTIGUOUS) != 0) {
+      throw nb::python_error();
+    }
+    b->held_ = true;
+    return b;
+  }
+  ~PyBuffer() {
+    if (!held_) return;
+    nb::gil_scoped_acquire gil;
+    PyBuffer_Release(&view_);
+  }
+  PyBuffer(const PyBuffer&) = delete;
+  PyBuffer& operator=(const PyBuffer&) = delete;
+
+  std::span<const uint8_t> span() const {
+    return {static_cast<const uint8_t*>(view_.buf),
+            static_cast<size_t>(view_.len)};
+  }
+
+ private:
+  PyBuffer() = default;
+  Py_buffer view_{};
+  bool held_ = false;
+};
+
+// A writer for `target`: a path (str or os.PathLike, written atomically
+// through ArchiveWriter::OpenFile) or an object with write() and maybe
+// flush() (ArchiveWriter::OpenSink). TypeError for anything else.
+std::unique_ptr<ArchiveWriter> OpenArchiveWriter(nb::object target,
+                                                 const WriterOptions& options);
 
 void BindArchive(nb::module_& m);
 void BindScanners(nb::module_& m);
-void BindPackaging(nb::module_& m);
+void BindExportEngine(nb::module_& m);
 
 }  // namespace hermetic::python
 

@@ -18,5 +18,5 @@ NB_MODULE(_core, m) {
       });
   hermetic::python::BindArchive(m);
   hermetic::python::BindScanners(m);
-  hermetic::python::BindPackaging(m);
+  hermetic::python::BindExportEngine(m);
 }

@@ -125,23 +125,25 @@ std::vector<std::string> Patterns(nb::handle obj) {
 GlobGroup MakeGlobGroup(nb::handle include, nb::handle exclude,
                         std::string_view separator) {
   if (separator.size() != 1) {
-    throw nb::value_error("separator must be a single character");
+    RaiseStatus(
+        Status::InvalidArgument("separator must be a single character"));
   }
-  Result<GlobGroup> group =
-      GlobGroup::Create(Patterns(include), Patterns(exclude), separator[0]);
-  if (!group.ok()) throw nb::value_error(group.status().message().c_str());
-  return std::move(group).value();
+  return ValueOrRaise(
+      GlobGroup::Create(Patterns(include), Patterns(exclude), separator[0]));
 }
 
-// Unknown nodes are a caller error that torch reports as ValueError, not a
-// missing file, so they bypass the status mapping.
-DiGraph::NodeId Node(const DiGraph& g, std::string_view name) {
-  std::optional<DiGraph::NodeId> id = g.Find(name);
-  if (!id) {
-    throw nb::value_error(
-        ("The node " + std::string(name) + " is not in the digraph.").c_str());
+// The graph's unknown-node error, InvalidArgumentError (a ValueError as in
+// torch), for any key that is not a node, str or not.
+DiGraph::NodeId Node(const DiGraph& g, nb::handle name) {
+  if (!nb::isinstance<nb::str>(name)) {
+    nb::str text(name);
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+    if (utf8 == nullptr) throw nb::python_error();
+    RaiseStatus(DiGraph::UnknownNode(
+        std::string_view(utf8, static_cast<size_t>(size))));
   }
-  return *id;
+  return ValueOrRaise(g.Lookup(nb::cast<std::string_view>(name)));
 }
 
 std::vector<std::string> Names(const DiGraph& g,
@@ -155,6 +157,14 @@ std::vector<std::string> Names(const DiGraph& g,
 }  // namespace
 
 void BindScanners(nb::module_& m) {
+  // importlib's _resolve_name, the scanner's own rule for relative imports.
+  m.def(
+      "resolve_name",
+      [](const NameArg& name, const NameArg& package, int level) {
+        return NameStr(
+            ValueOrRaise(ResolveRelative(name.bytes, package.bytes, level)));
+      },
+      nb::arg("name"), nb::arg("package"), nb::arg("level"));
   m.def("scan_imports", &ScanImportsPy, nb::arg("source"),
         nb::arg("module_name"), nb::arg("is_package"));
   m.def(
@@ -237,29 +247,28 @@ void BindScanners(nb::module_& m) {
              return out;
            })
       .def("successors",
-           [](const DiGraph& g, std::string_view n) {
+           [](const DiGraph& g, nb::handle n) {
              return Names(g, g.Successors(Node(g, n)));
            })
       .def("predecessors",
-           [](const DiGraph& g, std::string_view n) {
+           [](const DiGraph& g, nb::handle n) {
              return Names(g, g.Predecessors(Node(g, n)));
            })
       .def("forward_transitive_closure",
-           [](const DiGraph& g, std::string_view src) {
+           [](const DiGraph& g, nb::handle src) {
              return Names(g, g.ForwardTransitiveClosure(Node(g, src)));
            })
       .def("backward_transitive_closure",
-           [](const DiGraph& g, std::string_view src) {
+           [](const DiGraph& g, nb::handle src) {
              return Names(g, g.BackwardTransitiveClosure(Node(g, src)));
            })
       .def("all_paths_dot",
-           [](const DiGraph& g, std::string_view src, std::string_view dst) {
-             Node(g, src);
-             Node(g, dst);
-             return ValueOrRaise(g.AllPathsDot(src, dst));
+           [](const DiGraph& g, nb::handle src, nb::handle dst) {
+             return ValueOrRaise(
+                 g.AllPathsDot(g.name(Node(g, src)), g.name(Node(g, dst))));
            })
       .def("first_path",
-           [](const DiGraph& g, std::string_view dst) {
+           [](const DiGraph& g, nb::handle dst) {
              return Names(g, g.FirstPath(Node(g, dst)));
            })
       .def("to_dot", &DiGraph::ToDot);

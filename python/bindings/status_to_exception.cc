@@ -1,6 +1,7 @@
-// The one place where core status codes become Python exceptions. The classes
+// The one place where core status codes become Python exceptions (and where a
+// Python exception that crossed the core as a Status is restored). The classes
 // live in hermetic/errors.py so that they can inherit builtins (ValueError,
-// OSError, ...) the way Python users expect.
+// OSError, AssertionError, ...) the way Python users expect.
 #include <Python.h>
 
 #include "bindings.h"
@@ -38,9 +39,37 @@ const char* ExceptionName(StatusCode code) {
   return "InternalError";
 }
 
+// Marks the Status of a Python callback that raised: the exception itself
+// waits in the calling thread's slot until RaiseStatus restores it.
+constexpr std::string_view kPythonError =
+    "a Python callback raised an exception";
+
+// Owned raw pointer, not an object with a destructor: it must never be freed
+// at thread exit without the GIL. Emptied by every RaiseStatus that takes it.
+thread_local nb::python_error* pending_error = nullptr;
+
+bool IsPythonError(const Status& status) {
+  return status.code() == StatusCode::kInternal &&
+         status.message() == kPythonError;
+}
+
 }  // namespace
 
+Status StatusFromPythonError(nb::python_error&& error) {
+  delete pending_error;  // a stale one belongs to a status nobody raised
+  pending_error = new nb::python_error(std::move(error));
+  return Status::Internal(std::string(kPythonError));
+}
+
 void RaiseStatus(const Status& status) {
+  // pyarrow's check_status: a status that stands for a Python exception
+  // re-raises that very exception (type, value and traceback).
+  if (IsPythonError(status) && pending_error != nullptr) {
+    nb::python_error error = std::move(*pending_error);
+    delete pending_error;
+    pending_error = nullptr;
+    throw error;
+  }
   nb::object errors = nb::module_::import_("hermetic.errors");
   nb::object cls = errors.attr(ExceptionName(status.code()));
   // Messages quote names and bytes from the input: keep all of them, NULs

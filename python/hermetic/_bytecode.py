@@ -118,7 +118,7 @@ def write_cached_bytecode(exporter, module_name, module, source_bytes, is_packag
     already interned module fetches its source a second time).
     """
     record = bytecode_record_name(module_name, is_package)
-    if exporter._writer.has_record(record):
+    if exporter._engine.has_record(record):
         return False
     pyc = cached_pyc(module, source_bytes, source_stat)
     if pyc is None:

@@ -3,10 +3,12 @@
 This file is the contract between python/bindings/ and python/hermetic/: the
 binding implements exactly this surface, the Python layer uses nothing else.
 Errors are raised as the classes of hermetic.errors (one mapping, in
-python/bindings/status_to_exception.cc), except where a docstring says
-otherwise.
+python/bindings/status_to_exception.cc, which also re-raises unchanged an
+exception raised by a Python callback the core called), except where a
+docstring says otherwise.
 """
 
+import enum
 import os
 from typing import Callable, Iterable, Optional, Protocol, Sequence, Union
 
@@ -43,6 +45,7 @@ class ArchiveWriter:
     def write_record(self, name: str, data: Buffer) -> None:
         """Writes a whole record (name without the top-level folder).
         A duplicate name raises InvalidArgumentError."""
+    # Calls from several threads are serialised; each releases the GIL.
     def begin_record(self, name: str) -> None: ...
     def append(self, piece: Buffer) -> None: ...
     def end_record(self) -> None: ...
@@ -112,6 +115,11 @@ def scan_imports(source: Union[str, bytes], module_name: str,
     source a tokenizer can tell is broken, with Python's wording, and for
     'attempted relative import beyond top-level package'."""
 
+def resolve_name(name: str, package: str, level: int) -> str:
+    """The absolute name of a relative import (`level` >= 1 dots in
+    `package`), the rule scan_imports uses; InvalidArgumentError 'attempted
+    relative import beyond top-level package'."""
+
 def scan_pickle(data: Buffer) -> list[tuple[str, str]]:
     """Every global (module, qualname) the pickle references, protocols 0-5,
     in first-seen order, de-duplicated. Never executes anything. A malformed
@@ -154,11 +162,14 @@ def check_pickle(data: Buffer) -> PickleScan:
 class GlobGroup:
     def __init__(self, include: Sequence[str], exclude: Sequence[str] = (),
                  separator: str = ".") -> None:
-        """ValueError('** can only appear as an entire path segment')."""
+        """InvalidArgumentError (a ValueError) '** can only appear as an
+        entire path segment', or for a separator that is not one char."""
     def matches(self, candidate: str) -> bool: ...
 
 class DiGraph:
-    """Insertion-ordered directed graph of names (structure only)."""
+    """Insertion-ordered directed graph of names (structure only). Every
+    query naming an unknown node raises InvalidArgumentError (a ValueError)
+    'The node <n> is not in the digraph.'."""
     def __init__(self) -> None: ...
     def add_node(self, name: str) -> None: ...
     def add_edge(self, u: str, v: str) -> None: ...
@@ -175,15 +186,35 @@ class DiGraph:
     def to_dot(self) -> str: ...
 
 # --------------------------------------------------------------------------
-# Export engine (src/packaging, include/hermetic/packaging.h)
+# Export engine (src/export_engine, include/hermetic/export_engine.h)
 
-# Actions, numbered as torch.package's _ModuleProviderAction.
-INTERN: int  # 1
-EXTERN: int  # 2
-MOCK: int  # 3
-DENY: int  # 4
-REPACKAGED_MOCK_MODULE: int  # 5
-SKIP: int  # 6
+class _ModuleProviderAction(enum.Enum):
+    """torch.package's actions, with its numbers."""
+    INTERN = 1
+    EXTERN = 2
+    MOCK = 3
+    DENY = 4
+    REPACKAGED_MOCK_MODULE = 5  # a dependency named `_mock`
+    SKIP = 6  # `torch_package_importer`
+
+class PackagingErrorReason(enum.Enum):
+    """torch.package's reasons; each value is the sentence reports show.
+    repr: <PackagingErrorReason.NAME>."""
+    IS_EXTENSION_MODULE = ...
+    NO_DUNDER_FILE = ...
+    SOURCE_FILE_NOT_FOUND = ...
+    DEPENDENCY_RESOLUTION_FAILED = ...
+    NO_ACTION = ...
+    DENIED = ...
+    MOCKED_BUT_STILL_USED = ...
+
+def is_mangled(name: str) -> bool:
+    """Whether name starts with a PackageImporter's prefix
+    '<torch_package_N>' (N: ASCII digits)."""
+
+def demangle(name: str) -> str:
+    """name without any importer's prefix ('' for a bare prefix); a name
+    that is not mangled comes back as the same object."""
 
 class SourceProvider(Protocol):
     """Protocol of the object handed to ExportEngine (duck-typed)."""
@@ -191,26 +222,35 @@ class SourceProvider(Protocol):
         """Whether `name` exists: with must_import, whether the importer
         can import it (importing it); without, it may instead say whether
         the finders locate it, running none of its code."""
-    def module_source(self, name: str) -> tuple[bool, Optional[str], str, str]:
-        """(is_package, source or None, reason, context). reason is "" when
-        source is given, else one of "IS_EXTENSION_MODULE", "NO_DUNDER_FILE",
-        "SOURCE_FILE_NOT_FOUND". Raising ModuleNotFoundError propagates."""
+    def module_source(self, name: str) -> tuple[
+            bool, Optional[str], Optional[PackagingErrorReason], str]:
+        """(is_package, source or None, reason, context). reason is None
+        when source is given, else IS_EXTENSION_MODULE, NO_DUNDER_FILE or
+        SOURCE_FILE_NOT_FOUND. Raising ModuleNotFoundError propagates."""
+    def module_is_package(self, name: str) -> bool:
+        """Asked once per mocked module, when MOCK is assigned to it (its
+        stub is then a package's __init__.py). Raising propagates."""
 
 class ExportEngine:
-    """Dependency resolution and writing of torch.package's exporter.
+    """Dependency resolution and writing of torch.package's exporter; the
+    engine writes the archive itself.
 
     An exception raised by the provider or by finish's on_action propagates
     out of the engine call unchanged; they may call back into the engine.
     A call from a second thread while one is running raises StateError.
     """
 
-    def __init__(self, writer: ArchiveWriter, provider: SourceProvider,
-                 mock_source: str, stdlib_modules: Iterable[str]) -> None:
-        """stdlib_modules: top-level names implicitly externed (minus sys and
-        io, which the engine excludes itself). Keeps references to writer
-        and provider; writes go through writer."""
+    def __init__(self, target: Union[str, os.PathLike, object],
+                 provider: SourceProvider, mock_source: str,
+                 stdlib_modules: Iterable[str]) -> None:
+        """target: as ArchiveWriter's (a path, written atomically, or an
+        object with write()); TypeError otherwise. stdlib_modules: top-level
+        names implicitly externed (minus sys and io, which the engine
+        excludes itself). Keeps a reference to provider. Dropping an
+        unfinished engine aborts the archive."""
     def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
-                    action: int, allow_empty: bool) -> None: ...
+                    action: _ModuleProviderAction,
+                    allow_empty: bool) -> None: ...
     def save_source_string(self, module_name: str, source: str,
                            is_package: bool, dependencies: bool) -> None: ...
     def save_module(self, module_name: str, dependencies: bool) -> None: ...
@@ -219,21 +259,35 @@ class ExportEngine:
                    dependencies: bool) -> None:
         """Scans the pickle's globals, adds node '<package.resource>' with its
         dependencies (and mocked-but-used errors), writes the record (the
-        write_record checks apply). ValueError if resource has a '/'."""
+        write_record checks apply). InvalidArgumentError (a ValueError) if
+        resource has a '/'."""
     def write_record(self, name: str, data: Buffer) -> None:
-        """torch's _write checks: AssertionError on a duplicate name or a
-        mangled name."""
-    def modules_with_action(self, action: int) -> list[str]: ...  # sorted
+        """torch's _write checks: AlreadyExistsError (an AssertionError) on a
+        duplicate name or a mangled name; then the writer's errors."""
+    def has_record(self, name: str) -> bool: ...
+    def record_names(self) -> list[str]: ...  # in write order
+    @property
+    def finished(self) -> bool: ...
+    def abort(self) -> None:
+        """Drops the archive being written (a path keeps what it had)."""
+    def modules_with_action(self,
+                            action: _ModuleProviderAction) -> list[str]: ...
     def rdeps(self, module_name: str) -> list[str]: ...
     def graph(self) -> DiGraph: ...  # a copy
-    def node_attributes(self, name: str) -> dict: ...  # torch's attr names
+    def dependency_graph(self, sources: bool = False) -> tuple[
+            DiGraph, list[dict]]:
+        """A copy of the graph and each node's attributes in node order,
+        under torch's names (action: _ModuleProviderAction, error:
+        PackagingErrorReason, provided, is_package, is_pickle,
+        error_context), only the keys that are set; 'source' only with
+        sources=True."""
     def validate(self, debug: bool = False) -> Optional[str]:
         """None when no node has an error, else the PackagingError text;
         debug adds each broken module's first path instead of the hint."""
     def unmatched_patterns(self) -> list[int]:
         """Indices (add_pattern order) of allow_empty=False patterns that
         matched nothing."""
-    def finish(self, on_action: Callable[[str, int], None],
+    def finish(self, on_action: Callable[[str, _ModuleProviderAction], None],
                python_version: str) -> None:
         """close() steps 2-5: per node in order calls on_action(name, action)
         (extern, mock and intern, incl. pickle nodes) then writes sources,

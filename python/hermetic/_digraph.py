@@ -2,7 +2,9 @@
 attributes in a Python dict because they hold arbitrary Python values.
 
 Nodes are strings, kept in first-insertion order. Unlike torch, the closures
-and all_paths treat `src` as one node (torch iterates its characters).
+and all_paths treat `src` as one node (torch iterates its characters). An
+unknown node is the core graph's one error: InvalidArgumentError, a
+ValueError as in torch.
 """
 
 from typing import Iterator
@@ -20,12 +22,15 @@ class DiGraph:
         self._node = {}
 
     @classmethod
-    def _from_core(cls, graph, node_attributes) -> "DiGraph":
-        """Wraps a _core.DiGraph; node_attributes(name) gives each node's
-        attribute dict."""
+    def _from_core(cls, graph, attributes=None) -> "DiGraph":
+        """Wraps a _core.DiGraph; `attributes` are the nodes' attribute
+        dicts in node order (empty dicts if None)."""
         result = cls()
         result._graph = graph
-        result._node = {name: node_attributes(name) for name in graph.nodes()}
+        names = graph.nodes()
+        if attributes is None:
+            attributes = [{} for _ in names]
+        result._node = dict(zip(names, attributes))
         return result
 
     def add_node(self, n: str, **kwargs) -> None:
@@ -42,16 +47,10 @@ class DiGraph:
         self.add_node(v)
         self._graph.add_edge(u, v)
 
-    def _check(self, n: str) -> None:
-        if n not in self:
-            raise ValueError(f"The node {n} is not in the digraph.")
-
     def successors(self, n: str) -> Iterator[str]:
-        self._check(n)
         return iter(self._graph.successors(n))
 
     def predecessors(self, n: str) -> Iterator[str]:
-        self._check(n)
         return iter(self._graph.predecessors(n))
 
     @property
@@ -78,24 +77,19 @@ class DiGraph:
 
     def forward_transitive_closure(self, src: str) -> set:
         """Every node reachable from src, including src."""
-        self._check(src)
         return {src, *self._graph.forward_transitive_closure(src)}
 
     def backward_transitive_closure(self, src: str) -> set:
         """Every node from which src is reachable, including src."""
-        self._check(src)
         return {src, *self._graph.backward_transitive_closure(src)}
 
     def all_paths(self, src: str, dst: str) -> str:
         """DOT text of the subgraph of all paths from src to dst."""
-        self._check(src)
-        self._check(dst)
         return self._graph.all_paths_dot(src, dst)
 
     def first_path(self, dst: str) -> list:
         """A path root -> dst that always follows the earliest-added
         predecessor."""
-        self._check(dst)
         return self._graph.first_path(dst)
 
     def to_dot(self) -> str:

@@ -7,18 +7,18 @@ Packaged code must see the same checks and error texts as a normal import
 import os.path
 import warnings
 
+from . import _core
+
 
 def normalize_line_endings(source):
     """\\r\\n and lone \\r become \\n, as CPython's source loaders do."""
     return source.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
-def resolve_name(name, package, level):
-    """The absolute name of a relative import."""
-    parts = package.rsplit(".", level - 1)
-    if len(parts) < level:
-        raise ValueError("attempted relative import beyond top-level package")
-    return f"{parts[0]}.{name}" if name else parts[0]
+# The absolute name of a relative import: the import scanner's own rule, so
+# that packaged code and the exporter's dependency scan agree.
+# InvalidArgumentError (a ValueError) past the top-level package.
+resolve_name = _core.resolve_name
 
 
 def sanity_check(name, package, level):

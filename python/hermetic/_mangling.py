@@ -7,10 +7,10 @@ tell packaged objects apart. The prefix text is torch.package's: archives,
 tools and user code recognise it.
 """
 
-import re
 import sys
 
-_MANGLE_RE = re.compile(r"<torch_package_\d+>")
+from . import _core
+
 _next_index = 0
 
 
@@ -52,15 +52,11 @@ class PackageMangler:
         return self._prefix
 
 
-def is_mangled(name):
-    return _MANGLE_RE.match(name) is not None
-
-
-def demangle(name):
-    """Strips any importer's prefix; a bare prefix demangles to ""."""
-    if not is_mangled(name):
-        return name
-    return name.partition(".")[2]
+# The rule lives in the C++ core (the export engine checks record and module
+# names with it); a call costs less than a regex match.
+is_mangled = _core.is_mangled
+# Strips any importer's prefix; a bare prefix demangles to "".
+demangle = _core.demangle
 
 
 def get_mangle_prefix(name):

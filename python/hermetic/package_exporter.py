@@ -2,34 +2,31 @@
 torch.package-compatible archive.
 
 The C++ export engine (_core.ExportEngine) does dependency discovery, action
-resolution, validation, the error report and archive writing. This module
-keeps what needs live Python objects: importing modules to read their source,
-pickling, user hooks, and turning the engine's verdicts into exceptions.
+resolution, validation, the error report and archive writing (it opens the
+target itself). This module keeps what needs live Python objects: pickling,
+user hooks, and turning the engine's verdicts into exceptions; the engine
+learns about modules from _source_provider.
 """
 
-import codecs
 import collections.abc
 import contextlib
 import functools
 import gc
-import importlib.machinery
-import importlib.util
 import io
 import itertools
-import linecache
 import os
 import platform
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from . import _core
 from ._bytecode import write_cached_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
-from .errors import UnsupportedError
 from ._package_pickler import PickleContext
+from ._source_provider import SourceProvider
+from .errors import UnsupportedError
 from .glob_group import GlobGroup, GlobPattern
 from .importer import Importer, OrderedImporter, sys_importer
 
@@ -43,43 +40,9 @@ __all__ = [
 ActionHook = Callable[["PackageExporter", str], None]
 
 
-class _ModuleProviderAction(Enum):
-    """What the exporter does with a module; values as torch's."""
-
-    INTERN = 1
-    EXTERN = 2
-    MOCK = 3
-    DENY = 4
-    # A dependency literally named `_mock`: a re-saved package's mock runtime,
-    # which this exporter writes itself.
-    REPACKAGED_MOCK_MODULE = 5
-    # `torch_package_importer`, the importer packaged code may import.
-    SKIP = 6
-
-
-class PackagingErrorReason(Enum):
-    """Why a module cannot be packaged."""
-
-    def __repr__(self):
-        return f"<{self.__class__.__name__}.{self.name}>"
-
-    IS_EXTENSION_MODULE = (
-        "Module is a C extension module. torch.package supports Python modules only."
-    )
-    NO_DUNDER_FILE = "Module had no __file__ defined."
-    SOURCE_FILE_NOT_FOUND = (
-        "Module had a __file__, but we could not find it in your filesystem."
-    )
-    DEPENDENCY_RESOLUTION_FAILED = "Dependency resolution failed."
-    NO_ACTION = (
-        "Module did not match against any action pattern. Extern, mock, or intern it."
-    )
-    DENIED = "Module was denied by a pattern."
-    MOCKED_BUT_STILL_USED = (
-        "Module was mocked out, but is still being used in the package. "
-        "Please intern or extern the mocked modules if objects are supposed to be in "
-        "the package."
-    )
+# torch.package's enums, defined once in the C++ core (numbers and texts).
+_ModuleProviderAction = _core._ModuleProviderAction
+PackagingErrorReason = _core.PackagingErrorReason
 
 
 class _PatternInfo:
@@ -112,17 +75,6 @@ class PackagingError(Exception):
         super().__init__(message)
 
 
-def _node_attributes(engine, name: str) -> dict:
-    """torch's node attributes: the engine gives the action as its number
-    and the error as the reason's member name."""
-    attrs = engine.node_attributes(name)
-    if "action" in attrs:
-        attrs["action"] = _ModuleProviderAction(attrs["action"])
-    if "error" in attrs:
-        attrs["error"] = PackagingErrorReason[attrs["error"]]
-    return attrs
-
-
 class RemovableHandle:
     """Returned by register_*_hook; remove() unregisters the hook."""
 
@@ -146,197 +98,6 @@ def _filename(package: str, resource: str) -> str:
     if os.path.split(resource)[0]:
         raise ValueError(f"{resource!r} must be only a file name")
     return f"{package.replace('.', '/')}/{resource}"
-
-
-class _SourceProvider:
-    """What the engine needs to know of the exporting interpreter: modules
-    are imported through the exporter's importer."""
-
-    def __init__(self, exporter: "PackageExporter"):
-        self._exporter = exporter
-        # name -> (module, source record bytes, is_package, file stat) of
-        # modules read from their files; close() turns them into cached
-        # bytecode records.
-        self.file_sources: dict = {}
-
-    def module_exists(self, name: str, must_import: bool) -> bool:
-        if self._exporter.importer is sys_importer:
-            if not must_import:
-                return _module_exists_without_running(name)
-            if not _may_import(name):
-                return False
-        try:
-            self._exporter._import_module(name)
-        except Exception:
-            return False
-        return True
-
-    def module_source(self, name: str):
-        module = self._exporter._import_module(name)
-        is_package = hasattr(module, "__path__")
-        filename = _module_filename(module)
-        if filename is None:
-            return is_package, None, "NO_DUNDER_FILE", ""
-        if not filename.endswith(".py"):
-            if filename.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
-                return is_package, None, "IS_EXTENSION_MODULE", ""
-            return (is_package, None, "SOURCE_FILE_NOT_FOUND",
-                    f"filename: {filename}")
-        read = _read_source_file(module)
-        if read is not None:
-            source, record, stat = read
-            self.file_sources[name] = (module, record, is_package, stat)
-            return is_package, source, "", ""
-        source = _module_source(module, filename)
-        if source is None:
-            return (is_package, None, "SOURCE_FILE_NOT_FOUND",
-                    f"filename: {filename}")
-        return is_package, source, "", ""
-
-
-def _may_import(name: str) -> bool:
-    """False only where importlib.import_module(name) is certain to raise
-    ImportError; cheap, as most names asked about are not modules."""
-    if name in sys.modules:
-        return True
-    parent = name.rpartition(".")[0]
-    if parent:
-        parent_module = sys.modules.get(parent)
-        if parent_module is not None and not hasattr(parent_module, "__path__"):
-            return False
-    try:
-        # Asks the finders as the import would, without the import lock
-        # and the raised exception of a failed import.
-        spec = importlib.util.find_spec(name)
-    except Exception:
-        return False
-    # The parent's __init__, imported by find_spec, may have registered the
-    # submodule itself, which the import would then return.
-    return spec is not None or name in sys.modules
-
-
-def _module_exists_without_running(name: str) -> bool:
-    """Whether `name` is imported or the finders locate it and each of its
-    packages that is not imported yet, searching a package's folders as
-    importlib would but without running its __init__ or anything else.
-
-    The engine asks this of names it will not intern. Code often imports
-    optional libraries inside functions (sympy's `from
-    IPython.lib.latextools import latex_to_png`); torch.package imports
-    each such name to find out whether it exists, which runs all of IPython
-    at export time: a side effect the export has no business causing, and
-    a fifth of a sympy export's time. What not running costs: an extern or
-    mocked module that exists but fails to import is still listed, and a
-    package whose __init__ makes submodules appear at run time (extending
-    __path__, installing a finder) has only its static submodules seen
-    until it is imported, as using the code does.
-    """
-    if name in sys.modules:
-        return sys.modules[name] is not None  # None: imports are blocked
-    parts = name.split(".")
-    loaded = len(parts) - 1
-    while loaded and ".".join(parts[:loaded]) not in sys.modules:
-        loaded -= 1
-    path = None
-    if loaded:
-        # importlib reads the parent's __path__ the same way before
-        # looking for a submodule.
-        path = getattr(sys.modules[".".join(parts[:loaded])], "__path__", None)
-        if path is None:
-            return False
-    for end in range(loaded + 1, len(parts) + 1):
-        spec = _find_spec_in_finders(".".join(parts[:end]), path)
-        if spec is None:
-            return False
-        path = spec.submodule_search_locations
-        if path is None and end < len(parts):
-            return False  # a plain module has no submodules
-    return True
-
-
-def _find_spec_in_finders(fullname: str, path):
-    for finder in sys.meta_path:
-        find_spec = getattr(finder, "find_spec", None)
-        if find_spec is None:
-            continue
-        try:
-            spec = find_spec(fullname, path, None)
-        except Exception:
-            return None
-        if spec is not None:
-            return spec
-    return None
-
-
-def _module_filename(module) -> Optional[str]:
-    spec = getattr(module, "__spec__", None)
-    loader = getattr(spec, "loader", None)
-    if isinstance(loader, importlib.machinery.SourceFileLoader):
-        try:
-            return loader.get_filename(module.__name__)
-        except ImportError:
-            pass
-    filename = getattr(module, "__file__", None)
-    return filename if isinstance(filename, str) else None
-
-
-def _module_source(module, filename: str) -> Optional[str]:
-    """The text of a module whose file name ends in .py, from its loader
-    (which is how modules of a PackageImporter give theirs), else from the
-    file; None if neither has it."""
-    loader = getattr(module, "__loader__", None)
-    get_source = getattr(loader, "get_source", None)
-    if get_source is not None:
-        try:
-            source = get_source(module.__name__)
-        except Exception:
-            source = None
-        if source is not None:
-            return source
-    lines = linecache.getlines(filename, module.__dict__)
-    if lines:
-        return "".join(lines)
-    return "" if os.path.isfile(filename) else None
-
-
-def _read_source_file(module):
-    """(source text, its UTF-8 record bytes, os.stat_result or None) as the
-    module's SourceFileLoader's get_source gives the text, reading the file
-    once; None if the module has no such loader or it fails. The stat is
-    the file's, taken on the descriptor the record bytes were read from
-    (None if the loader reads its own way or the record is not the file's
-    bytes): cached bytecode is checked against it."""
-    loader = getattr(module, "__loader__", None)
-    if not isinstance(loader, importlib.machinery.SourceFileLoader):
-        return None
-    stat = None
-    try:
-        path = loader.get_filename(module.__name__)
-        if type(loader).get_data is importlib.machinery.SourceFileLoader.get_data:
-            with io.open_code(path) as file:  # what get_data does
-                data = file.read()
-                stat = os.fstat(file.fileno())
-        else:
-            data = loader.get_data(path)
-    except (ImportError, OSError):
-        return None
-    # get_source's decode_source is needed only for an encoding cookie (on
-    # the first two lines), a BOM, non-UTF-8 bytes or newlines it would
-    # translate.
-    second_newline = data.find(b"\n", data.find(b"\n") + 1)
-    head = data if second_newline < 0 else data[:second_newline]
-    if (b"\r" not in data and not data.startswith(codecs.BOM_UTF8)
-            and b"coding" not in head):
-        try:
-            return data.decode("utf-8"), data, stat
-        except UnicodeDecodeError:
-            pass
-    try:
-        source = importlib.util.decode_source(data)
-    except Exception:
-        return None
-    record = source.encode("utf-8")
-    return source, record, stat if record == data else None
 
 
 class PackageExporter:
@@ -384,18 +145,16 @@ class PackageExporter:
         self._mock_hooks: dict = {}
         self._intern_hooks: dict = {}
         self._hooks_by_action = {
-            _core.EXTERN: self._extern_hooks,
-            _core.MOCK: self._mock_hooks,
-            _core.INTERN: self._intern_hooks,
+            _ModuleProviderAction.EXTERN: self._extern_hooks,
+            _ModuleProviderAction.MOCK: self._mock_hooks,
+            _ModuleProviderAction.INTERN: self._intern_hooks,
         }
         self._unique_id = 0
         self._pickling = PickleContext(self)
         self._closed = False
-        self._writer = _core.ArchiveWriter(target)
-        self._provider = _SourceProvider(self)
-        self._engine = _core.ExportEngine(self._writer, self._provider,
-                                          _mock_source(),
-                                          _stdlib_names())
+        self._provider = SourceProvider(self)
+        self._engine = _core.ExportEngine(target, self._provider,
+                                          _mock_source(), _stdlib_names())
 
     # -- archive contents -------------------------------------------------
 
@@ -492,7 +251,7 @@ class PackageExporter:
     def _add_pattern(self, include: GlobPattern, exclude: GlobPattern,
                      action: _ModuleProviderAction, allow_empty: bool) -> None:
         group = GlobGroup(include, exclude=exclude)
-        self._engine.add_pattern(group.include, group.exclude, action.value,
+        self._engine.add_pattern(group.include, group.exclude, action,
                                  allow_empty)
         self.patterns[group] = _PatternInfo(action, allow_empty)
 
@@ -556,9 +315,7 @@ class PackageExporter:
     @property
     def dependency_graph(self) -> DiGraph:
         """A snapshot of the dependency graph."""
-        engine = self._engine
-        return DiGraph._from_core(engine.graph(),
-                                  lambda name: _node_attributes(engine, name))
+        return DiGraph._from_core(*self._engine.dependency_graph(sources=True))
 
     def dependency_graph_string(self) -> str:
         """The dependency graph as DOT text."""
@@ -566,23 +323,23 @@ class PackageExporter:
 
     def all_paths(self, src: str, dst: str) -> str:
         """DOT text of the subgraph of every path from src to dst."""
-        return self.dependency_graph.all_paths(src, dst)
+        return DiGraph._from_core(self._engine.graph()).all_paths(src, dst)
 
     def get_rdeps(self, module_name: str) -> list:
         """The nodes that directly depend on `module_name`."""
         return self._engine.rdeps(module_name)
 
     def externed_modules(self) -> list:
-        return self._engine.modules_with_action(_core.EXTERN)
+        return self._engine.modules_with_action(_ModuleProviderAction.EXTERN)
 
     def interned_modules(self) -> list:
-        return self._engine.modules_with_action(_core.INTERN)
+        return self._engine.modules_with_action(_ModuleProviderAction.INTERN)
 
     def mocked_modules(self) -> list:
-        return self._engine.modules_with_action(_core.MOCK)
+        return self._engine.modules_with_action(_ModuleProviderAction.MOCK)
 
     def denied_modules(self) -> list:
-        return self._engine.modules_with_action(_core.DENY)
+        return self._engine.modules_with_action(_ModuleProviderAction.DENY)
 
     # -- closing ------------------------------------------------------------
 
@@ -597,8 +354,8 @@ class PackageExporter:
                 "that created this module is present in `self.importer`"
             ) from None
 
-    def _on_action(self, name: str, action: int) -> None:
-        if action == _core.INTERN:
+    def _on_action(self, name: str, action: _ModuleProviderAction) -> None:
+        if action is _ModuleProviderAction.INTERN:
             read = self._provider.file_sources.pop(name, None)
             if read is not None:
                 module, record, is_package, stat = read
@@ -640,7 +397,7 @@ class PackageExporter:
 
     def _abort(self) -> None:
         self._closed = True
-        self._writer.abort()
+        self._engine.abort()
 
     def __enter__(self) -> "PackageExporter":
         return self

@@ -34,6 +34,16 @@ std::optional<DiGraph::NodeId> DiGraph::Find(std::string_view name) const {
   return it->second;
 }
 
+Status DiGraph::UnknownNode(std::string_view name) {
+  return Status::InvalidArgument("The node " + std::string(name) +
+                                 " is not in the digraph.");
+}
+
+Result<DiGraph::NodeId> DiGraph::Lookup(std::string_view name) const {
+  if (std::optional<NodeId> id = Find(name)) return *id;
+  return UnknownNode(name);
+}
+
 namespace {
 
 // Breadth-first walk over `next` from src; src itself is only reported when
@@ -110,23 +120,18 @@ std::string DiGraph::ToDot() const {
 
 Result<std::string> DiGraph::AllPathsDot(std::string_view src,
                                          std::string_view dst) const {
-  std::optional<NodeId> s = Find(src), d = Find(dst);
-  if (!s)
-    return Status::NotFound("The node " + std::string(src) +
-                            " is not in the digraph.");
-  if (!d)
-    return Status::NotFound("The node " + std::string(dst) +
-                            " is not in the digraph.");
+  HERMETIC_ASSIGN_OR_RETURN(const NodeId s, Lookup(src));
+  HERMETIC_ASSIGN_OR_RETURN(const NodeId d, Lookup(dst));
   std::vector<bool> from_src(size(), false);
-  from_src[*s] = true;
-  for (NodeId n : ForwardTransitiveClosure(*s)) from_src[n] = true;
+  from_src[s] = true;
+  for (NodeId n : ForwardTransitiveClosure(s)) from_src[n] = true;
   // The result is itself an insertion-ordered graph (as torch builds one), so
   // its DOT lists edges grouped by the order their sources were first added.
   DiGraph paths;
-  if (from_src[*d]) {
+  if (from_src[d]) {
     std::vector<bool> visited(size(), false);
-    std::deque<NodeId> work = {*d};
-    visited[*d] = true;
+    std::deque<NodeId> work = {d};
+    visited[d] = true;
     while (!work.empty()) {
       NodeId cur = work.front();
       work.pop_front();

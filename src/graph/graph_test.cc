@@ -84,13 +84,19 @@ TEST(DiGraphTest, AllPathsDotKeepsOnlyEdgesOnPaths) {
   EXPECT_EQ(*none, DiGraph().ToDot());
 }
 
-TEST(DiGraphTest, AllPathsDotUnknownNodeIsNotFound) {
+TEST(DiGraphTest, UnknownNodeIsOneInvalidArgumentError) {
   DiGraph g;
   g.AddNode("a");
   Result<std::string> dot = g.AllPathsDot("a", "nope");
   ASSERT_FALSE(dot.ok());
-  EXPECT_EQ(dot.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(dot.status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(dot.status().message(), "The node nope is not in the digraph.");
+  Result<DiGraph::NodeId> id = g.Lookup("nope");
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), dot.status().code());
+  EXPECT_EQ(id.status().message(), dot.status().message());
+  ASSERT_TRUE(g.Lookup("a").ok());
+  EXPECT_EQ(*g.Lookup("a"), 0u);
 }
 
 }  // namespace

@@ -48,6 +48,13 @@ def test_unknown_node_raises_value_error(method):
         getattr(make_graph(), method)("missing")
 
 
+@pytest.mark.parametrize("method", ["successors", "predecessors", "first_path",
+                                    "forward_transitive_closure"])
+def test_a_key_that_is_not_a_name_is_an_unknown_node_as_in_torch(method):
+    with pytest.raises(ValueError, match=r"^The node 3 is not in the digraph\.$"):
+        getattr(make_graph(), method)(3)
+
+
 def test_contains_is_false_for_unknown_and_unhashable():
     graph = make_graph()
     assert "a" in graph

@@ -165,6 +165,34 @@ def test_add_dependency_applies_patterns():
     assert exporter.mocked_modules() == ["exportee.heavy"]
 
 
+def test_mocked_modules_are_stubbed_without_reading_their_source(tmp_path):
+    path = tmp_path / "out.pt"
+    with PackageExporter(str(path)) as exporter:
+        exporter.mock(["exportee.sub", "exportee.heavy"])
+        exporter.save_source_string("top", "import exportee.sub\nimport exportee.heavy\n")
+        asked = []
+        original = exporter._provider.module_source
+        exporter._provider.module_source = lambda name: asked.append(name) or original(name)
+    assert asked == []
+    names = records(str(path))
+    # A package's stub is its __init__.py, a module's its .py, as in torch.
+    assert "exportee/sub/__init__.py" in names
+    assert "exportee/heavy.py" in names
+
+
+def test_enums_are_torchs_and_defined_once():
+    from hermetic import _core
+
+    assert _ModuleProviderAction is _core._ModuleProviderAction
+    assert PackagingErrorReason is _core.PackagingErrorReason
+    torch_package = pytest.importorskip("torch.package.package_exporter")
+    ours = [(a.name, a.value) for a in _ModuleProviderAction]
+    assert ours == [(a.name, a.value) for a in torch_package._ModuleProviderAction]
+    assert [(r.name, r.value) for r in PackagingErrorReason] == [
+        (r.name, r.value) for r in torch_package.PackagingErrorReason]
+    assert repr(_ModuleProviderAction.MOCK) == repr(torch_package._ModuleProviderAction.MOCK)
+
+
 _LAZY_USER = """
 def plot():
     from lazylib.render import draw

@@ -723,3 +723,15 @@ def test_ordered_importer(torch_export, source_tree):
 def test_importer_is_abstract():
     with pytest.raises(TypeError):
         Importer()
+
+
+def test_relative_names_resolve_with_the_scanners_rule():
+    from hermetic import _core
+    from hermetic._importlib import resolve_name
+
+    assert resolve_name is _core.resolve_name
+    assert resolve_name("m", "a.b.c", 1) == "a.b.c.m"
+    assert resolve_name("m", "a.b.c", 3) == "a.m"
+    assert resolve_name("", "a.b", 2) == "a"
+    with pytest.raises(ValueError, match="^attempted relative import beyond top-level package$"):
+        resolve_name("m", "a.b", 3)

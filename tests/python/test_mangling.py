@@ -60,3 +60,19 @@ def test_real_torch_and_hermetic_importers_never_share_a_prefix(tmp_path):
     ids = [PackageImporter(path).id(), TorchImporter(str(path)).id(), PackageImporter(path).id(),
            TorchImporter(str(path)).id()]
     assert len(set(ids)) == 4
+
+
+def test_names_that_are_not_utf8_survive_demangling():
+    # Surrogate escapes (os.fsdecode of a non-UTF-8 file name) round-trip.
+    assert demangle("<torch_package_3>.caf\udce9") == "caf\udce9"
+    name = "caf\udce9.x"
+    assert demangle(name) is name
+    assert not is_mangled(name)
+
+
+def test_the_core_rule_is_the_one_used_here():
+    from hermetic import _core
+
+    assert is_mangled is _core.is_mangled and demangle is _core.demangle
+    assert not is_mangled("<torch_package_>.a")  # digits are required
+    assert not is_mangled("<torch_package_1")  # and the closing bracket

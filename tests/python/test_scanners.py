@@ -710,7 +710,8 @@ def test_digraph_unknown_node_is_value_error(method):
     with pytest.raises(ValueError) as info:
         getattr(g, method)("nope")
     assert str(info.value) == "The node nope is not in the digraph."
-    assert type(info.value) is ValueError
+    # The graph's one unknown-node error, a ValueError as in torch.
+    assert type(info.value) is InvalidArgumentError
 
 
 def test_digraph_to_dot_exact_text():

@@ -1,9 +1,12 @@
+#include "hermetic/export_engine.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
-
-#include "hermetic/packaging.h"
 
 namespace hermetic {
 namespace {
@@ -46,24 +49,6 @@ constexpr std::array<ReasonInfo, 7> kReasons = {{
 
 const ReasonInfo& Info(PackagingErrorReason reason) {
   return kReasons[static_cast<size_t>(reason)];
-}
-
-// torch's is_mangled: the name starts with "<torch_package_N>".
-bool IsMangled(std::string_view name) {
-  constexpr std::string_view kPrefix = "<torch_package_";
-  if (!name.starts_with(kPrefix)) return false;
-  size_t i = kPrefix.size();
-  size_t digits_start = i;
-  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
-  return i > digits_start && i < name.size() && name[i] == '>';
-}
-
-// torch's module-level demangle: the text after the mangle prefix's dot.
-std::string_view Demangle(std::string_view name) {
-  if (!IsMangled(name)) return name;
-  size_t dot = name.find('.');
-  return dot == std::string_view::npos ? std::string_view()
-                                       : name.substr(dot + 1);
 }
 
 std::string DottedToPath(std::string_view dotted) {
@@ -119,7 +104,146 @@ Status Finished() {
       "ExportEngine: the archive is already finished");
 }
 
+class ExportEngineImpl final : public ExportEngine {
+ public:
+  ExportEngineImpl(std::unique_ptr<ArchiveWriter> writer,
+                   SourceProvider* provider, std::string mock_source,
+                   const std::vector<std::string>& stdlib_modules,
+                   ExportOptions options)
+      : writer_(std::move(writer)),
+        provider_(provider),
+        mock_source_(std::move(mock_source)),
+        stdlib_(stdlib_modules.begin(), stdlib_modules.end()),
+        options_(options) {}
+
+  Status AddPattern(GlobGroup group, Action action, bool allow_empty) override;
+  Status SaveSourceString(std::string_view module_name, std::string source,
+                          bool is_package, bool dependencies) override;
+  Status SaveModule(std::string_view module_name, bool dependencies) override;
+  Status AddDependency(std::string_view module_name,
+                       bool dependencies) override;
+  Status AddPickle(std::string_view package, std::string_view resource,
+                   std::span<const uint8_t> data, bool dependencies) override;
+  Status WriteRecord(std::string_view name,
+                     std::span<const uint8_t> data) override;
+
+  bool HasRecord(std::string_view name) const override {
+    return writer_->HasRecord(name);
+  }
+  std::vector<std::string> RecordNames() const override {
+    return writer_->RecordNames();
+  }
+  bool finished() const override { return writer_->finished(); }
+  void Abort() override { writer_->Abort(); }
+
+  std::vector<std::string> ModulesWithAction(Action action) const override;
+  std::vector<std::string> RDeps(std::string_view module_name) const override;
+  const DiGraph& graph() const override { return graph_; }
+  const NodeAttributes& node(DiGraph::NodeId id) const override {
+    return attrs_[id];
+  }
+  const NodeAttributes* FindNode(std::string_view name) const override;
+  std::optional<std::string> Validate(bool debug) const override;
+  std::vector<size_t> UnmatchedPatterns() const override;
+  Status Finish(const ActionCallback& on_action,
+                std::string_view python_version) override;
+
+ private:
+  struct Pattern {
+    GlobGroup group;
+    Action action;
+    bool allow_empty;
+    bool matched = false;
+  };
+  // A module whose dependencies are being added, torch's recursion frame.
+  struct InternFrame {
+    std::string module;
+    std::vector<std::string> dependencies;
+    size_t next = 0;
+  };
+
+  // Heterogeneous lookup: names arrive as string_view.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const {
+      return std::hash<std::string_view>()(s);
+    }
+  };
+  using NameSet = std::unordered_set<std::string, NameHash, std::equal_to<>>;
+
+  DiGraph::NodeId Node(std::string_view name);
+  void AddEdge(std::string_view from, std::string_view to);
+  void SetAction(DiGraph::NodeId id, Action action);
+  // MOCK, remembering whether the stub is a package's.
+  Status SetMock(DiGraph::NodeId id);
+  void SetError(DiGraph::NodeId id, PackagingErrorReason reason,
+                std::optional<std::string> context);
+  bool CanImplicitlyExtern(std::string_view module_name) const;
+  Pattern* FirstMatch(std::string_view module_name);
+  // Whether a dependency on `name` could make it interned (or unmatched),
+  // which is when existence must mean "imports" as in torch.
+  bool MayIntern(std::string_view name);
+  Result<bool> ModuleExists(const std::string& name);
+
+  // Runs torch's recursion from `root` until all of its dependencies (and
+  // theirs) are added.
+  Status InternDependencies(std::optional<InternFrame> root);
+  // add_dependency without recursing: an INTERN match yields the frame of
+  // the module to descend into.
+  Result<std::optional<InternFrame>> ResolveAction(std::string_view name,
+                                                   bool dependencies);
+  Result<std::optional<InternFrame>> InternModule(std::string_view name,
+                                                  bool dependencies);
+  // The module names `source` depends on, or nullopt after recording a
+  // DEPENDENCY_RESOLUTION_FAILED error on `id`.
+  Result<std::optional<std::vector<std::string>>> SourceDependencies(
+      DiGraph::NodeId id, const std::string& module_name, bool is_package);
+  // Forgets the node's dependency list unless the source is as before.
+  void SetSource(DiGraph::NodeId id, std::string source);
+  Status WriteMockFile();
+  Status WriteSource(std::string_view module_name, std::string_view source,
+                     bool is_package);
+
+  std::unique_ptr<ArchiveWriter> writer_;
+  SourceProvider* provider_;
+  std::string mock_source_;
+  NameSet stdlib_;
+  ExportOptions options_;
+  DiGraph graph_;
+  std::vector<NodeAttributes> attrs_;  // indexed by DiGraph::NodeId
+  // IsPackage's answer for mocked nodes: torch's graph has no is_package
+  // attribute on them, so it is kept beside attrs_.
+  std::unordered_map<DiGraph::NodeId, bool> mock_is_package_;
+  std::vector<Pattern> patterns_;
+  std::unordered_map<std::string, bool, NameHash, std::equal_to<>>
+      exists_cache_;
+  NameSet written_;
+  // SourceDependencies' answer for a node's current source.
+  struct ScannedDependencies {
+    bool is_package;
+    std::vector<std::string> modules;
+  };
+  std::unordered_map<DiGraph::NodeId, ScannedDependencies> dependencies_;
+  uint64_t source_changes_ = 0;
+};
+
 }  // namespace
+
+bool IsMangled(std::string_view name) {
+  constexpr std::string_view kPrefix = "<torch_package_";
+  if (!name.starts_with(kPrefix)) return false;
+  size_t i = kPrefix.size();
+  size_t digits_start = i;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+  return i > digits_start && i < name.size() && name[i] == '>';
+}
+
+std::string_view Demangle(std::string_view name) {
+  if (!IsMangled(name)) return name;
+  size_t dot = name.find('.');
+  return dot == std::string_view::npos ? std::string_view()
+                                       : name.substr(dot + 1);
+}
 
 std::string_view PackagingErrorReasonName(PackagingErrorReason reason) {
   return Info(reason).name;
@@ -129,36 +253,31 @@ std::string_view PackagingErrorReasonText(PackagingErrorReason reason) {
   return Info(reason).text;
 }
 
-std::optional<PackagingErrorReason> ParsePackagingErrorReason(
-    std::string_view name) {
-  for (const ReasonInfo& info : kReasons) {
-    if (info.name == name) return info.reason;
+Result<std::unique_ptr<ExportEngine>> ExportEngine::Create(
+    std::unique_ptr<ArchiveWriter> writer, SourceProvider* provider,
+    std::string mock_source, const std::vector<std::string>& stdlib_modules,
+    ExportOptions options) {
+  if (writer == nullptr || provider == nullptr) {
+    return Status::InvalidArgument(
+        "ExportEngine needs an ArchiveWriter and a SourceProvider");
   }
-  return std::nullopt;
+  return std::unique_ptr<ExportEngine>(
+      new ExportEngineImpl(std::move(writer), provider, std::move(mock_source),
+                           stdlib_modules, options));
 }
 
-ExportEngine::ExportEngine(ArchiveWriter* writer, SourceProvider* provider,
-                           std::string mock_source,
-                           const std::vector<std::string>& stdlib_modules,
-                           ExportOptions options)
-    : writer_(writer),
-      provider_(provider),
-      mock_source_(std::move(mock_source)),
-      stdlib_(stdlib_modules.begin(), stdlib_modules.end()),
-      options_(options) {}
-
-DiGraph::NodeId ExportEngine::Node(std::string_view name) {
+DiGraph::NodeId ExportEngineImpl::Node(std::string_view name) {
   DiGraph::NodeId id = graph_.AddNode(name);
   attrs_.resize(graph_.size());
   return id;
 }
 
-void ExportEngine::AddEdge(std::string_view from, std::string_view to) {
+void ExportEngineImpl::AddEdge(std::string_view from, std::string_view to) {
   graph_.AddEdge(from, to);
   attrs_.resize(graph_.size());
 }
 
-void ExportEngine::SetAction(DiGraph::NodeId id, Action action) {
+void ExportEngineImpl::SetAction(DiGraph::NodeId id, Action action) {
   NodeAttributes& node = attrs_[id];
   node.action = action;
   node.provided = true;
@@ -170,13 +289,23 @@ void ExportEngine::SetAction(DiGraph::NodeId id, Action action) {
   }
 }
 
-void ExportEngine::SetError(DiGraph::NodeId id, PackagingErrorReason reason,
-                            std::optional<std::string> context) {
+Status ExportEngineImpl::SetMock(DiGraph::NodeId id) {
+  SetAction(id, Action::kMock);
+  if (mock_is_package_.contains(id)) return Status::Ok();
+  // Copied: the provider may re-enter the engine and add nodes.
+  std::string name = graph_.name(id);
+  HERMETIC_ASSIGN_OR_RETURN(bool is_package, provider_->IsPackage(name));
+  mock_is_package_.insert_or_assign(id, is_package);
+  return Status::Ok();
+}
+
+void ExportEngineImpl::SetError(DiGraph::NodeId id, PackagingErrorReason reason,
+                                std::optional<std::string> context) {
   attrs_[id].error = reason;
   attrs_[id].error_context = std::move(context);
 }
 
-bool ExportEngine::CanImplicitlyExtern(std::string_view module_name) const {
+bool ExportEngineImpl::CanImplicitlyExtern(std::string_view module_name) const {
   std::string_view top = module_name.substr(0, module_name.find('.'));
   if (top == "torch") return true;
   // sys and io give too much system access to be externed silently.
@@ -184,14 +313,15 @@ bool ExportEngine::CanImplicitlyExtern(std::string_view module_name) const {
   return stdlib_.find(top) != stdlib_.end();
 }
 
-ExportEngine::Pattern* ExportEngine::FirstMatch(std::string_view module_name) {
+ExportEngineImpl::Pattern* ExportEngineImpl::FirstMatch(
+    std::string_view module_name) {
   for (Pattern& pattern : patterns_) {
     if (pattern.group.Matches(module_name)) return &pattern;
   }
   return nullptr;
 }
 
-bool ExportEngine::MayIntern(std::string_view name) {
+bool ExportEngineImpl::MayIntern(std::string_view name) {
   if (name == "torch_package_importer" || name == "_mock" ||
       CanImplicitlyExtern(name)) {
     return false;
@@ -200,7 +330,7 @@ bool ExportEngine::MayIntern(std::string_view name) {
   return pattern == nullptr || pattern->action == Action::kIntern;
 }
 
-Result<bool> ExportEngine::ModuleExists(const std::string& name) {
+Result<bool> ExportEngineImpl::ModuleExists(const std::string& name) {
   if (auto it = exists_cache_.find(name); it != exists_cache_.end()) {
     return it->second;
   }
@@ -210,8 +340,8 @@ Result<bool> ExportEngine::ModuleExists(const std::string& name) {
   return exists;
 }
 
-Status ExportEngine::AddPattern(GlobGroup group, Action action,
-                                bool allow_empty) {
+Status ExportEngineImpl::AddPattern(GlobGroup group, Action action,
+                                    bool allow_empty) {
   switch (action) {
     case Action::kIntern:
     case Action::kExtern:
@@ -230,9 +360,9 @@ Status ExportEngine::AddPattern(GlobGroup group, Action action,
 }
 
 Result<std::optional<std::vector<std::string>>>
-ExportEngine::SourceDependencies(DiGraph::NodeId id,
-                                 const std::string& module_name,
-                                 bool is_package) {
+ExportEngineImpl::SourceDependencies(DiGraph::NodeId id,
+                                     const std::string& module_name,
+                                     bool is_package) {
   // save_module re-interns modules that an earlier call interned as
   // dependencies (as torch does). Existence answers are cached, so a source
   // scanned before resolves to the same list: no need to scan it again.
@@ -278,7 +408,7 @@ ExportEngine::SourceDependencies(DiGraph::NodeId id,
   return std::optional<std::vector<std::string>>(std::move(deps));
 }
 
-void ExportEngine::SetSource(DiGraph::NodeId id, std::string source) {
+void ExportEngineImpl::SetSource(DiGraph::NodeId id, std::string source) {
   if (attrs_[id].source != source) {
     dependencies_.erase(id);
     ++source_changes_;
@@ -286,8 +416,8 @@ void ExportEngine::SetSource(DiGraph::NodeId id, std::string source) {
   attrs_[id].source = std::move(source);
 }
 
-Result<std::optional<ExportEngine::InternFrame>> ExportEngine::InternModule(
-    std::string_view name, bool dependencies) {
+Result<std::optional<ExportEngineImpl::InternFrame>>
+ExportEngineImpl::InternModule(std::string_view name, bool dependencies) {
   HERMETIC_ASSIGN_OR_RETURN(ModuleSource module, provider_->GetSource(name));
   if (!module.source && !module.reason) {
     return Status::InvalidArgument(
@@ -317,8 +447,8 @@ Result<std::optional<ExportEngine::InternFrame>> ExportEngine::InternModule(
       InternFrame{std::move(module_name), std::move(*deps)});
 }
 
-Result<std::optional<ExportEngine::InternFrame>> ExportEngine::ResolveAction(
-    std::string_view name, bool dependencies) {
+Result<std::optional<ExportEngineImpl::InternFrame>>
+ExportEngineImpl::ResolveAction(std::string_view name, bool dependencies) {
   std::optional<DiGraph::NodeId> existing = graph_.Find(name);
   if (existing && attrs_[*existing].provided) {
     return std::optional<InternFrame>();
@@ -333,6 +463,10 @@ Result<std::optional<ExportEngine::InternFrame>> ExportEngine::ResolveAction(
     pattern->matched = true;
     Action action = pattern->action;
     DiGraph::NodeId id = Node(name);
+    if (action == Action::kMock) {
+      HERMETIC_RETURN_IF_ERROR(SetMock(id));
+      return std::optional<InternFrame>();
+    }
     SetAction(id, action);
     if (action == Action::kDeny) {
       SetError(id, PackagingErrorReason::kDenied, std::nullopt);
@@ -345,7 +479,7 @@ Result<std::optional<ExportEngine::InternFrame>> ExportEngine::ResolveAction(
   return std::optional<InternFrame>();
 }
 
-Status ExportEngine::InternDependencies(std::optional<InternFrame> root) {
+Status ExportEngineImpl::InternDependencies(std::optional<InternFrame> root) {
   // torch recurses add_dependency -> _intern_module -> add_dependency; an
   // explicit stack visits the same nodes in the same order without using
   // native stack per level.
@@ -366,9 +500,9 @@ Status ExportEngine::InternDependencies(std::optional<InternFrame> root) {
   return Status::Ok();
 }
 
-Status ExportEngine::SaveSourceString(std::string_view module_name,
-                                      std::string source, bool is_package,
-                                      bool dependencies) {
+Status ExportEngineImpl::SaveSourceString(std::string_view module_name,
+                                          std::string source, bool is_package,
+                                          bool dependencies) {
   DiGraph::NodeId id = Node(module_name);
   SetAction(id, Action::kIntern);
   SetSource(id, std::move(source));
@@ -381,24 +515,24 @@ Status ExportEngine::SaveSourceString(std::string_view module_name,
   return InternDependencies(InternFrame{std::move(name), std::move(*deps)});
 }
 
-Status ExportEngine::SaveModule(std::string_view module_name,
-                                bool dependencies) {
+Status ExportEngineImpl::SaveModule(std::string_view module_name,
+                                    bool dependencies) {
   HERMETIC_ASSIGN_OR_RETURN(std::optional<InternFrame> frame,
                             InternModule(module_name, dependencies));
   return InternDependencies(std::move(frame));
 }
 
-Status ExportEngine::AddDependency(std::string_view module_name,
-                                   bool dependencies) {
+Status ExportEngineImpl::AddDependency(std::string_view module_name,
+                                       bool dependencies) {
   HERMETIC_ASSIGN_OR_RETURN(std::optional<InternFrame> frame,
                             ResolveAction(module_name, dependencies));
   return InternDependencies(std::move(frame));
 }
 
-Status ExportEngine::AddPickle(std::string_view package,
-                               std::string_view resource,
-                               std::span<const uint8_t> data,
-                               bool dependencies) {
+Status ExportEngineImpl::AddPickle(std::string_view package,
+                                   std::string_view resource,
+                                   std::span<const uint8_t> data,
+                                   bool dependencies) {
   if (resource.find('/') != std::string_view::npos) {
     return Status::InvalidArgument(PyRepr(resource) +
                                    " must be only a file name");
@@ -431,6 +565,8 @@ Status ExportEngine::AddPickle(std::string_view package,
         HERMETIC_RETURN_IF_ERROR(AddDependency(module, true));
         continue;
       }
+      // Not SetMock: the error stops Finish before a stub is written, so
+      // whether the module is a package is never needed.
       DiGraph::NodeId module_id = Node(module);
       SetAction(module_id, Action::kMock);
       SetError(module_id, PackagingErrorReason::kMockedButStillUsed,
@@ -445,23 +581,26 @@ Status ExportEngine::AddPickle(std::string_view package,
   return WriteRecord(DottedToPath(package) + "/" + std::string(resource), data);
 }
 
-Status ExportEngine::WriteRecord(std::string_view name,
-                                 std::span<const uint8_t> data) {
+Status ExportEngineImpl::WriteRecord(std::string_view name,
+                                     std::span<const uint8_t> data) {
   auto [it, inserted] = written_.emplace(name);
   if (!inserted) {
-    return Status::FailedPrecondition(
+    return Status::AlreadyExists(
         "Tried to write file '" + std::string(name) +
         "', but it already exists in this archive. Please file a bug.");
   }
+  // The name belongs to a loaded package's namespace; AlreadyExists keeps
+  // torch's exception type (AssertionError) for it too.
   if (IsMangled(name)) {
-    return Status::FailedPrecondition(
+    return Status::AlreadyExists(
         "Tried to save a torch.package'd module as '" + std::string(name) +
         "'. Directly saving torch.package'd modules is not allowed.");
   }
   return writer_->WriteRecord(name, data);
 }
 
-std::vector<std::string> ExportEngine::ModulesWithAction(Action action) const {
+std::vector<std::string> ExportEngineImpl::ModulesWithAction(
+    Action action) const {
   std::vector<std::string> names;
   for (DiGraph::NodeId id = 0; id < attrs_.size(); ++id) {
     if (attrs_[id].action == action && !attrs_[id].is_pickle) {
@@ -472,7 +611,7 @@ std::vector<std::string> ExportEngine::ModulesWithAction(Action action) const {
   return names;
 }
 
-std::vector<std::string> ExportEngine::RDeps(
+std::vector<std::string> ExportEngineImpl::RDeps(
     std::string_view module_name) const {
   std::vector<std::string> names;
   std::optional<DiGraph::NodeId> id = graph_.Find(module_name);
@@ -483,12 +622,12 @@ std::vector<std::string> ExportEngine::RDeps(
   return names;
 }
 
-const NodeAttributes* ExportEngine::FindNode(std::string_view name) const {
+const NodeAttributes* ExportEngineImpl::FindNode(std::string_view name) const {
   std::optional<DiGraph::NodeId> id = graph_.Find(name);
   return id ? &attrs_[*id] : nullptr;
 }
 
-std::optional<std::string> ExportEngine::Validate(bool debug) const {
+std::optional<std::string> ExportEngineImpl::Validate(bool debug) const {
   // Reasons in order of first occurrence, each with its modules in order.
   std::vector<std::pair<PackagingErrorReason, std::vector<DiGraph::NodeId>>>
       broken;
@@ -543,7 +682,7 @@ std::optional<std::string> ExportEngine::Validate(bool debug) const {
   return message;
 }
 
-std::vector<size_t> ExportEngine::UnmatchedPatterns() const {
+std::vector<size_t> ExportEngineImpl::UnmatchedPatterns() const {
   std::vector<size_t> unmatched;
   for (size_t i = 0; i < patterns_.size(); ++i) {
     if (!patterns_[i].allow_empty && !patterns_[i].matched) {
@@ -553,20 +692,20 @@ std::vector<size_t> ExportEngine::UnmatchedPatterns() const {
   return unmatched;
 }
 
-Status ExportEngine::WriteMockFile() {
+Status ExportEngineImpl::WriteMockFile() {
   if (written_.contains("_mock.py")) return Status::Ok();
   return WriteRecord("_mock.py", Bytes(mock_source_));
 }
 
-Status ExportEngine::WriteSource(std::string_view module_name,
-                                 std::string_view source, bool is_package) {
+Status ExportEngineImpl::WriteSource(std::string_view module_name,
+                                     std::string_view source, bool is_package) {
   std::string name = DottedToPath(module_name);
   name += is_package ? "/__init__.py" : ".py";
   return WriteRecord(name, Bytes(source));
 }
 
-Status ExportEngine::Finish(const ActionCallback& on_action,
-                            std::string_view python_version) {
+Status ExportEngineImpl::Finish(const ActionCallback& on_action,
+                                std::string_view python_version) {
   if (writer_->finished()) return Finished();
   if (std::optional<std::string> report = Validate(/*debug=*/false)) {
     return Status::Packaging(std::move(*report));
@@ -588,10 +727,13 @@ Status ExportEngine::Finish(const ActionCallback& on_action,
       case Action::kMock: {
         HERMETIC_RETURN_IF_ERROR(on_action(name, *action));
         HERMETIC_RETURN_IF_ERROR(WriteMockFile());
-        HERMETIC_ASSIGN_OR_RETURN(ModuleSource module,
-                                  provider_->GetSource(name));
+        auto is_package = mock_is_package_.find(id);
+        if (is_package == mock_is_package_.end()) {
+          return Status::Internal("mocked module " + name +
+                                  " has no is_package");
+        }
         HERMETIC_RETURN_IF_ERROR(
-            WriteSource(name, kMockStub, module.is_package));
+            WriteSource(name, kMockStub, is_package->second));
         break;
       }
       case Action::kIntern: {

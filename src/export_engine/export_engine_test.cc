@@ -1,3 +1,5 @@
+#include "hermetic/export_engine.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -6,8 +8,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "hermetic/packaging.h"
 
 namespace hermetic {
 namespace {
@@ -46,10 +46,21 @@ class FakeProvider : public SourceProvider {
     if (it == modules_.end()) {
       return Status::NotFound("Module not found: '" + std::string(name) + "'");
     }
+    ++source_calls[std::string(name)];
     return it->second;
+  }
+  Result<bool> IsPackage(std::string_view name) override {
+    ++is_package_calls[std::string(name)];
+    auto it = modules_.find(std::string(name));
+    if (it == modules_.end()) {
+      return Status::NotFound("No module named '" + std::string(name) + "'");
+    }
+    return it->second.is_package;
   }
 
   std::map<std::string, int> exists_calls;
+  std::map<std::string, int> source_calls;
+  std::map<std::string, int> is_package_calls;
   std::map<std::string, bool> must_import_asked;
 
  private:
@@ -87,11 +98,12 @@ class ExportEngineTest : public ::testing::Test {
     Result<std::unique_ptr<ArchiveWriter>> writer =
         ArchiveWriter::OpenSink(std::make_unique<MemorySink>(bytes_));
     EXPECT_TRUE(writer.ok()) << writer.status().ToString();
-    writer_ = std::move(writer).value();
-    engine_ = std::make_unique<ExportEngine>(
-        writer_.get(), &provider_, "# mock runtime\n",
+    Result<std::unique_ptr<ExportEngine>> engine = ExportEngine::Create(
+        std::move(writer).value(), &provider_, "# mock runtime\n",
         std::vector<std::string>{"os", "json", "collections", "sys", "io",
                                  "builtins"});
+    EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(engine).value();
   }
 
   void AddPattern(std::vector<std::string> include, Action action,
@@ -157,7 +169,6 @@ class ExportEngineTest : public ::testing::Test {
 
   std::shared_ptr<std::vector<uint8_t>> bytes_ =
       std::make_shared<std::vector<uint8_t>>();
-  std::unique_ptr<ArchiveWriter> writer_;
   FakeProvider provider_;
   std::unique_ptr<ExportEngine> engine_;
 };
@@ -465,12 +476,12 @@ TEST_F(ExportEngineTest, MangledModulesAreRecordedDemangled) {
 TEST_F(ExportEngineTest, WriteRecordRejectsDuplicatesAndMangledNames) {
   ASSERT_TRUE(engine_->WriteRecord("a/b.txt", Bytes("x")).ok());
   Status dup = engine_->WriteRecord("a/b.txt", Bytes("y"));
-  EXPECT_EQ(dup.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(dup.code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(dup.message(),
             "Tried to write file 'a/b.txt', but it already exists in this "
             "archive. Please file a bug.");
   Status mangled = engine_->WriteRecord("<torch_package_12>/m.py", Bytes(""));
-  EXPECT_EQ(mangled.code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(mangled.code(), StatusCode::kAlreadyExists);
   EXPECT_EQ(mangled.message(),
             "Tried to save a torch.package'd module as "
             "'<torch_package_12>/m.py'. Directly saving torch.package'd "
@@ -503,7 +514,7 @@ TEST_F(ExportEngineTest, PickleFromMockedModuleIsMockedButStillUsed) {
   EXPECT_EQ(ActionOf("collections"), Action::kExtern);
   EXPECT_EQ(*ActionOf("<p.x.pkl>"), Action::kIntern);
   EXPECT_TRUE(engine_->FindNode("<p.x.pkl>")->is_pickle);
-  EXPECT_THAT(writer_->RecordNames(), ElementsAre("p/x.pkl"));
+  EXPECT_THAT(engine_->RecordNames(), ElementsAre("p/x.pkl"));
 }
 
 TEST_F(ExportEngineTest, Protocol4PickleDependenciesAreScanned) {
@@ -517,7 +528,7 @@ TEST_F(ExportEngineTest, Protocol4PickleDependenciesAreScanned) {
   EXPECT_THAT(engine_->RDeps("tools"), ElementsAre("<res.sub.y.pkl>"));
   EXPECT_THAT(engine_->ModulesWithAction(Action::kIntern),
               ElementsAre("tools"));
-  EXPECT_THAT(writer_->RecordNames(), ElementsAre("res/sub/y.pkl"));
+  EXPECT_THAT(engine_->RecordNames(), ElementsAre("res/sub/y.pkl"));
 }
 
 TEST_F(ExportEngineTest, PickleWithoutDependenciesIsOnlyWritten) {
@@ -581,6 +592,33 @@ TEST_F(ExportEngineTest, FinishWritesRecordsInNodeOrder) {
           R{"pkg/b.py", "import os\n"}, R{"flat.py", stub},
           R{"pkg/__init__.py", ""}, R{".data/extern_modules", "json\nos\n"},
           R{".data/python_version", "3.11.7"}, R{".data/version", "6\n"}));
+  // A mock's is_package is asked once, when MOCK is assigned; its source
+  // never.
+  EXPECT_EQ(provider_.is_package_calls,
+            (std::map<std::string, int>{{"flat", 1}, {"mocked", 1}}));
+  EXPECT_FALSE(provider_.source_calls.contains("mocked"));
+  EXPECT_FALSE(provider_.source_calls.contains("flat"));
+}
+
+TEST_F(ExportEngineTest, MockOfAModuleThatCannotBeImportedFailsTheCall) {
+  AddPattern({"absent"}, Action::kMock);
+  Status s = engine_->AddDependency("absent", true);
+  EXPECT_EQ(s.code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "No module named 'absent'");
+}
+
+TEST(ExportEngineCreateTest, NeedsAWriterAndAProvider) {
+  FakeProvider provider;
+  EXPECT_EQ(ExportEngine::Create(nullptr, &provider, "", {}).status().code(),
+            StatusCode::kInvalidArgument);
+  auto bytes = std::make_shared<std::vector<uint8_t>>();
+  Result<std::unique_ptr<ArchiveWriter>> writer =
+      ArchiveWriter::OpenSink(std::make_unique<MemorySink>(bytes));
+  ASSERT_TRUE(writer.ok());
+  EXPECT_EQ(ExportEngine::Create(std::move(writer).value(), nullptr, "", {})
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST_F(ExportEngineTest, RepackagedMockWritesMockRuntimeOnce) {
@@ -618,8 +656,8 @@ TEST_F(ExportEngineTest, CallbackErrorAbortsFinish) {
       "3.11.7");
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "hook refused json");
-  EXPECT_FALSE(writer_->finished());
-  EXPECT_FALSE(writer_->HasRecord(".data/extern_modules"));
+  EXPECT_FALSE(engine_->finished());
+  EXPECT_FALSE(engine_->HasRecord(".data/extern_modules"));
 }
 
 TEST_F(ExportEngineTest, FinishRefusesABrokenGraph) {
@@ -629,7 +667,7 @@ TEST_F(ExportEngineTest, FinishRefusesABrokenGraph) {
       [](std::string_view, Action) { return Status::Ok(); }, "3.11.7");
   EXPECT_EQ(s.code(), StatusCode::kPackagingError);
   EXPECT_EQ(s.message(), *engine_->Validate(false));
-  EXPECT_FALSE(writer_->finished());
+  EXPECT_FALSE(engine_->finished());
 }
 
 TEST_F(ExportEngineTest, FinishingTwiceIsRefused) {
@@ -647,20 +685,13 @@ TEST_F(ExportEngineTest, RDepsOfUnknownModuleIsEmpty) {
   EXPECT_EQ(engine_->FindNode("nobody"), nullptr);
 }
 
-TEST(PackagingErrorReasonTest, NamesRoundTrip) {
-  for (PackagingErrorReason reason :
-       {PackagingErrorReason::kIsExtensionModule,
-        PackagingErrorReason::kNoDunderFile,
-        PackagingErrorReason::kSourceFileNotFound,
-        PackagingErrorReason::kDependencyResolutionFailed,
-        PackagingErrorReason::kNoAction, PackagingErrorReason::kDenied,
-        PackagingErrorReason::kMockedButStillUsed}) {
-    EXPECT_EQ(ParsePackagingErrorReason(PackagingErrorReasonName(reason)),
-              reason);
-  }
+TEST(PackagingErrorReasonTest, NamesAndTextsAreTorchs) {
   EXPECT_EQ(PackagingErrorReasonName(PackagingErrorReason::kNoAction),
             "NO_ACTION");
-  EXPECT_FALSE(ParsePackagingErrorReason("BOGUS").has_value());
+  EXPECT_EQ(PackagingErrorReasonName(PackagingErrorReason::kMockedButStillUsed),
+            "MOCKED_BUT_STILL_USED");
+  EXPECT_EQ(PackagingErrorReasonText(PackagingErrorReason::kDenied),
+            "Module was denied by a pattern.");
 }
 
 }  // namespace

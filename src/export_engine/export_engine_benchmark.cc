@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "hermetic/packaging.h"
+#include "hermetic/export_engine.h"
 
 namespace hermetic {
 namespace {
@@ -59,6 +59,11 @@ class DiskProvider : public SourceProvider {
     }
     return it->second;
   }
+  // Every module not on disk is mocked here: a plain module's stub.
+  Result<bool> IsPackage(std::string_view name) override {
+    auto it = modules_.find(name);
+    return it != modules_.end() && it->second.is_package;
+  }
 
   size_t bytes() const { return bytes_; }
   size_t module_count() const { return modules_.size(); }
@@ -97,7 +102,13 @@ int Run(const fs::path& root, const std::string& top, int repeat) {
       std::fprintf(stderr, "%s\n", writer.status().ToString().c_str());
       return 1;
     }
-    ExportEngine engine(writer->get(), &provider, "", {});
+    Result<std::unique_ptr<ExportEngine>> created =
+        ExportEngine::Create(std::move(writer).value(), &provider, "", {});
+    if (!created.ok()) {
+      std::fprintf(stderr, "%s\n", created.status().ToString().c_str());
+      return 1;
+    }
+    ExportEngine& engine = **created;
     Result<GlobGroup> intern = GlobGroup::Create({top + ".**"});
     Result<GlobGroup> mock = GlobGroup::Create({"**"});
     if (!intern.ok() || !mock.ok() ||

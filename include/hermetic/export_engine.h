@@ -32,23 +32,26 @@
 //  - Giving source to a module that previously had no matching action clears
 //    its NO_ACTION error (torch instead fails later with a bare
 //    AssertionError); any action assigned to a node clears that error.
-//  - Every record goes through WriteRecord's checks: a name written twice or
-//    a name starting with a `<torch_package_N>` mangle prefix is
-//    FailedPrecondition with torch's message.
+//  - The engine owns its ArchiveWriter: every record goes through
+//    WriteRecord's checks (a name written twice or a name starting with a
+//    `<torch_package_N>` mangle prefix is AlreadyExists with torch's
+//    message) straight into the writer. Destroying an unfinished engine
+//    aborts the archive (the writer's contract).
+//  - A mocked module's is_package is asked of the provider (IsPackage) when
+//    the MOCK action is assigned; Finish asks the provider nothing.
 //  - Not thread-safe; the SourceProvider and the Finish callback may call
 //    back into the engine (the engine keeps no references across them).
-#ifndef HERMETIC_PACKAGING_H_
-#define HERMETIC_PACKAGING_H_
+#ifndef HERMETIC_EXPORT_ENGINE_H_
+#define HERMETIC_EXPORT_ENGINE_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "hermetic/archive.h"
@@ -85,8 +88,6 @@ enum class PackagingErrorReason {
 std::string_view PackagingErrorReasonName(PackagingErrorReason reason);
 // The member's value, the sentence shown in reports.
 std::string_view PackagingErrorReasonText(PackagingErrorReason reason);
-std::optional<PackagingErrorReason> ParsePackagingErrorReason(
-    std::string_view name);
 
 struct ModuleSource {
   bool is_package = false;
@@ -97,6 +98,14 @@ struct ModuleSource {
   // Shown as the error's context when non-empty, e.g. "filename: <path>".
   std::string context;
 };
+
+// torch.package's mangling rule, the one implementation (the Python layer
+// calls it through _core): whether `name` starts with the prefix
+// "<torch_package_N>" (N: ASCII digits) a PackageImporter gives its modules.
+bool IsMangled(std::string_view name);
+// `name` without any importer's prefix: the text after the prefix's first
+// dot ("" for a bare prefix); a name that is not mangled as it is.
+std::string_view Demangle(std::string_view name);
 
 // What the engine knows of the exporting interpreter's modules.
 class SourceProvider {
@@ -109,6 +118,10 @@ class SourceProvider {
                                     bool must_import) = 0;
   // An error (e.g. a mangled name no importer knows) aborts the engine call.
   virtual Result<ModuleSource> GetSource(std::string_view name) = 0;
+  // Whether the module is a package, asked once when a MOCK action is
+  // assigned (its stub is written as a package's __init__.py). An error (the
+  // module cannot be imported) aborts the engine call.
+  virtual Result<bool> IsPackage(std::string_view name) = 0;
 };
 
 // One node's attributes, named as torch's dependency graph attributes.
@@ -134,124 +147,74 @@ class ExportEngine {
   using ActionCallback =
       std::function<Status(std::string_view name, Action action)>;
 
-  // `writer` and `provider` are not owned and must outlive the engine.
-  // `stdlib_modules` are the top-level names externed implicitly.
-  ExportEngine(ArchiveWriter* writer, SourceProvider* provider,
-               std::string mock_source,
-               const std::vector<std::string>& stdlib_modules,
-               ExportOptions options = {});
-  ExportEngine(const ExportEngine&) = delete;
-  ExportEngine& operator=(const ExportEngine&) = delete;
+  // The engine owns `writer`; every record goes through it. `provider` is not
+  // owned and must outlive the engine. `stdlib_modules` are the top-level
+  // names externed implicitly. InvalidArgument for a null writer or provider.
+  static Result<std::unique_ptr<ExportEngine>> Create(
+      std::unique_ptr<ArchiveWriter> writer, SourceProvider* provider,
+      std::string mock_source, const std::vector<std::string>& stdlib_modules,
+      ExportOptions options = {});
+
+  virtual ~ExportEngine() = default;
 
   // Patterns are tried in the order added. DENY patterns are always
   // allow_empty. InvalidArgument for REPACKAGED_MOCK_MODULE and SKIP.
-  Status AddPattern(GlobGroup group, Action action, bool allow_empty);
+  virtual Status AddPattern(GlobGroup group, Action action,
+                            bool allow_empty) = 0;
 
-  Status SaveSourceString(std::string_view module_name, std::string source,
-                          bool is_package, bool dependencies);
-  Status SaveModule(std::string_view module_name, bool dependencies);
-  Status AddDependency(std::string_view module_name, bool dependencies);
+  virtual Status SaveSourceString(std::string_view module_name,
+                                  std::string source, bool is_package,
+                                  bool dependencies) = 0;
+  virtual Status SaveModule(std::string_view module_name,
+                            bool dependencies) = 0;
+  virtual Status AddDependency(std::string_view module_name,
+                               bool dependencies) = 0;
   // Adds node "<package.resource>" depending on the modules of the pickle's
   // globals and writes the record "<package as path>/<resource>".
   // InvalidArgument if resource is not a bare file name.
-  Status AddPickle(std::string_view package, std::string_view resource,
-                   std::span<const uint8_t> data, bool dependencies);
-  Status WriteRecord(std::string_view name, std::span<const uint8_t> data);
+  virtual Status AddPickle(std::string_view package, std::string_view resource,
+                           std::span<const uint8_t> data,
+                           bool dependencies) = 0;
+  // torch's _write checks, then the writer's: AlreadyExists for a name
+  // written before or a name under a `<torch_package_N>` mangle prefix (a
+  // name that belongs to a loaded package's namespace).
+  virtual Status WriteRecord(std::string_view name,
+                             std::span<const uint8_t> data) = 0;
+
+  // Whether a record of this name was written.
+  virtual bool HasRecord(std::string_view name) const = 0;
+  // Records written so far, in order.
+  virtual std::vector<std::string> RecordNames() const = 0;
+  // Whether Finish completed (the archive is in place).
+  virtual bool finished() const = 0;
+  // Drops the archive being written (a path target keeps what it had); later
+  // writes fail. No-op once finished.
+  virtual void Abort() = 0;
 
   // Sorted names of the nodes with `action`, pickle nodes excluded.
-  std::vector<std::string> ModulesWithAction(Action action) const;
+  virtual std::vector<std::string> ModulesWithAction(Action action) const = 0;
   // Direct predecessors in insertion order; empty for an unknown name.
-  std::vector<std::string> RDeps(std::string_view module_name) const;
-  const DiGraph& graph() const { return graph_; }
+  virtual std::vector<std::string> RDeps(
+      std::string_view module_name) const = 0;
+  virtual const DiGraph& graph() const = 0;
+  // Attributes of node `id` of graph().
+  virtual const NodeAttributes& node(DiGraph::NodeId id) const = 0;
   // nullptr for an unknown node.
-  const NodeAttributes* FindNode(std::string_view name) const;
+  virtual const NodeAttributes* FindNode(std::string_view name) const = 0;
 
   // torch's PackagingError message, or nullopt if no node has an error.
   // `debug` adds each broken module's first path from a root.
-  std::optional<std::string> Validate(bool debug) const;
+  virtual std::optional<std::string> Validate(bool debug) const = 0;
   // Indices (AddPattern order) of allow_empty=false patterns never matched.
-  std::vector<size_t> UnmatchedPatterns() const;
+  virtual std::vector<size_t> UnmatchedPatterns() const = 0;
 
   // close() steps 2-5: writes sources, _mock.py and mock stubs in node
   // order, then .data/extern_modules and .data/python_version, and finishes
   // the writer. PackagingError with Validate()'s text if a node has an error.
-  Status Finish(const ActionCallback& on_action,
-                std::string_view python_version);
-
- private:
-  struct Pattern {
-    GlobGroup group;
-    Action action;
-    bool allow_empty;
-    bool matched = false;
-  };
-  // A module whose dependencies are being added, torch's recursion frame.
-  struct InternFrame {
-    std::string module;
-    std::vector<std::string> dependencies;
-    size_t next = 0;
-  };
-
-  // Heterogeneous lookup: names arrive as string_view.
-  struct NameHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const {
-      return std::hash<std::string_view>()(s);
-    }
-  };
-  using NameSet = std::unordered_set<std::string, NameHash, std::equal_to<>>;
-
-  DiGraph::NodeId Node(std::string_view name);
-  void AddEdge(std::string_view from, std::string_view to);
-  void SetAction(DiGraph::NodeId id, Action action);
-  void SetError(DiGraph::NodeId id, PackagingErrorReason reason,
-                std::optional<std::string> context);
-  bool CanImplicitlyExtern(std::string_view module_name) const;
-  Pattern* FirstMatch(std::string_view module_name);
-  // Whether a dependency on `name` could make it interned (or unmatched),
-  // which is when existence must mean "imports" as in torch.
-  bool MayIntern(std::string_view name);
-  Result<bool> ModuleExists(const std::string& name);
-
-  // Runs torch's recursion from `root` until all of its dependencies (and
-  // theirs) are added.
-  Status InternDependencies(std::optional<InternFrame> root);
-  // add_dependency without recursing: an INTERN match yields the frame of
-  // the module to descend into.
-  Result<std::optional<InternFrame>> ResolveAction(std::string_view name,
-                                                   bool dependencies);
-  Result<std::optional<InternFrame>> InternModule(std::string_view name,
-                                                  bool dependencies);
-  // The module names `source` depends on, or nullopt after recording a
-  // DEPENDENCY_RESOLUTION_FAILED error on `id`.
-  Result<std::optional<std::vector<std::string>>> SourceDependencies(
-      DiGraph::NodeId id, const std::string& module_name, bool is_package);
-  // Forgets the node's dependency list unless the source is as before.
-  void SetSource(DiGraph::NodeId id, std::string source);
-  Status WriteMockFile();
-  Status WriteSource(std::string_view module_name, std::string_view source,
-                     bool is_package);
-
-  ArchiveWriter* writer_;
-  SourceProvider* provider_;
-  std::string mock_source_;
-  NameSet stdlib_;
-  ExportOptions options_;
-  DiGraph graph_;
-  std::vector<NodeAttributes> attrs_;  // indexed by DiGraph::NodeId
-  std::vector<Pattern> patterns_;
-  std::unordered_map<std::string, bool, NameHash, std::equal_to<>>
-      exists_cache_;
-  NameSet written_;
-  // SourceDependencies' answer for a node's current source.
-  struct ScannedDependencies {
-    bool is_package;
-    std::vector<std::string> modules;
-  };
-  std::unordered_map<DiGraph::NodeId, ScannedDependencies> dependencies_;
-  uint64_t source_changes_ = 0;
+  virtual Status Finish(const ActionCallback& on_action,
+                        std::string_view python_version) = 0;
 };
 
 }  // namespace hermetic
 
-#endif  // HERMETIC_PACKAGING_H_
+#endif  // HERMETIC_EXPORT_ENGINE_H_
