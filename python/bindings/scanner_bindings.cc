@@ -222,11 +222,13 @@ void BindScanners(nb::module_& m) {
             g.AddEdge(u, v);
           },
           nb::arg("u"), nb::arg("v"))
-      .def("__contains__",
-           [](const DiGraph& g, nb::handle name) {
-             return nb::isinstance<nb::str>(name) &&
-                    g.Contains(nb::cast<std::string_view>(name));
-           })
+      .def(
+          "__contains__",
+          [](const DiGraph& g, nb::handle name) {
+            return nb::isinstance<nb::str>(name) &&
+                   g.Contains(nb::cast<std::string_view>(name));
+          },
+          nb::arg("name"))
       .def("__len__", &DiGraph::size)
       .def("nodes",
            [](const DiGraph& g) {
@@ -246,31 +248,43 @@ void BindScanners(nb::module_& m) {
              }
              return out;
            })
-      .def("successors",
-           [](const DiGraph& g, nb::handle n) {
-             return Names(g, g.Successors(Node(g, n)));
-           })
-      .def("predecessors",
-           [](const DiGraph& g, nb::handle n) {
-             return Names(g, g.Predecessors(Node(g, n)));
-           })
-      .def("forward_transitive_closure",
-           [](const DiGraph& g, nb::handle src) {
-             return Names(g, g.ForwardTransitiveClosure(Node(g, src)));
-           })
-      .def("backward_transitive_closure",
-           [](const DiGraph& g, nb::handle src) {
-             return Names(g, g.BackwardTransitiveClosure(Node(g, src)));
-           })
-      .def("all_paths_dot",
-           [](const DiGraph& g, nb::handle src, nb::handle dst) {
-             return ValueOrRaise(
-                 g.AllPathsDot(g.name(Node(g, src)), g.name(Node(g, dst))));
-           })
-      .def("first_path",
-           [](const DiGraph& g, nb::handle dst) {
-             return Names(g, g.FirstPath(Node(g, dst)));
-           })
+      .def(
+          "successors",
+          [](const DiGraph& g, nb::handle n) {
+            return Names(g, g.Successors(Node(g, n)));
+          },
+          nb::arg("name"))
+      .def(
+          "predecessors",
+          [](const DiGraph& g, nb::handle n) {
+            return Names(g, g.Predecessors(Node(g, n)));
+          },
+          nb::arg("name"))
+      .def(
+          "forward_transitive_closure",
+          [](const DiGraph& g, nb::handle src) {
+            return Names(g, g.ForwardTransitiveClosure(Node(g, src)));
+          },
+          nb::arg("src"))
+      .def(
+          "backward_transitive_closure",
+          [](const DiGraph& g, nb::handle src) {
+            return Names(g, g.BackwardTransitiveClosure(Node(g, src)));
+          },
+          nb::arg("src"))
+      .def(
+          "all_paths_dot",
+          [](const DiGraph& g, nb::handle src, nb::handle dst) {
+            return ValueOrRaise(
+                g.AllPathsDot(g.name(Node(g, src)), g.name(Node(g, dst))));
+          },
+          nb::arg("src"), nb::arg("dst"))
+      .def(
+          "first_path",
+          [](const DiGraph& g, nb::handle dst) {
+            return Names(g, g.FirstPath(Node(g, dst)));
+          },
+          nb::arg("dst"))
       .def("to_dot", &DiGraph::ToDot);
 }
 

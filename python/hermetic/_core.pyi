@@ -196,6 +196,7 @@ class _ModuleProviderAction(enum.Enum):
     DENY = 4
     REPACKAGED_MOCK_MODULE = 5  # a dependency named `_mock`
     SKIP = 6  # `torch_package_importer`
+    def __repr__(self) -> str: ...  # <_ModuleProviderAction.NAME: n>
 
 class PackagingErrorReason(enum.Enum):
     """torch.package's reasons; each value is the sentence reports show.
@@ -207,6 +208,7 @@ class PackagingErrorReason(enum.Enum):
     NO_ACTION = ...
     DENIED = ...
     MOCKED_BUT_STILL_USED = ...
+    def __repr__(self) -> str: ...
 
 def is_mangled(name: str) -> bool:
     """Whether name starts with a PackageImporter's prefix

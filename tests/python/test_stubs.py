@@ -58,7 +58,7 @@ def surface(source):
 def test_core_stub_names_what_the_module_has(tmp_path):
     pytest.importorskip("nanobind.stubgen")
     generated = tmp_path / "_core.pyi"
-    subprocess.run([sys.executable, "-m", "nanobind.stubgen", "-q", "-m", "hermetic._core",
+    subprocess.run([sys.executable, "-m", "nanobind.stubgen", "-q", "-P", "-m", "hermetic._core",
                     "-o", str(generated)], check=True)
     module, stub = surface(generated.read_text()), surface(STUB.read_text())
     assert sorted(module.keys() - stub.keys()) == [], "bound but missing from _core.pyi"
