@@ -1,7 +1,8 @@
 // ExportEngine: torch.package's PackageExporter without the parts that need
 // live Python objects (pickling objects, importing modules).
 //
-// Contract (spec sections 3.2-3.3, 4.1-4.8, 9):
+// Contract (the layout it writes is docs/format.md section 2; the rest is
+// torch.package's exporter behaviour, which these rules pin down):
 //  - Modules are found and read only through a SourceProvider; the engine
 //    asks ModuleExists at most once per name (answers are cached) because a
 //    question may import the module in Python. It asks for an import-exact

@@ -139,7 +139,9 @@ def test_gate_accepts_what_picklers_write(tmp_path, protocol):
     data = pickletools.optimize(pickle._dumps(objects, protocol=protocol))
     path = _package(tmp_path, data)
     loaded = PackageImporter(str(path)).load_pickle("res", "x.pkl")
-    assert repr(loaded) == repr(objects)
+    # Equality, not repr: a set's repr follows its table's history, and a
+    # loaded set is built in another order than the one pickled.
+    assert loaded == objects
     assert loaded[12][0] is loaded[12][1]
 
 
