@@ -20,7 +20,7 @@
 //    largest index, not by the entries), stack, MARK nesting, memo and
 //    decimal integer text stay within PickleScanOptions. What picklers write
 //    (incl. pickletools.optimize output) passes.
-//  - Anything else fails with Corrupt "pickle <what> at byte N": unknown
+//  - Anything else fails with CorruptPickle "pickle <what> at byte N": unknown
 //    opcode, protocol above 5, truncated argument, a length or FRAME past the
 //    end, stack underflow, missing MARK, memo index missing, negative or out
 //    of range, EXT code <= 0, a global name that is not strict UTF-8, a limit

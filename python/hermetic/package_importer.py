@@ -346,7 +346,7 @@ class PackageImporter(Importer):
         data = self.zip_reader.get_record(record)
         try:
             _core.check_pickle(data)
-        except CorruptArchiveError as error:
+        except CorruptPickleError as error:
             raise CorruptPickleError(f"{_where(self.zip_reader, record)}: {error}") from None
         buffers = None
         if self.zip_reader.has_record(f"{record}.oob/0"):

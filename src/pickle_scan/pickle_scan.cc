@@ -76,8 +76,8 @@ class Scanner {
  private:
   // Records why the scan stopped; the hot path only passes bools around.
   bool Fail(std::string_view what, size_t at) {
-    error_ = Status::Corrupt("pickle " + std::string(what) + " at byte " +
-                             std::to_string(at));
+    error_ = Status::CorruptPickle("pickle " + std::string(what) + " at byte " +
+                                   std::to_string(at));
     return false;
   }
   bool Truncated() {

@@ -69,7 +69,7 @@ TEST(PickleScanTest, GlobalInstAndLongMemoGets) {
   Result<PickleScan> missing =
       Scan(Cat({head, "0", std::string_view("h\0", 2), "."}));
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().code(), StatusCode::kCorruptArchive);
+  EXPECT_EQ(missing.status().code(), StatusCode::kCorruptPickle);
   EXPECT_NE(missing.status().message().find("memo index 0 missing"),
             std::string::npos);
 }
@@ -92,7 +92,7 @@ TEST(PickleScanTest, EveryTruncationIsCorrupt) {
   for (size_t n = 0; n < kProtocol4.size(); ++n) {
     Result<PickleScan> r = Scan(kProtocol4.substr(0, n));
     ASSERT_FALSE(r.ok()) << n;
-    EXPECT_EQ(r.status().code(), StatusCode::kCorruptArchive);
+    EXPECT_EQ(r.status().code(), StatusCode::kCorruptPickle);
   }
 }
 
@@ -117,7 +117,7 @@ std::string Message(const std::string& bytes,
                     const PickleScanOptions& options = {}) {
   Result<PickleScan> r = Scan(bytes, options);
   if (r.ok()) return "ok";
-  EXPECT_EQ(r.status().code(), StatusCode::kCorruptArchive);
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruptPickle);
   return r.status().message();
 }
 

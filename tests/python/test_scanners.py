@@ -23,7 +23,7 @@ import time
 import pytest
 
 from hermetic import _core
-from hermetic.errors import CorruptArchiveError, InvalidArgumentError
+from hermetic.errors import CorruptPickleError, InvalidArgumentError
 
 # ---------------------------------------------------------------------------
 # Import scanner
@@ -616,7 +616,7 @@ def test_scan_pickle_every_truncation_is_corrupt():
     data = pickle.dumps(_objects(), protocol=4)
     assert _core.scan_pickle(data)
     for n in range(len(data)):
-        with pytest.raises(CorruptArchiveError):
+        with pytest.raises(CorruptPickleError):
             _core.scan_pickle(data[:n])
 
 
@@ -631,7 +631,8 @@ def test_scan_pickle_every_truncation_is_corrupt():
     (b"t.", "missing MARK at byte 0"),
 ])
 def test_scan_pickle_malformed_messages(data, what):
-    with pytest.raises(CorruptArchiveError, match="^pickle " + what + "$"):
+    # A CorruptPickleError is also a CorruptArchiveError and an UnpicklingError.
+    with pytest.raises(CorruptPickleError, match="^pickle " + what + "$"):
         _core.scan_pickle(data)
 
 
