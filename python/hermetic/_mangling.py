@@ -38,7 +38,8 @@ class PackageMangler:
 
     def mangle(self, name):
         if not name:
-            raise ValueError("cannot mangle an empty name")
+            # torch.package asserts here; callers catch AssertionError.
+            raise AssertionError("cannot mangle an empty name")
         return f"{self._prefix}.{name}"
 
     def demangle(self, mangled):

@@ -95,3 +95,42 @@ def test_all_paths_contains_exactly_the_edges_on_paths():
 def test_all_paths_of_unknown_source_raises():
     with pytest.raises(ValueError, match="The node nope is not in the digraph."):
         make_graph().all_paths("nope", "c")
+
+
+def _mixed(graph_class):
+    graph = graph_class()
+    graph.add_node(1, kind="int")
+    graph.add_edge(1, (2, 3))
+    graph.add_edge((2, 3), "x")
+    graph.add_edge(1, "x")
+    graph.add_edge("\0odd", 1)
+    graph.add_edge(2.5, frozenset({"a"}))
+    return graph
+
+
+def test_any_hashable_node_behaves_as_in_torch():
+    torch_digraph = pytest.importorskip("torch.package._digraph")
+    ours, theirs = _mixed(DiGraph), _mixed(torch_digraph.DiGraph)
+    assert list(ours) == list(theirs)
+    assert list(ours.edges) == list(theirs.edges)
+    assert ours.nodes == theirs.nodes
+    for node in theirs:
+        assert list(ours.successors(node)) == list(theirs.successors(node))
+        assert list(ours.predecessors(node)) == list(theirs.predecessors(node))
+        assert ours.first_path(node) == theirs.first_path(node)
+        assert (node in ours) == (node in theirs)
+    assert ours.to_dot() == theirs.to_dot()
+    assert (99 in ours, [1] in ours) == (99 in theirs, [1] in theirs) == (False, False)
+
+
+def test_hashable_nodes_in_closures_and_errors():
+    graph = _mixed(DiGraph)
+    assert graph.forward_transitive_closure(1) == {1, (2, 3), "x"}
+    assert graph.backward_transitive_closure("x") == {"x", (2, 3), 1, "\0odd"}
+    assert '"(2, 3)" -> "x";' in graph.all_paths(1, "x")
+    with pytest.raises(ValueError, match=r"^The node 99 is not in the digraph\.$"):
+        list(graph.successors(99))
+    with pytest.raises(ValueError, match=r"^The node \(9, 9\) is not in the digraph\.$"):
+        graph.first_path((9, 9))
+    with pytest.raises(TypeError, match="unhashable"):
+        graph.add_node([1])

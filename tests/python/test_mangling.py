@@ -3,6 +3,8 @@
 import sys
 import types
 
+import pytest
+
 from hermetic._mangling import PackageMangler, demangle, get_mangle_prefix, is_mangled
 
 
@@ -76,3 +78,11 @@ def test_the_core_rule_is_the_one_used_here():
     assert is_mangled is _core.is_mangled and demangle is _core.demangle
     assert not is_mangled("<torch_package_>.a")  # digits are required
     assert not is_mangled("<torch_package_1")  # and the closing bracket
+
+
+def test_mangling_an_empty_name_is_an_assertion_error_as_in_torch():
+    with pytest.raises(AssertionError):
+        PackageMangler().mangle("")
+    torch_mangling = pytest.importorskip("torch.package._mangling")
+    with pytest.raises(AssertionError):
+        torch_mangling.PackageMangler().mangle("")
