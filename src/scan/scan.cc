@@ -162,6 +162,7 @@ void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
     return;
   }
   ++report_.pickles;
+  const size_t first = report_.findings.size();
   const PickleScan& s = *scanned;
   if (hidden) {
     Add(Severity::kLow, "pickle.hidden", info.name, 0,
@@ -200,6 +201,11 @@ void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
         std::to_string(s.unnamed_persistent_ids) +
             " persistent ids of a kind the scan cannot name");
   }
+  std::stable_sort(report_.findings.begin() + static_cast<ptrdiff_t>(first),
+                   report_.findings.end(),
+                   [](const Finding& a, const Finding& b) {
+                     return a.position < b.position;
+                   });
 }
 
 void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
