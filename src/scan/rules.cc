@@ -1,6 +1,7 @@
 #include "rules.h"
 
 #include <array>
+#include <unordered_set>
 
 namespace hermetic::scan {
 namespace {
@@ -233,5 +234,34 @@ bool IsAllowedGlobal(std::string_view module, std::string_view name) {
 }
 
 std::span<const NameRule> RiskySourceNames() { return kRiskySourceNames; }
+
+bool MayBeRiskySourceName(std::string_view name,
+                          std::span<const std::string_view> special) {
+  // Most names of a source are none of these: a table of (first letter,
+  // length of the first component) rejects nearly all of them before the
+  // one hash lookup of that component.
+  struct Filter {
+    std::array<uint32_t, 256> lengths{};  // bit n: some component of length n
+    std::unordered_set<std::string_view> firsts;
+  };
+  static const Filter* filter = [&] {
+    auto* f = new Filter;
+    auto add = [&](std::string_view n) {
+      n = n.substr(0, n.find('.'));
+      f->lengths[static_cast<uint8_t>(n[0])] |= uint32_t{1} << n.size();
+      f->firsts.insert(n);
+    };
+    for (const NameRule& rule : kRiskySourceNames) add(rule.pattern);
+    for (std::string_view n : special) add(n);
+    return f;
+  }();
+  std::string_view first = name.substr(0, name.find('.'));
+  if (first.empty() || first.size() >= 32 ||
+      !(filter->lengths[static_cast<uint8_t>(first[0])] &
+        (uint32_t{1} << first.size()))) {
+    return false;
+  }
+  return filter->firsts.contains(first);
+}
 
 }  // namespace hermetic::scan

@@ -35,6 +35,10 @@ bool IsAllowedGlobal(std::string_view module, std::string_view name);
 // Dotted names in sources worth a finding when used (a call or a
 // reference), matched on the whole chain split at its last dot.
 std::span<const NameRule> RiskySourceNames();
+// False when no rule of RiskySourceNames, nor any of `special` (names the
+// caller checks itself, the same on every call), can match `name`.
+bool MayBeRiskySourceName(std::string_view name,
+                          std::span<const std::string_view> special);
 
 }  // namespace hermetic::scan
 

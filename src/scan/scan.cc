@@ -208,7 +208,13 @@ void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
                    });
 }
 
+// Source names CheckNameUse looks at beyond RiskySourceNames.
+constexpr std::string_view kSpecialSourceNames[] = {
+    "__import__", "importlib.import_module", "getattr", "setattr", "open",
+    "io.open"};
+
 void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
+  if (!scan::MayBeRiskySourceName(use.name, kSpecialSourceNames)) return;
   const size_t dot = use.name.rfind('.');
   std::string_view module =
       dot == std::string_view::npos ? "" : use.name.substr(0, dot);
@@ -216,8 +222,7 @@ void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
       dot == std::string_view::npos ? use.name : use.name.substr(dot + 1);
   const std::string shown = EscapeName(use.name);
   if (use.called && !use.constant_arguments &&
-      (use.name == "__import__" || use.name == "importlib.import_module" ||
-       use.name == "importlib.__import__")) {
+      (use.name == "__import__" || use.name == "importlib.import_module")) {
     Add(Severity::kMedium, "source.dynamic_import", record, use.line,
         shown + "() with arguments the scan cannot read: imports any module");
     return;
