@@ -309,8 +309,15 @@ class Scanner {
   std::vector<OpenBracket> brackets_;  // entries past open_ keep capacity
   size_t open_ = 0;
   enum class Chain : uint8_t { kNone, kIn, kAfterDot } chain_ = Chain::kNone;
+  // The chain so far: its first name, and once a '.' follows, the whole
+  // dotted name (most names are never dotted, and are not copied).
+  std::string_view chain_first_;
   std::string chain_name_;
+  bool chain_dotted_ = false;
   int chain_line_ = 0;
+  std::string_view ChainName() const {
+    return chain_dotted_ ? std::string_view(chain_name_) : chain_first_;
+  }
   bool name_pending_ = false;   // a bare name argument: constant if '=' next
   bool first_pending_ = false;  // the first argument so far is a bare name
   bool at_first_ = false;       // the next token starts the first argument
@@ -1117,7 +1124,7 @@ void Scanner::PushBracket(bool call) {
   b.first_argument = {};
   b.strings.clear();
   if (call) {
-    std::swap(b.name, chain_name_);
+    b.name.assign(ChainName());
     b.line = chain_line_;
     at_first_ = true;
   }
@@ -1188,6 +1195,8 @@ void Scanner::TrackName(const Token& tok) {
   const bool is_name = tok.kind == TokenKind::kName && !tok.keyword;
   if (open_ > 0) SettlePending(tok, brackets_[open_ - 1]);
   if (chain_ == Chain::kAfterDot && is_name) {
+    if (!chain_dotted_) chain_name_.assign(chain_first_);
+    chain_dotted_ = true;
     chain_name_.append(1, '.').append(tok.text);
     chain_ = Chain::kIn;
     return;
@@ -1207,7 +1216,7 @@ void Scanner::TrackName(const Token& tok) {
       is_op && tok.op == '=' && open_ > 0 && brackets_[open_ - 1].call;
   if (chain_ended && !keyword_argument) {
     NameUse use;
-    use.name = chain_name_;
+    use.name = ChainName();
     use.line = chain_line_;
     (*on_name_)(use);
   }
@@ -1217,7 +1226,8 @@ void Scanner::TrackName(const Token& tok) {
     const bool defined = prev_.kind == TokenKind::kName && prev_.keyword &&
                          (prev_.text == "def" || prev_.text == "class");
     if (!attribute && !defined && stmt_ == StmtState::kNone) {
-      chain_name_.assign(tok.text);
+      chain_first_ = tok.text;
+      chain_dotted_ = false;
       chain_line_ = tok.line;
       chain_ = Chain::kIn;
     }

@@ -283,8 +283,9 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
     std::string_view name = ref.name ? std::string_view(*ref.name) : "";
     std::string dotted = Dotted(ref.module, name);
     const NameRule* rule =
-        ref.name ? FindRule(scan::RiskySourceNames(), ref.module, name)
-                 : nullptr;
+        ref.name && scan::MayBeRiskySourceName(dotted, kSpecialSourceNames)
+            ? FindRule(scan::RiskySourceNames(), ref.module, name)
+            : nullptr;
     if (rule != nullptr) {
       Add(rule->severity, "source.import." + dotted, info.name, -1,
           "imports " + EscapeName(dotted));
