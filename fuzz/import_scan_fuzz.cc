@@ -12,6 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hermetic::ImportScanOptions options;
   options.max_bracket_depth = 200;
   (void)hermetic::ScanImports(source, "pkg.sub.mod", false, options);
-  (void)hermetic::ScanImports(source, "top", true, options);
+  (void)hermetic::ScanImports(source, "top", true, options,
+                              [](const hermetic::NameUse&) {});
   return 0;
 }

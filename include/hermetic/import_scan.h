@@ -32,11 +32,19 @@
 //    parentheses" (Python's own limit by default; f-string levels count
 //    too); a source or an import call beyond its limit fails with
 //    ResourceExhausted.
+//  - Given a NameUseCallback, the same pass also hands it every dotted
+//    name the code uses (a name not preceded by '.', with the attributes
+//    that follow it: `os.path.join`, `eval`), once per use, names after
+//    `def`, `class` and in import statements excluded. For a call it comes
+//    when the call's ')' is reached, with what the scan can say of the
+//    arguments; else when the name ends.
 #ifndef HERMETIC_IMPORT_SCAN_H_
 #define HERMETIC_IMPORT_SCAN_H_
 
 #include <cstddef>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -64,6 +72,29 @@ struct ImportScanOptions {
 Result<std::vector<ImportRef>> ScanImports(
     std::string_view source, std::string_view module_name, bool is_package,
     const ImportScanOptions& options = {});
+
+// Views valid only during the callback.
+struct NameUse {
+  std::string_view name;  // dotted, without spaces or comments
+  int line = 0;           // of its first component
+  bool called = false;
+  // For calls: every argument is a literal (numbers, strings, containers
+  // of them, keyword=literal), as constant `__import__` arguments are.
+  bool constant_arguments = false;
+  // For calls: the first argument when it is a bare name, else empty.
+  std::string_view first_argument;
+  // For calls: the string literals directly among the arguments, as
+  // written (prefix and quotes included), the first kMaxStringArguments.
+  std::span<const std::string_view> string_arguments;
+  static constexpr size_t kMaxStringArguments = 4;
+};
+using NameUseCallback = std::function<void(const NameUse&)>;
+
+Result<std::vector<ImportRef>> ScanImports(std::string_view source,
+                                           std::string_view module_name,
+                                           bool is_package,
+                                           const ImportScanOptions& options,
+                                           const NameUseCallback& on_name);
 
 // The package relative imports resolve against: module_name for packages,
 // else everything before its last dot (a top-level module is its own

@@ -11,6 +11,8 @@
 //    computed by REDUCE) are counted, not named. Also reports the copyreg
 //    extension codes (EXT*) and the persistent ids (PERSID, BINPERSID) with
 //    the kinds the model can name (the str that starts a tuple id).
+//    Each of these comes with the byte offset of the opcode that first
+//    named it (of every unresolved STACK_GLOBAL), for reports.
 //  - Never executes or allocates Python objects; memory and time linear in
 //    the input size, no recursion.
 //  - Accepting a pickle means CPython's C unpickler reading it allocates no
@@ -61,12 +63,17 @@ struct PickleScanOptions {
 struct PickleScan {
   int protocol = 0;  // from PROTO, 0..1 when absent
   std::vector<PickleGlobal> globals;
-  size_t unresolved_globals = 0;         // STACK_GLOBALs with unknown operands
-  std::vector<int32_t> extension_codes;  // distinct, first-seen order
-  size_t persistent_ids = 0;             // PERSID and BINPERSID opcodes
+  std::vector<size_t> global_offsets;  // of the opcode naming globals[i]
+  size_t unresolved_globals = 0;       // STACK_GLOBALs with unknown operands
+  std::vector<size_t> unresolved_global_offsets;  // of each of them
+  std::vector<int32_t> extension_codes;           // distinct, first-seen order
+  std::vector<size_t> extension_code_offsets;
+  size_t persistent_ids = 0;  // PERSID and BINPERSID opcodes
   // Distinct first items of tuple ids, first-seen order ("storage", ...).
   std::vector<std::string> persistent_id_kinds;
+  std::vector<size_t> persistent_id_kind_offsets;
   size_t unnamed_persistent_ids = 0;  // ids whose kind the model cannot name
+  size_t first_unnamed_persistent_id_offset = 0;  // when there is one
 };
 
 Result<PickleScan> ScanPickle(std::span<const uint8_t> data,

@@ -101,6 +101,7 @@ std::unique_ptr<ArchiveWriter> OpenArchiveWriter(nb::object target,
 void BindArchive(nb::module_& m);
 void BindScanners(nb::module_& m);
 void BindExportEngine(nb::module_& m);
+void BindScan(nb::module_& m);
 
 }  // namespace hermetic::python
 

@@ -19,11 +19,13 @@ from .importer import (
 )
 from .package_exporter import EmptyMatchError, PackageExporter, PackagingError
 from .package_importer import PackageImporter
+from ._scan import Finding, ScanReport, scan
 
 __all__ = [
     "CorruptArchiveError",
     "Directory",
     "EmptyMatchError",
+    "Finding",
     "GlobGroup",
     "HermeticError",
     "Importer",
@@ -33,6 +35,8 @@ __all__ = [
     "PackageExporter",
     "PackageImporter",
     "PackagingError",
+    "ScanReport",
     "is_from_package",
+    "scan",
     "sys_importer",
 ]

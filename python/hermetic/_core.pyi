@@ -157,6 +157,17 @@ def check_pickle(data: Buffer) -> PickleScan:
     the C unpickler's allocations stay proportional to the pickle."""
 
 # --------------------------------------------------------------------------
+# Static inspection of a whole archive (src/scan)
+
+def scan_archive(
+    path: bytes, allowed_globals: Sequence[str] = []
+) -> tuple[int, int, int, list[tuple[str, str, str, int, str]]]:
+    """(records, pickles, sources, findings) of the archive at `path` (bytes,
+    as os.fsencode gives), each finding (severity, rule, record, position,
+    message), position -1 where none applies. Nothing in the archive runs;
+    hermetic.scan wraps it in a ScanReport."""
+
+# --------------------------------------------------------------------------
 # Patterns and graph (src/glob, src/graph)
 
 class GlobGroup:

@@ -285,6 +285,42 @@ class Scanner {
   std::vector<ImportRef> out_;
   // module, then "\1" + name or "\0" for none: source holds no NUL bytes.
   std::unordered_set<std::string> seen_;
+
+  // Name uses, tracked only for a callback (see NameUse).
+ public:
+  void set_name_callback(const NameUseCallback* on_name) { on_name_ = on_name; }
+
+ private:
+  struct OpenBracket {
+    bool call = false;
+    bool constant = true;
+    std::string name;  // of the callee
+    int line = 0;
+    std::string_view first_argument;
+    std::vector<std::string_view> strings;
+  };
+  void TrackName(const Token& tok);
+  // What the token after a bare name argument says of it.
+  void SettlePending(const Token& tok, OpenBracket& bracket);
+  void ArgumentToken(const Token& tok, OpenBracket& bracket);
+  void PushBracket(bool call);
+  void PopBracket();
+  const NameUseCallback* on_name_ = nullptr;
+  std::vector<OpenBracket> brackets_;  // entries past open_ keep capacity
+  size_t open_ = 0;
+  enum class Chain : uint8_t { kNone, kIn, kAfterDot } chain_ = Chain::kNone;
+  // The chain so far: its first name, and once a '.' follows, the whole
+  // dotted name (most names are never dotted, and are not copied).
+  std::string_view chain_first_;
+  std::string chain_name_;
+  bool chain_dotted_ = false;
+  int chain_line_ = 0;
+  std::string_view ChainName() const {
+    return chain_dotted_ ? std::string_view(chain_name_) : chain_first_;
+  }
+  bool name_pending_ = false;   // a bare name argument: constant if '=' next
+  bool first_pending_ = false;  // the first argument so far is a bare name
+  bool at_first_ = false;       // the next token starts the first argument
 };
 
 void Scanner::SkipNumber() {
@@ -1080,6 +1116,131 @@ Status Scanner::Handle(const Token& tok) {
   return Status::Ok();
 }
 
+void Scanner::PushBracket(bool call) {
+  if (open_ == brackets_.size()) brackets_.emplace_back();
+  OpenBracket& b = brackets_[open_++];
+  b.call = call;
+  b.constant = true;
+  b.first_argument = {};
+  b.strings.clear();
+  if (call) {
+    b.name.assign(ChainName());
+    b.line = chain_line_;
+    at_first_ = true;
+  }
+  first_pending_ = false;
+  name_pending_ = false;
+}
+
+void Scanner::PopBracket() {
+  if (open_ == 0) return;
+  OpenBracket& b = brackets_[--open_];
+  if (b.call) {
+    NameUse use;
+    use.name = b.name;
+    use.line = b.line;
+    use.called = true;
+    use.constant_arguments = b.constant;
+    use.first_argument = b.first_argument;
+    use.string_arguments = b.strings;
+    (*on_name_)(use);
+  }
+  // A call is not a literal, nor is a container of non-literals.
+  if (open_ > 0 && (b.call || !b.constant))
+    brackets_[open_ - 1].constant = false;
+  at_first_ = first_pending_ = name_pending_ = false;
+}
+
+void Scanner::SettlePending(const Token& tok, OpenBracket& b) {
+  const bool is_op = tok.kind == TokenKind::kOp;
+  if (name_pending_ && !(is_op && tok.op == '=')) b.constant = false;
+  name_pending_ = false;
+  if (first_pending_ && !(is_op && (tok.op == ',' || tok.op == ')'))) {
+    b.first_argument = {};
+  }
+  first_pending_ = false;
+}
+
+void Scanner::ArgumentToken(const Token& tok, OpenBracket& b) {
+  const bool first = at_first_;
+  at_first_ = false;
+  switch (tok.kind) {
+    case TokenKind::kString:
+      if (b.call && b.strings.size() < NameUse::kMaxStringArguments) {
+        b.strings.push_back(tok.text);
+      }
+      break;
+    case TokenKind::kName:
+      if (tok.keyword) {
+        b.constant = false;
+      } else if (tok.text != "True" && tok.text != "False" &&
+                 tok.text != "None") {
+        name_pending_ = true;
+        if (first && b.call) {
+          b.first_argument = tok.text;
+          first_pending_ = true;
+        }
+      }
+      break;
+    case TokenKind::kFString:
+      b.constant = false;
+      break;
+    default:
+      break;
+  }
+}
+
+void Scanner::TrackName(const Token& tok) {
+  const bool is_op = tok.kind == TokenKind::kOp;
+  const bool is_name = tok.kind == TokenKind::kName && !tok.keyword;
+  if (open_ > 0) SettlePending(tok, brackets_[open_ - 1]);
+  if (chain_ == Chain::kAfterDot && is_name) {
+    if (!chain_dotted_) chain_name_.assign(chain_first_);
+    chain_dotted_ = true;
+    chain_name_.append(1, '.').append(tok.text);
+    chain_ = Chain::kIn;
+    return;
+  }
+  if (chain_ == Chain::kIn && is_op && tok.op == '.') {
+    chain_ = Chain::kAfterDot;
+    return;
+  }
+  const bool chain_ended = chain_ != Chain::kNone;
+  chain_ = Chain::kNone;
+  if (chain_ended && is_op && tok.op == '(') {
+    PushBracket(/*call=*/true);
+    return;
+  }
+  // A keyword argument's name is no use of it.
+  const bool keyword_argument =
+      is_op && tok.op == '=' && open_ > 0 && brackets_[open_ - 1].call;
+  if (chain_ended && !keyword_argument) {
+    NameUse use;
+    use.name = ChainName();
+    use.line = chain_line_;
+    (*on_name_)(use);
+  }
+  if (open_ > 0) ArgumentToken(tok, brackets_[open_ - 1]);
+  if (is_name) {
+    const bool attribute = prev_.kind == TokenKind::kOp && prev_.op == '.';
+    const bool defined = prev_.kind == TokenKind::kName && prev_.keyword &&
+                         (prev_.text == "def" || prev_.text == "class");
+    if (!attribute && !defined && stmt_ == StmtState::kNone) {
+      chain_first_ = tok.text;
+      chain_dotted_ = false;
+      chain_line_ = tok.line;
+      chain_ = Chain::kIn;
+    }
+    return;
+  }
+  if (!is_op) return;
+  if (tok.op == '(' || tok.op == '[' || tok.op == '{') {
+    PushBracket(/*call=*/false);
+  } else if (tok.op == ')' || tok.op == ']' || tok.op == '}') {
+    PopBracket();
+  }
+}
+
 Result<std::vector<ImportRef>> Scanner::Run() {
   // Line numbers are ints, and a source may have a line per byte.
   if (src_.size() > std::min<size_t>(options_.max_source_bytes, INT_MAX)) {
@@ -1117,6 +1278,7 @@ Result<std::vector<ImportRef>> Scanner::Run() {
     }
     HERMETIC_RETURN_IF_ERROR(HandleImportStatement(tok));
     HERMETIC_RETURN_IF_ERROR(Handle(tok));
+    if (on_name_ != nullptr) TrackName(tok);
     if (tok.kind == TokenKind::kEnd) {
       // The end of the source ends every open body.
       while (!deferred_.empty()) ReleaseDeferred();
@@ -1138,6 +1300,16 @@ Result<std::vector<ImportRef>> ScanImports(std::string_view source,
                                            bool is_package,
                                            const ImportScanOptions& options) {
   return import_scan::Scanner(source, module_name, is_package, options).Run();
+}
+
+Result<std::vector<ImportRef>> ScanImports(std::string_view source,
+                                           std::string_view module_name,
+                                           bool is_package,
+                                           const ImportScanOptions& options,
+                                           const NameUseCallback& on_name) {
+  import_scan::Scanner scanner(source, module_name, is_package, options);
+  scanner.set_name_callback(&on_name);
+  return scanner.Run();
 }
 
 }  // namespace hermetic

@@ -217,3 +217,75 @@ TEST(ImportScanTest, LimitsOnSourceAndCallSize) {
 
 }  // namespace
 }  // namespace hermetic
+
+namespace hermetic {
+namespace {
+
+// A NameUse, owned: "name@line", "()" appended for calls, then "const" for
+// constant arguments, "first=<name>" and the string arguments.
+std::vector<std::string> Uses(std::string_view source) {
+  std::vector<std::string> out;
+  Result<std::vector<ImportRef>> r =
+      ScanImports(source, "pkg.mod", false, {}, [&](const NameUse& use) {
+        std::string s(use.name);
+        s.append("@").append(std::to_string(use.line));
+        if (use.called) {
+          s.append("()");
+          if (use.constant_arguments) s.append(" const");
+          if (!use.first_argument.empty()) {
+            s.append(" first=").append(use.first_argument);
+          }
+          for (std::string_view a : use.string_arguments) {
+            s.append(" ").append(a);
+          }
+        }
+        out.push_back(std::move(s));
+      });
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return out;
+}
+
+using Strings = std::vector<std::string>;
+
+TEST(ImportScanNameUseTest, DottedNamesAndCalls) {
+  EXPECT_EQ(Uses("x = os . system\nos.system('ls')\n"),
+            (Strings{"x@1", "os.system@1", "os.system@2() const 'ls'"}));
+  // Attributes of other expressions are not names; def and class names
+  // and import statements are not uses.
+  EXPECT_EQ(Uses("f().system(1)\ndef eval(): pass\nimport os.path\n"),
+            (Strings{"f@1() const"}));
+}
+
+TEST(ImportScanNameUseTest, ArgumentsAreConstantOnlyWhenLiteral) {
+  EXPECT_EQ(Uses("__import__('a', fromlist=['b'], level=0)\n"),
+            (Strings{"__import__@1() const 'a'"}));
+  EXPECT_EQ(Uses("__import__(n)\n"),
+            (Strings{"n@1", "__import__@1() first=n"}));
+  EXPECT_EQ(Uses("__import__(f'{x}')\n"), (Strings{"x@1", "__import__@1()"}));
+  // Keyword names are no uses. A nested call makes the outer one
+  // non-constant, and comes first.
+  EXPECT_EQ(Uses("g(h(1))\n"), (Strings{"h@1() const", "g@1()"}));
+}
+
+TEST(ImportScanNameUseTest, FirstArgumentAndStrings) {
+  EXPECT_EQ(Uses("getattr(builtins, 'ev' 'al')\n"),
+            (Strings{"builtins@1", "getattr@1() first=builtins 'ev' 'al'"}));
+  EXPECT_EQ(Uses("open(p,\n  mode=\"wb\")\n"),
+            (Strings{"p@1", "open@1() first=p \"wb\""}));
+  EXPECT_EQ(Uses("getattr(builtins.x, 'y')\n"),
+            (Strings{"builtins.x@1", "getattr@1() 'y'"}));
+}
+
+TEST(ImportScanNameUseTest, ImportsAreStillReported) {
+  size_t uses = 0;
+  Result<std::vector<ImportRef>> r =
+      ScanImports("import a\nb = __import__('c')\n", "m", false, {},
+                  [&](const NameUse&) { ++uses; });
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r,
+            (std::vector<ImportRef>{{"a", std::nullopt}, {"c", std::nullopt}}));
+  EXPECT_EQ(uses, 2u);
+}
+
+}  // namespace
+}  // namespace hermetic

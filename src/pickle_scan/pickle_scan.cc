@@ -247,6 +247,7 @@ class Scanner {
     key.append(1, ':').append(module).append(name);
     if (seen_.insert(std::move(key)).second) {
       result_.globals.push_back({std::string(module), std::string(name)});
+      result_.global_offsets.push_back(op_pos_);
     }
     return true;
   }
@@ -260,12 +261,15 @@ class Scanner {
   bool PersistentId(Slot id) {
     ++result_.persistent_ids;
     if (!id.is_named_tuple()) {
-      ++result_.unnamed_persistent_ids;
+      if (result_.unnamed_persistent_ids++ == 0) {
+        result_.first_unnamed_persistent_id_offset = op_pos_;
+      }
       return true;
     }
     std::string_view kind = String(Slot{id.code & ~Slot::kTuple});
     if (kinds_seen_.insert(std::string(kind)).second) {
       result_.persistent_id_kinds.emplace_back(kind);
+      result_.persistent_id_kind_offsets.push_back(op_pos_);
     }
     return true;
   }
@@ -279,6 +283,7 @@ class Scanner {
                   result_.extension_codes.end(),
                   c) == result_.extension_codes.end()) {
       result_.extension_codes.push_back(c);
+      result_.extension_code_offsets.push_back(op_pos_);
     }
     return PushOpaque();
   }
@@ -528,6 +533,7 @@ bool Scanner::Step(uint8_t op) {
         if (!Record(String(module), String(name))) return false;
       } else {
         ++result_.unresolved_globals;
+        result_.unresolved_global_offsets.push_back(op_pos_);
       }
       return PushOpaque();
     }

@@ -223,6 +223,22 @@ TEST(PickleScanTest, UnresolvedGlobalsAreCounted) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(r->globals.empty());
   EXPECT_EQ(r->unresolved_globals, 2u);
+  EXPECT_EQ(r->unresolved_global_offsets, (std::vector<size_t>{14, 17}));
+}
+
+TEST(PickleScanTest, FindingsComeWithTheOffsetOfTheirOpcode) {
+  // GLOBAL at 0 (a repeat at 12 is not reported again), STACK_GLOBAL at 30,
+  // EXT1 at 31, a named persistent id at 43 and an unnamed one at 45.
+  Result<PickleScan> r = Scan(Cat(
+      {"cos\nsystem\n0", "cos\nsystem\n0", ShortUnicode("m"), ShortUnicode("n"),
+       "\x93\x82\x05", ShortUnicode("storage"), "\x85QNQ000."}));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->globals,
+            (std::vector<PickleGlobal>{{"os", "system"}, {"m", "n"}}));
+  EXPECT_EQ(r->global_offsets, (std::vector<size_t>{0, 30}));
+  EXPECT_EQ(r->extension_code_offsets, (std::vector<size_t>{31}));
+  EXPECT_EQ(r->persistent_id_kind_offsets, (std::vector<size_t>{43}));
+  EXPECT_EQ(r->first_unnamed_persistent_id_offset, 45u);
 }
 
 TEST(PickleScanTest, GlobalNamesMustBeUtf8) {

@@ -13,6 +13,8 @@
 
 #include "hermetic/archive.h"
 #include "hermetic/posix_file.h"
+#include "json.h"
+#include "scan_command.h"
 
 namespace hermetic::cli {
 namespace {
@@ -57,6 +59,7 @@ const std::map<std::string_view, std::string_view>& Usages() {
        "renamed into place once its CRC-32 checked, so a damaged record\n"
        "leaves no file. Refuses records that would land outside DIR,\n"
        "including through symbolic links already present in DIR.\n"},
+      {"scan", kScanUsage},
   };
   return *usages;
 }
@@ -69,7 +72,8 @@ void PrintMainHelp(FILE* out) {
                "  ls [--json] ARCHIVE      list records\n"
                "  cat ARCHIVE RECORD       print one record\n"
                "  verify ARCHIVE           check every CRC-32\n"
-               "  extract ARCHIVE DIR      unpack into DIR\n\n"
+               "  extract ARCHIVE DIR      unpack into DIR\n"
+               "  scan [--json] ARCHIVE    report what loading would run\n\n"
                "Run 'hermetic COMMAND --help' for details.\n\n%s",
                kExitCodes);
 }
@@ -100,32 +104,6 @@ int ExitCodeFor(const Status& s) {
 int Fail(const Status& s) {
   std::fprintf(stderr, "hermetic: %s\n", s.message().c_str());
   return ExitCodeFor(s);
-}
-
-std::string JsonString(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 uint64_t Alignment(uint64_t offset) {
@@ -297,8 +275,13 @@ int Main(int argc, char** argv) {
   args.erase(args.begin());
   static const std::map<std::string_view,
                         std::function<int(const std::vector<std::string>&)>>
-      commands = {
-          {"ls", Ls}, {"cat", Cat}, {"verify", Verify}, {"extract", Extract}};
+      commands = {{"ls", Ls},
+                  {"cat", Cat},
+                  {"verify", Verify},
+                  {"extract", Extract},
+                  {"scan", [](const std::vector<std::string>& a) {
+                     return ScanCommand(a, Fail);
+                   }}};
   auto it = commands.find(command);
   if (it == commands.end()) {
     std::fprintf(stderr, "hermetic: unknown command '%s'\n\n",
