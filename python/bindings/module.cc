@@ -19,4 +19,5 @@ NB_MODULE(_core, m) {
   hermetic::python::BindArchive(m);
   hermetic::python::BindScanners(m);
   hermetic::python::BindExportEngine(m);
+  hermetic::python::BindManifest(m);
 }
