@@ -266,3 +266,19 @@ def test_cli_verify_usage(tmp_path):
     assert run("verify", tmp_path / "m.pt", "--key").returncode == 2
     assert run("sign", tmp_path / "m.pt").returncode == 2
     assert run("keygen").returncode == 2
+
+
+def test_python_signing_matches_the_cli_format(tmp_path, keys):
+    (k1, k1_pub), _ = keys
+    assert _manifest.public_key_of(k1) == k1_pub.read_bytes()
+    path = export(tmp_path / "m.pt", manifest=True)
+    manifest_before = records(path)[MANIFEST]
+    signer = _manifest.sign_archive(path, k1)
+    assert k1_pub.read_bytes().decode().split("\n")[1] == signer
+    after = records(path)
+    assert after[MANIFEST] == manifest_before  # signing keeps the manifest
+    assert after[SIGNATURE].decode() == (
+        f"hermetic-signature 1\ned25519 {signer} "
+        f"{after[SIGNATURE].decode().split()[-1]}\n")
+    assert len(after[SIGNATURE]) == 223
+    PackageImporter(path, trusted_keys=[k1_pub])
