@@ -157,8 +157,9 @@ Result<VerifyReport> VerifyManifest(ArchiveReader& reader,
 
 // Rewrites the archive at `path` (atomically: a temporary renamed over it)
 // with every record as it is plus a signature by `key`, replacing an older
-// signature. The manifest is verified first: a tampered archive or one
-// without a manifest is refused (kIntegrity / FailedPrecondition).
+// signature. A manifest is verified first (a tampered archive is refused,
+// kIntegrity) and kept as it is; an archive without one (torch.package's)
+// gets a new manifest of its records, with the time.
 Status SignArchive(const std::string& path, const SecretKey& key,
                    const ManifestOptions& options = {});
 

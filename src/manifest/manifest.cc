@@ -587,28 +587,39 @@ Status SignArchive(const std::string& path, const SecretKey& key,
   if (!reader.ok()) return reader.status();
   VerifyOptions verify;
   verify.manifest = options;
-  verify.require_manifest = true;
   auto report = VerifyManifest(**reader, verify);
   if (!report.ok()) return report.status();
-  auto manifest = (*reader)->Read(kManifestRecord);
-  if (!manifest.ok()) return manifest.status();
   auto writer = ArchiveWriter::OpenFile(path);
   if (!writer.ok()) return writer.status();
+  std::unique_ptr<ArchiveWriter> out = std::move(*writer);
+  std::vector<uint8_t> manifest;
+  if (report->has_manifest) {
+    auto bytes = (*reader)->Read(kManifestRecord);
+    if (!bytes.ok()) return bytes.status();
+    manifest = std::move(*bytes);
+  } else {
+    // An archive another writer made (torch.package's): its records as
+    // they are, under a new manifest.
+    ManifestWriteOptions write;
+    write.sign_with = key;
+    out = WrapWithManifest(std::move(out), std::move(write));
+  }
   for (const RecordInfo& r : (*reader)->records()) {
     if (r.name == kSignatureRecord) continue;
-    if (Status s = (*writer)->BeginRecord(r.name); !s.ok()) return s;
+    if (Status s = out->BeginRecord(r.name); !s.ok()) return s;
     Status s = (*reader)->Stream(r.name, [&](std::span<const uint8_t> piece) {
-      return (*writer)->Append(piece);
+      return out->Append(piece);
     });
     if (!s.ok()) return s;
-    if (Status e = (*writer)->EndRecord(); !e.ok()) return e;
+    if (Status e = out->EndRecord(); !e.ok()) return e;
   }
-  const std::string sig = SignManifest(*manifest, key);
-  if (Status s = (*writer)->WriteRecord(kSignatureRecord, Bytes(sig));
-      !s.ok()) {
-    return s;
+  if (report->has_manifest) {
+    const std::string sig = SignManifest(manifest, key);
+    if (Status s = out->WriteRecord(kSignatureRecord, Bytes(sig)); !s.ok()) {
+      return s;
+    }
   }
-  return (*writer)->Finish();
+  return out->Finish();
 }
 
 }  // namespace hermetic

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "hermetic/posix_file.h"
+
 namespace hermetic {
 namespace {
 
@@ -403,6 +405,50 @@ TEST(ManifestTest, BadKeyFilesAreRefused) {
   pub.pop_back();
   EXPECT_THAT(ParsePublicKey(pub, "k.pub").status().message(),
               HasSubstr("k.pub: not a hermetic Ed25519 public key file"));
+}
+
+TEST(ManifestTest, SignArchiveAddsOrKeepsTheManifest) {
+  const std::string path = ::testing::TempDir() + "hermetic-sign-test.pt";
+  auto write_file = [&](const std::string& bytes) {
+    auto w = ArchiveWriter::OpenFile(path);
+    ASSERT_TRUE(w.ok());
+    auto r = Open(bytes);
+    for (const RecordInfo& info : r->records()) {
+      ASSERT_TRUE((*w)->WriteRecord(info.name, *r->Read(info.name)).ok());
+    }
+    ASSERT_TRUE((*w)->Finish().ok());
+  };
+  const SecretKey key = NewKey();
+  VerifyOptions trusted;
+  trusted.trusted_keys = {key.public_key()};
+  auto verify_file = [&] {
+    auto r = ArchiveReader::OpenPath(path);
+    EXPECT_TRUE(r.ok());
+    return VerifyManifest(**r, trusted);
+  };
+
+  write_file(WritePlain(kRecords));  // no manifest: one is made
+  ASSERT_TRUE(SignArchive(path, key).ok());
+  auto report = verify_file();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->records_checked, 4u);
+
+  const std::string signed_once = WriteSigned(kRecords, {});
+  write_file(signed_once);  // a manifest: kept byte for byte
+  ASSERT_TRUE(SignArchive(path, key).ok());
+  ASSERT_TRUE(verify_file().ok());
+  auto r = ArchiveReader::OpenPath(path);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*(*r)->Read(kManifestRecord),
+            *Open(signed_once)->Read(kManifestRecord));
+
+  Records tampered = WithVersion(kRecords);
+  tampered.emplace_back("m/extra.py", "");
+  write_file(Tamper(signed_once, tampered));
+  Status s = SignArchive(path, key);
+  EXPECT_EQ(s.code(), StatusCode::kIntegrity);
+  EXPECT_THAT(s.message(), HasSubstr("m/extra.py: not in the manifest"));
+  EXPECT_TRUE(Unlink(path, "removing the test archive").ok());
 }
 
 }  // namespace

@@ -249,16 +249,33 @@ def test_cli_keygen_sign_verify(tmp_path):
 
 
 @needs_cli
-def test_cli_sign_refuses_tampered_or_manifestless_archives(tmp_path, keys):
+def test_cli_sign_refuses_a_tampered_archive(tmp_path, keys):
     (k1, _), _ = keys
-    plain = export(tmp_path / "p.pt")
-    out = run("sign", plain, "--key", k1)
-    assert out.returncode == 1 and b"has no manifest" in out.stderr
     bad = _tampered(export(tmp_path / "m.pt", manifest=True), "added", tmp_path)
     before = bad.read_bytes()
     out = run("sign", bad, "--key", k1)
     assert out.returncode == 1 and b"pkg/evil.py: not in the manifest" in out.stderr
     assert bad.read_bytes() == before
+
+
+@needs_cli
+def test_cli_signs_a_torch_package_archive(tmp_path, keys):
+    torch_package = pytest.importorskip("torch.package")
+    (k1, k1_pub), _ = keys
+    path = tmp_path / "t.pt"
+    with torch_package.PackageExporter(str(path)) as e:
+        e.save_pickle("pkg", "obj.pkl", {"a": [1, 2, 3]})
+    before = records(path)
+    assert run("verify", path, "--key", k1_pub).returncode == 1
+    out = run("sign", path, "--key", k1)
+    assert out.returncode == 0, out.stderr
+    after = records(path)
+    assert list(after)[:-2] == list(before) and {n: after[n] for n in before} == before
+    assert list(after)[-2:] == [MANIFEST, SIGNATURE]
+    assert run("verify", path, "--key", k1_pub).returncode == 0
+    imp = PackageImporter(path, trusted_keys=[k1_pub])
+    assert imp.load_pickle("pkg", "obj.pkl") == {"a": [1, 2, 3]}
+    assert torch_package.PackageImporter(str(path)).load_pickle("pkg", "obj.pkl") == {"a": [1, 2, 3]}
 
 
 @needs_cli

@@ -69,8 +69,9 @@ const std::map<std::string_view, std::string_view>& Usages() {
       {"sign",
        "usage: hermetic sign ARCHIVE --key KEY\n"
        "Sign ARCHIVE's manifest with the secret key in KEY, replacing any\n"
-       "signature; the archive is rewritten atomically. Refuses an archive\n"
-       "without a manifest or whose records differ from it.\n"},
+       "signature; the archive is rewritten atomically. An archive without\n"
+       "a manifest (torch.package's) gets one first; one whose records\n"
+       "differ from its manifest is refused.\n"},
       {"extract",
        "usage: hermetic extract ARCHIVE DIR\n"
        "Write every record to DIR/<record name> (DIR is created if missing),\n"
