@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <cstring>
+#include <cstdio>
+#include <optional>
+#include <string>
 
 namespace hermetic {
 namespace {
@@ -80,6 +82,10 @@ Status EnsureSodium() {
   if (sodium_init() < 0) return Status::Internal("libsodium failed to start");
   return Status::Ok();
 }
+
+// For functions that cannot fail: only key generation needs the random
+// source, the one thing sodium_init can fail to open.
+void InitSodium() { static_cast<void>(EnsureSodium()); }
 
 bool ValidTime(std::string_view t) {
   // YYYY-MM-DDTHH:MM:SSZ
@@ -300,6 +306,7 @@ Result<std::vector<uint8_t>> ReadBounded(ArchiveReader& reader,
 std::string_view ManifestGenerator() { return "hermetic " HERMETIC_VERSION; }
 
 Sha256Digest Sha256(std::span<const uint8_t> data) {
+  InitSodium();
   Sha256Digest out;
   crypto_hash_sha256(out.data(), data.data(), data.size());
   return out;
@@ -470,6 +477,7 @@ Result<SecretKey> ParseSecretKey(std::string_view text,
 
 std::string SignManifest(std::span<const uint8_t> manifest,
                          const SecretKey& key) {
+  InitSodium();
   Signature s;
   s.key = key.public_key();
   crypto_sign_detached(s.sig.data(), nullptr, manifest.data(), manifest.size(),
@@ -479,6 +487,7 @@ std::string SignManifest(std::span<const uint8_t> manifest,
 
 std::unique_ptr<ArchiveWriter> WrapWithManifest(
     std::unique_ptr<ArchiveWriter> inner, ManifestWriteOptions options) {
+  InitSodium();
   return std::make_unique<ManifestWriter>(std::move(inner), std::move(options));
 }
 
