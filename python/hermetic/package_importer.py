@@ -265,7 +265,8 @@ class PackageImporter(Importer):
     trusted_keys: public keys (paths or bytes of key files, see
     ``hermetic keygen``); the archive must carry a valid signature by one of
     them, else IntegrityError (unsigned, signed by another key, tampered).
-    The manifest is checked as with verify, before anything is loaded.
+    The manifest is checked as with verify, before anything is loaded;
+    ``trusted_signer`` is then the hex of the key that signed it (else None).
 
     Attributes: ``filename`` (the path given, or ``"<binary>"``),
     ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
@@ -284,8 +285,11 @@ class PackageImporter(Importer):
         reader, filename = _open_records(file_or_buffer, verify)
         if verify:
             reader.archive.verify()
+        trusted_signer = None
         if verify or trusted_keys is not None:
-            _manifest.verify_archive(reader.archive, trusted_keys)
+            _, signer, _ = _manifest.verify_archive(reader.archive, trusted_keys)
+            if trusted_keys is not None:
+                trusted_signer = signer
         extern_modules = _read_extern_list(reader)
         for name in extern_modules:
             if not module_allowed(name):
@@ -297,6 +301,8 @@ class PackageImporter(Importer):
 
         self.filename = filename
         self.zip_reader = reader
+        # Hex of the trusted key that signed the archive (trusted_keys only).
+        self.trusted_signer = trusted_signer
         # The C++ reader itself, for the tensor and out-of-band buffer glue.
         self._reader = reader.archive
         self.extern_modules = extern_modules

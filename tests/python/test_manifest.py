@@ -168,6 +168,9 @@ def test_signed_archive_trusted_by_its_key_only(tmp_path, keys):
     assert SIGNATURE in records(path)
     imp = PackageImporter(path, trusted_keys=[k2_pub, k1_pub])
     assert imp.load_pickle("pkg", "obj.pkl") == {"a": [1, 2, 3]}
+    assert imp.trusted_signer == k1_pub.read_bytes().decode().split("\n")[1]
+    # A valid signature is not trust: without trusted_keys nobody vouches.
+    assert PackageImporter(path, verify=True).trusted_signer is None
     # A key given as its file's bytes works the same.
     PackageImporter(path, trusted_keys=[k1_pub.read_bytes()])
     with pytest.raises(IntegrityError, match="which is not a trusted key"):
