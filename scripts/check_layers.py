@@ -42,6 +42,7 @@ CLIENT_DIRS = ("tools", "python/bindings", "fuzz")
 LIBRARY_HEADERS = {
     "zlib.h": "PkgConfig::ZLIB",
     "libdeflate.h": "PkgConfig::LIBDEFLATE",
+    "sodium.h": "PkgConfig::SODIUM",
 }
 
 

@@ -6,7 +6,7 @@ set -euo pipefail
 need_apt=()
 # clang-14 and its runtimes build the fuzz targets (libFuzzer, ASan, UBSan);
 # zlib1g-dev is for the reader.
-for pkg in g++ pkg-config libdeflate-dev libgtest-dev libgmock-dev \
+for pkg in g++ pkg-config libdeflate-dev libsodium-dev libgtest-dev libgmock-dev \
   clang-14 libclang-rt-14-dev zlib1g-dev; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
     || need_apt+=("$pkg")

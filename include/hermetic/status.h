@@ -33,6 +33,7 @@ enum class StatusCode {
   kPackagingError,      // dependency resolution left broken modules
   kFailedPrecondition,  // operation not allowed in the object's state
   kResourceExhausted,   // memory (or another resource) for the input ran out
+  kIntegrity,           // records differ from their manifest or signature
   kInternal,            // a bug in hermetic
 };
 
@@ -72,6 +73,9 @@ class [[nodiscard]] Status {
   }
   static Status ResourceExhausted(std::string m) {
     return {StatusCode::kResourceExhausted, std::move(m)};
+  }
+  static Status Integrity(std::string m) {
+    return {StatusCode::kIntegrity, std::move(m)};
   }
   static Status Internal(std::string m) {
     return {StatusCode::kInternal, std::move(m)};

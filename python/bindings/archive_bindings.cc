@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -289,6 +290,12 @@ class PyArchiveReader {
   }
 
  public:
+  // f(reader) as every method runs it (GIL released, reader locked, its
+  // error raised), for the bindings of components that read archives.
+  void RunOnReader(const std::function<Status(ArchiveReader&)>& f) {
+    RunStatus("", f);
+  }
+
   PyArchiveReader(nb::object source, bool verify_crc)
       : verify_crc_(verify_crc) {
     ReaderOptions options;
@@ -405,6 +412,11 @@ std::unique_ptr<ArchiveWriter> OpenArchiveWriter(nb::object target,
   }
   throw nb::type_error(
       "ArchiveWriter target must be a path or have a write() method");
+}
+
+void RunOnArchiveReader(nb::handle reader,
+                        const std::function<Status(ArchiveReader&)>& f) {
+  nb::cast<PyArchiveReader&>(reader).RunOnReader(f);
 }
 
 void BindArchive(nb::module_& m) {

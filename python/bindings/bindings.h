@@ -5,8 +5,11 @@
 
 #include <nanobind/nanobind.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -98,10 +101,23 @@ class PyBuffer {
 std::unique_ptr<ArchiveWriter> OpenArchiveWriter(nb::object target,
                                                  const WriterOptions& options);
 
+// f(reader) on the C++ reader of a Python _core.ArchiveReader, as its own
+// methods run it (GIL released, reader locked); raises f's error.
+void RunOnArchiveReader(nb::handle reader,
+                        const std::function<Status(ArchiveReader&)>& f);
+
 void BindArchive(nb::module_& m);
 void BindScanners(nb::module_& m);
 void BindExportEngine(nb::module_& m);
 void BindScan(nb::module_& m);
+void BindManifest(nb::module_& m);
+
+// `writer` wrapped to write a manifest (and, given a (secret key file text,
+// source) pair, a signature) when finished; manifest_bindings.cc.
+std::unique_ptr<ArchiveWriter> WithManifest(
+    std::unique_ptr<ArchiveWriter> writer, bool reproducible,
+    const std::optional<std::pair<std::string, std::string>>& sign_with,
+    uint32_t version);
 
 }  // namespace hermetic::python
 

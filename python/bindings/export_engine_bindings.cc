@@ -8,6 +8,7 @@
 // re-raises that very exception (type, value and traceback).
 #include <Python.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
 #include <nanobind/stl/tuple.h>
@@ -141,13 +142,21 @@ class PyExportEngine {
   };
 
  public:
-  PyExportEngine(nb::object target, nb::object provider,
-                 std::string mock_source,
-                 const std::vector<std::string>& stdlib_modules)
+  PyExportEngine(
+      nb::object target, nb::object provider, std::string mock_source,
+      const std::vector<std::string>& stdlib_modules, bool manifest,
+      bool reproducible,
+      const std::optional<std::pair<std::string, std::string>>& sign_with)
       : provider_(std::move(provider)) {
+    const WriterOptions options;
+    std::unique_ptr<ArchiveWriter> writer =
+        OpenArchiveWriter(std::move(target), options);
+    if (manifest || sign_with) {
+      writer = WithManifest(std::move(writer), reproducible, sign_with,
+                            options.version);
+    }
     engine_ = ValueOrRaise(ExportEngine::Create(
-        OpenArchiveWriter(std::move(target), WriterOptions()), &provider_,
-        std::move(mock_source), stdlib_modules));
+        std::move(writer), &provider_, std::move(mock_source), stdlib_modules));
   }
 
   void AddPattern(std::vector<std::string> include,
@@ -348,10 +357,13 @@ void BindExportEngine(nb::module_& m) {
       nb::arg("name"));
 
   nb::class_<PyExportEngine>(m, "ExportEngine", nb::type_slots(kEngineSlots))
-      .def(nb::init<nb::object, nb::object, std::string,
-                    const std::vector<std::string>&>(),
-           nb::arg("target"), nb::arg("provider"), nb::arg("mock_source"),
-           nb::arg("stdlib_modules"))
+      .def(
+          nb::init<nb::object, nb::object, std::string,
+                   const std::vector<std::string>&, bool, bool,
+                   const std::optional<std::pair<std::string, std::string>>&>(),
+          nb::arg("target"), nb::arg("provider"), nb::arg("mock_source"),
+          nb::arg("stdlib_modules"), nb::arg("manifest") = false,
+          nb::arg("reproducible") = false, nb::arg("sign_with") = nb::none())
       .def("add_pattern", &PyExportEngine::AddPattern, nb::arg("include"),
            nb::arg("exclude"), nb::arg("action"), nb::arg("allow_empty"))
       .def("save_source_string", &PyExportEngine::SaveSourceString,

@@ -20,4 +20,5 @@ NB_MODULE(_core, m) {
   hermetic::python::BindScanners(m);
   hermetic::python::BindExportEngine(m);
   hermetic::python::BindScan(m);
+  hermetic::python::BindManifest(m);
 }

@@ -32,6 +32,8 @@ const char* ExceptionName(StatusCode code) {
       return "StateError";
     case StatusCode::kResourceExhausted:
       return "ResourceLimitError";
+    case StatusCode::kIntegrity:
+      return "IntegrityError";
     case StatusCode::kOk:
     case StatusCode::kInternal:
       break;

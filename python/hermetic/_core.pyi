@@ -255,12 +255,17 @@ class ExportEngine:
 
     def __init__(self, target: Union[str, os.PathLike, object],
                  provider: SourceProvider, mock_source: str,
-                 stdlib_modules: Iterable[str]) -> None:
+                 stdlib_modules: Iterable[str], manifest: bool = False,
+                 reproducible: bool = False,
+                 sign_with: Optional[tuple[str, str]] = None) -> None:
         """target: as ArchiveWriter's (a path, written atomically, or an
         object with write()); TypeError otherwise. stdlib_modules: top-level
         names implicitly externed (minus sys and io, which the engine
         excludes itself). Keeps a reference to provider. Dropping an
-        unfinished engine aborts the archive."""
+        unfinished engine aborts the archive. manifest: finishing writes
+        the manifest record (without its time if reproducible); sign_with,
+        a (secret key file text, source) pair, adds a signature (implies
+        manifest; InvalidArgumentError naming source for a bad key)."""
     def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
                     action: _ModuleProviderAction,
                     allow_empty: bool) -> None: ...
@@ -306,3 +311,28 @@ class ExportEngine:
         (extern, mock and intern, incl. pickle nodes) then writes sources,
         _mock.py and stubs, .data/extern_modules, .data/python_version and
         finishes the writer."""
+
+
+# --------------------------------------------------------------------------
+# Manifest (src/manifest, include/hermetic/manifest.h). Keys are the text of
+# their key files; a (text, source) pair names where the text came from.
+
+MANIFEST_RECORD: str
+SIGNATURE_RECORD: str
+
+def generate_key() -> tuple[str, str]:
+    """A new Ed25519 key pair: (secret key file text, public key file text)."""
+def public_key_of(secret_key: tuple[str, str]) -> str:
+    """The public key file text of a secret key; InvalidArgumentError."""
+def verify_manifest(reader: ArchiveReader,
+                    trusted_keys: Sequence[tuple[str, str]],
+                    require_manifest: bool = False
+                    ) -> tuple[bool, Optional[str], int]:
+    """Checks every record of reader against its manifest and signature
+    (GIL released): (has_manifest, signer key hex or None, records
+    checked). IntegrityError naming archive and record for a record
+    changed, added or removed, a bad manifest or signature, or (trusted_keys
+    non-empty) an archive not signed by one of them."""
+def sign_archive(path: str, secret_key: tuple[str, str]) -> str:
+    """Rewrites the archive at path atomically with a signature of its
+    (verified) manifest; returns the signer's key hex."""

@@ -51,5 +51,10 @@ class ResourceLimitError(HermeticError, MemoryError):
     """Memory for an input ran out, or the input needs more than a limit allows."""
 
 
+class IntegrityError(HermeticError, ValueError):
+    """An archive's records differ from its manifest, or its signature is
+    missing, invalid or by a key not trusted."""
+
+
 class InternalError(HermeticError, RuntimeError):
     """A bug in hermetic; please report it."""

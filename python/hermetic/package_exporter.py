@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
-from . import _core
+from . import _core, _manifest
 from ._bytecode import write_cached_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
@@ -111,13 +111,22 @@ class PackageExporter:
     written at :meth:`close` (or the end of a ``with`` block). A path target
     is replaced atomically: if exporting fails, no partial archive is left
     and an existing file at the path is untouched.
+
+    manifest: also write ``.data/hermetic/manifest``, the SHA-256 of every
+    record (docs/format.md section 7), checked by ``PackageImporter(...,
+    verify=True)`` and ``hermetic verify``; torch.package ignores it.
+    reproducible: leave the creation time out of the manifest, so the same
+    records give the same bytes. sign_with: a secret key (path or bytes of a
+    key file from ``hermetic keygen``) that signs the manifest (implies
+    manifest).
     """
 
     importer: Importer
 
     def __init__(self, f: Union[str, os.PathLike, io.IOBase],
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
-                 debug: bool = False):
+                 debug: bool = False, *, manifest: bool = False,
+                 reproducible: bool = False, sign_with=None):
         self.debug = debug
         if isinstance(f, (str, os.PathLike)):
             target = os.fspath(f)
@@ -153,8 +162,10 @@ class PackageExporter:
         self._pickling = PickleContext(self)
         self._closed = False
         self._provider = SourceProvider(self)
-        self._engine = _core.ExportEngine(target, self._provider,
-                                          _mock_source(), _stdlib_names())
+        self._engine = _core.ExportEngine(
+            target, self._provider, _mock_source(), _stdlib_names(),
+            manifest=manifest, reproducible=reproducible,
+            sign_with=_manifest.signing_key(sign_with))
 
     # -- archive contents -------------------------------------------------
 

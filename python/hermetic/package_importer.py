@@ -28,7 +28,7 @@ try:
 except ImportError:  # Python < 3.11
     from importlib.abc import Traversable, TraversableResources
 
-from . import _core
+from . import _core, _manifest
 from ._bytecode import load_cached
 from ._directory_reader import DirectoryReader, RecordReader
 from ._importlib import (
@@ -258,7 +258,15 @@ class PackageImporter(Importer):
     CRC of every record read into memory (sources, pickles, text, binary) is
     checked on each read, but mapped storages and buffers are used as they
     are: a changed byte in them goes unnoticed. A mismatch raises
-    CorruptArchiveError naming the archive and the record.
+    CorruptArchiveError naming the archive and the record. When the archive
+    has a manifest (``.data/hermetic/manifest``), every record's SHA-256 is
+    also checked against it, and its signature if any: a record changed,
+    added or removed raises IntegrityError naming it.
+    trusted_keys: public keys (paths or bytes of key files, see
+    ``hermetic keygen``); the archive must carry a valid signature by one of
+    them, else IntegrityError (unsigned, signed by another key, tampered).
+    The manifest is checked as with verify, before anything is loaded;
+    ``trusted_signer`` is then the hex of the key that signed it (else None).
 
     Attributes: ``filename`` (the path given, or ``"<binary>"``),
     ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
@@ -271,12 +279,17 @@ class PackageImporter(Importer):
     """
 
     def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
-                 verify=False):
+                 verify=False, trusted_keys=None):
         # Everything that can fail on a bad archive runs before any shared
         # state (mangle counter, registries) is touched.
         reader, filename = _open_records(file_or_buffer, verify)
         if verify:
             reader.archive.verify()
+        trusted_signer = None
+        if verify or trusted_keys is not None:
+            _, signer, _ = _manifest.verify_archive(reader.archive, trusted_keys)
+            if trusted_keys is not None:
+                trusted_signer = signer
         extern_modules = _read_extern_list(reader)
         for name in extern_modules:
             if not module_allowed(name):
@@ -288,6 +301,8 @@ class PackageImporter(Importer):
 
         self.filename = filename
         self.zip_reader = reader
+        # Hex of the trusted key that signed the archive (trusted_keys only).
+        self.trusted_signer = trusted_signer
         # The C++ reader itself, for the tensor and out-of-band buffer glue.
         self._reader = reader.archive
         self.extern_modules = extern_modules

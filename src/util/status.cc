@@ -26,6 +26,8 @@ std::string_view StatusCodeName(StatusCode code) {
       return "FailedPrecondition";
     case StatusCode::kResourceExhausted:
       return "ResourceExhausted";
+    case StatusCode::kIntegrity:
+      return "Integrity";
     case StatusCode::kInternal:
       return "Internal";
   }

@@ -12,11 +12,18 @@
 #include <vector>
 
 #include "hermetic/archive.h"
+#include "hermetic/manifest.h"
 #include "hermetic/posix_file.h"
 #include "json.h"
 #include "scan_command.h"
 
 namespace hermetic::cli {
+
+// Commands defined in their own <command>_command.cc. Each returns the
+// Status to report; InvalidArgument with an empty message is a usage error.
+Status Keygen(const std::vector<std::string>& args);
+Status Sign(const std::vector<std::string>& args);
+
 namespace {
 
 constexpr int kExitOk = 0;
@@ -29,7 +36,8 @@ constexpr char kExitCodes[] =
     "Exit codes:\n"
     "  0  success\n"
     "  1  the archive is damaged or unsafe (bad structure, CRC mismatch,\n"
-    "     a record that would land outside DIR)\n"
+    "     records that differ from the manifest, a signature missing, invalid\n"
+    "     or by an untrusted key, a record that would land outside DIR)\n"
     "  2  usage error\n"
     "  3  a file, directory or record cannot be found, read or written\n"
     "  4  anything else (unsupported feature, out of memory, internal error)\n";
@@ -49,9 +57,23 @@ const std::map<std::string_view, std::string_view>& Usages() {
        "mismatch is found once the record's last byte is out: it is reported\n"
        "on standard error, with exit code 1.\n"},
       {"verify",
-       "usage: hermetic verify ARCHIVE\n"
-       "Check the CRC-32 of every record; on a mismatch name the damaged\n"
+       "usage: hermetic verify ARCHIVE [--key PUBLIC_KEY]...\n"
+       "Check the CRC-32 of every record and, when the archive has a\n"
+       "manifest (.data/hermetic/manifest), every record's SHA-256 and size\n"
+       "against it (a record changed, added or removed is refused) and its\n"
+       "signature if any. With --key (repeatable), the archive must be\n"
+       "signed by one of the given public keys. On a failure name the\n"
        "record on standard error and exit 1.\n"},
+      {"keygen",
+       "usage: hermetic keygen KEY\n"
+       "Make a new Ed25519 key pair: the secret key in KEY (mode 0600) and\n"
+       "the public key in KEY.pub. Existing files are never replaced.\n"},
+      {"sign",
+       "usage: hermetic sign ARCHIVE --key KEY\n"
+       "Sign ARCHIVE's manifest with the secret key in KEY, replacing any\n"
+       "signature; the archive is rewritten atomically. An archive without\n"
+       "a manifest (torch.package's) gets one first; one whose records\n"
+       "differ from its manifest is refused.\n"},
       {"extract",
        "usage: hermetic extract ARCHIVE DIR\n"
        "Write every record to DIR/<record name> (DIR is created if missing),\n"
@@ -71,9 +93,11 @@ void PrintMainHelp(FILE* out) {
                "Commands:\n"
                "  ls [--json] ARCHIVE      list records\n"
                "  cat ARCHIVE RECORD       print one record\n"
-               "  verify ARCHIVE           check every CRC-32\n"
+               "  verify ARCHIVE [--key K] check CRC-32s, manifest, signature\n"
                "  extract ARCHIVE DIR      unpack into DIR\n"
-               "  scan [--json] ARCHIVE    report what loading would run\n\n"
+               "  scan [--json] ARCHIVE    report what loading would run\n"
+               "  keygen KEY               make a signing key pair\n"
+               "  sign ARCHIVE --key KEY   sign the archive's manifest\n\n"
                "Run 'hermetic COMMAND --help' for details.\n\n%s",
                kExitCodes);
 }
@@ -88,6 +112,7 @@ int ExitCodeFor(const Status& s) {
     case StatusCode::kOk:
       return kExitOk;
     case StatusCode::kCorruptArchive:
+    case StatusCode::kIntegrity:
       return kExitDamaged;
     case StatusCode::kNotFound:
     case StatusCode::kIOError:
@@ -170,14 +195,39 @@ int Cat(const std::vector<std::string>& args) {
 }
 
 int Verify(const std::vector<std::string>& args) {
-  if (args.size() != 1) return Usage("verify");
+  if (args.empty()) return Usage("verify");
+  VerifyOptions options;
+  for (size_t i = 1; i < args.size(); i += 2) {
+    if (args[i] != "--key" || i + 1 == args.size()) return Usage("verify");
+    auto text = ReadFile(args[i + 1], "reading " + EscapeName(args[i + 1]));
+    if (!text.ok()) return Fail(text.status());
+    auto key = ParsePublicKey(*text, args[i + 1]);
+    if (!key.ok()) return Fail(key.status());
+    options.trusted_keys.push_back(*key);
+  }
   auto reader = ArchiveReader::OpenPath(args[0]);
   if (!reader.ok()) return Fail(reader.status());
   Status s = (*reader)->VerifyAll();
   if (!s.ok()) return Fail(s);
-  std::printf("%s: %zu records OK\n", EscapeName(args[0]).c_str(),
-              (*reader)->records().size());
+  auto report = VerifyManifest(**reader, options);
+  if (!report.ok()) return Fail(report.status());
+  std::string manifest = "no manifest";
+  if (report->has_manifest) {
+    manifest =
+        "manifest OK (" + std::to_string(report->records_checked) + " records)";
+  }
+  if (report->signer) manifest += ", signed by " + KeyHex(*report->signer);
+  std::printf("%s: %zu records OK, %s\n", EscapeName(args[0]).c_str(),
+              (*reader)->records().size(), manifest.c_str());
   return kExitOk;
+}
+
+// A command of its own file: its Status reported as Fail does.
+int Report(std::string_view command, const Status& s) {
+  if (s.code() == StatusCode::kInvalidArgument && s.message().empty()) {
+    return Usage(command);
+  }
+  return s.ok() ? kExitOk : Fail(s);
 }
 
 // Writes one record below `root` without ever following a symbolic link:
@@ -275,13 +325,17 @@ int Main(int argc, char** argv) {
   args.erase(args.begin());
   static const std::map<std::string_view,
                         std::function<int(const std::vector<std::string>&)>>
-      commands = {{"ls", Ls},
-                  {"cat", Cat},
-                  {"verify", Verify},
-                  {"extract", Extract},
-                  {"scan", [](const std::vector<std::string>& a) {
-                     return ScanCommand(a, Fail);
-                   }}};
+      commands = {
+          {"ls", Ls},
+          {"cat", Cat},
+          {"verify", Verify},
+          {"extract", Extract},
+          {"scan",
+           [](const std::vector<std::string>& a) {
+             return ScanCommand(a, Fail);
+           }},
+          {"keygen", [](const auto& a) { return Report("keygen", Keygen(a)); }},
+          {"sign", [](const auto& a) { return Report("sign", Sign(a)); }}};
   auto it = commands.find(command);
   if (it == commands.end()) {
     std::fprintf(stderr, "hermetic: unknown command '%s'\n\n",

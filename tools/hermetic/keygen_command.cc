@@ -1,0 +1,50 @@
+// hermetic keygen KEY: a new Ed25519 key pair, KEY (secret) and KEY.pub.
+#include <fcntl.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "hermetic/archive.h"
+#include "hermetic/manifest.h"
+#include "hermetic/posix_file.h"
+
+namespace hermetic::cli {
+namespace {
+
+// A new file (never an existing one: a key is not silently replaced).
+Status WriteNewFile(const std::string& path, std::string_view text,
+                    mode_t mode) {
+  const std::string context = "writing " + EscapeName(path);
+  auto fd =
+      Fd::Open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, context, mode);
+  if (!fd.ok()) return fd.status();
+  Status s = WriteFull(
+      *fd, {reinterpret_cast<const uint8_t*>(text.data()), text.size()},
+      context);
+  if (!s.ok()) return s;
+  return fd->Close(context);
+}
+
+}  // namespace
+
+Status Keygen(const std::vector<std::string>& args) {
+  if (args.size() != 1) return Status::InvalidArgument("");
+  auto key = GenerateKey();
+  if (!key.ok()) return key.status();
+  const std::string& path = args[0];
+  const std::string pub_path = path + ".pub";
+  const PublicKey pub = key->public_key();
+  if (Status s = WriteNewFile(path, FormatSecretKey(*key), 0600); !s.ok()) {
+    return s;
+  }
+  if (Status s = WriteNewFile(pub_path, FormatPublicKey(pub), 0644); !s.ok()) {
+    return s;
+  }
+  std::printf("wrote %s (secret) and %s (public key %s)\n",
+              EscapeName(path).c_str(), EscapeName(pub_path).c_str(),
+              KeyHex(pub).c_str());
+  return Status::Ok();
+}
+
+}  // namespace hermetic::cli
