@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
 from . import _core
-from ._bytecode import write_cached_bytecode
+from ._bytecode import write_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
 from ._package_pickler import PickleContext
@@ -117,8 +117,11 @@ class PackageExporter:
 
     def __init__(self, f: Union[str, os.PathLike, io.IOBase],
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
-                 debug: bool = False):
+                 debug: bool = False, *, bytecode: bool = False):
         self.debug = debug
+        # Compile interned modules read from files into .data/bytecode/
+        # records (see _bytecode); importers run them only if trusted.
+        self._bytecode = bytecode
         if isinstance(f, (str, os.PathLike)):
             target = os.fspath(f)
             self.buffer = None
@@ -357,9 +360,9 @@ class PackageExporter:
     def _on_action(self, name: str, action: _ModuleProviderAction) -> None:
         if action is _ModuleProviderAction.INTERN:
             read = self._provider.file_sources.pop(name, None)
-            if read is not None:
-                module, record, is_package, stat = read
-                write_cached_bytecode(self, name, module, record, is_package, stat)
+            if read is not None and self._bytecode:
+                _, record, is_package, _ = read
+                write_bytecode(self, name, record, is_package)
         hooks = self._hooks_by_action.get(action, {})
         # A hook may remove hooks: iterate over a copy.
         for hook in list(hooks.values()):
