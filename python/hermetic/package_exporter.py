@@ -111,6 +111,10 @@ class PackageExporter:
     written at :meth:`close` (or the end of a ``with`` block). A path target
     is replaced atomically: if exporting fails, no partial archive is left
     and an existing file at the path is untouched.
+
+    ``bytecode=True`` also writes compiled code of the interned modules read
+    from files (``.data/bytecode/``, docs/format.md §7), which importers run
+    only when they trust the archive; off by default.
     """
 
     importer: Importer
