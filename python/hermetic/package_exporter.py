@@ -365,7 +365,7 @@ class PackageExporter:
         if action is _ModuleProviderAction.INTERN:
             read = self._provider.file_sources.pop(name, None)
             if read is not None and self._bytecode:
-                _, record, is_package, _ = read
+                record, is_package = read
                 write_bytecode(self, name, record, is_package)
         hooks = self._hooks_by_action.get(action, {})
         # A hook may remove hooks: iterate over a copy.
