@@ -41,7 +41,7 @@ import importlib.util
 import marshal
 import os
 import sys
-import tempfile
+import itertools
 import time
 import types
 import warnings
@@ -56,6 +56,8 @@ _SUFFIX = ".code"
 _TEMP_PREFIX = ".tmp-"
 # A temporary file older than this was left by a writer that died.
 _STALE_TEMP_SECONDS = 3600
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+_temp_numbers = itertools.count()
 # A hit refreshes the entry's mtime (its age for eviction) at most this often.
 _TOUCH_AFTER_SECONDS = 3600
 
@@ -144,18 +146,24 @@ class BytecodeCache:
             return False
         if len(entry) > self.max_bytes // 8:
             return False
-        temp = None
+        # Unique among the processes of this machine; O_EXCL refuses any
+        # file already there (another writer's, a planted link).
+        temp = os.path.join(self.directory, f"{_TEMP_PREFIX}{os.getpid()}-{next(_temp_numbers)}")
         try:
-            fd, temp = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=self.directory)
-            with os.fdopen(fd, "wb") as file:
-                file.write(entry)
+            fd = os.open(temp, _TEMP_FLAGS, 0o600)
+        except OSError:
+            return False
+        try:
+            with memoryview(entry) as view:
+                while view:
+                    view = view[os.write(fd, view):]
+            os.close(fd)
+            fd = -1
             os.replace(temp, self._path(key))
         except OSError:
-            if temp is not None:
-                try:
-                    os.unlink(temp)
-                except OSError:
-                    pass
+            if fd >= 0:
+                os.close(fd)
+            _unlink(temp)
             return False
         self._unchecked += len(entry)
         if self._unchecked > self.max_bytes // 8:
