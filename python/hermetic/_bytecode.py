@@ -1,137 +1,113 @@
-"""Cached bytecode in packages: skip compiling packaged modules on import.
+"""Bytecode of packaged modules: where the code the importer runs comes from.
 
-Compiling is most of the cost of importing a large packaged library, and the
-exporting interpreter usually has the bytecode already, in ``__pycache__``.
-The exporter copies such a pyc into the archive (never compiling itself:
-export speed matters as much) as a *checked hash-based* pyc (PEP 552) under
+By default the importer runs only code compiled from the archive's own
+source: through the local cache of _bytecode_cache (compiled once per
+machine, keyed by the source's hash), or compile() on a miss. Bytecode an
+archive carries is run only if the archive is trusted, by the caller's
+explicit choice or a signature by a key the caller trusts
+(`archive_bytecode_trusted`, the one place that decides): its header is
+written by the archive's author, so a record whose hash claims its source
+could hold any code while the source (what ``hermetic cat`` shows) reads
+harmless.
+
+Archives carry bytecode only when the exporter is asked to
+(``PackageExporter(..., bytecode=True)``): a *checked hash-based* pyc
+(PEP 552) compiled by the exporter from the source record itself (not
+copied from ``__pycache__``, so an export is the same bytes whether or not
+the machine has compiled the module), under
 
     .data/bytecode/<magic as hex>/a/b.pyc           module a.b
     .data/bytecode/<magic as hex>/a/b/__init__.pyc  package a.b
 
-torch.package's importer skips ``.data/<dir>/...`` records, so such archives
-still load there (from source). The importer uses a record only if it was
-written by an interpreter with the same magic number and its hash equals
-the hash of the source record it sits next to; anything else falls back to
-compiling the source, so a stale or foreign record costs nothing but the
-lookup.
+Its code is unoptimised, its file name the source record's name, and it is
+marshalled in format 2 (no back-references, whose flags follow reference
+counts in the exporting process), so the bytes depend on the source and the
+interpreter only. torch.package's importer skips ``.data/<dir>/...``
+records, so such archives still load there (from source). Even when trusted,
+a record is used only if it was written by an interpreter with the same
+magic number and its hash equals the hash of the source record it sits next
+to; anything else falls back to the source.
 """
 
 import _imp
 import importlib.util
 import marshal
-import os
 import sys
 import types
 
-__all__ = ["bytecode_record_name", "cached_pyc", "load_cached", "write_cached_bytecode"]
+from ._bytecode_cache import default_cache, source_key
+from ._importlib import normalize_line_endings
+
+__all__ = [
+    "ModuleCode",
+    "archive_bytecode_trusted",
+    "bytecode_record_name",
+    "compile_pyc",
+    "load_bytecode_record",
+    "write_bytecode",
+]
 
 _MAGIC = importlib.util.MAGIC_NUMBER
 _PREFIX = f".data/bytecode/{_MAGIC.hex()}/"
 _FLAG_HASH_BASED = 0b01
 _FLAG_CHECK_SOURCE = 0b10
-# magic, flags, then 8 bytes: the source hash, or source mtime and size.
+# magic, flags, then 8 bytes: the source hash.
 _HEADER_SIZE = 16
+# Format 2 has no references: see the module docstring.
+_MARSHAL_VERSION = 2
 
 
 def bytecode_record_name(module_name, is_package):
-    """The record that holds the cached bytecode of `module_name`."""
+    """The record that holds the bytecode of `module_name`."""
     path = module_name.replace(".", "/")
     return f"{_PREFIX}{path}/__init__.pyc" if is_package else f"{_PREFIX}{path}.pyc"
 
 
-def _source_path(module):
-    spec = getattr(module, "__spec__", None)
-    origin = getattr(spec, "origin", None)
-    if spec is None or not spec.has_location or not isinstance(origin, str):
-        return None
-    return origin if origin.endswith(".py") else None
+def archive_bytecode_trusted(trusted_signer=None, *, trust_bytecode=False):
+    """Whether the bytecode records of an archive may run instead of its
+    source. The only place that decides: the caller's explicit opt-in, or a
+    signature by one of the caller's trusted keys (`trusted_signer`, set by
+    PackageImporter only after the manifest, which hashes the bytecode
+    records too, verified against it)."""
+    return bool(trust_bytecode) or trusted_signer is not None
 
 
-def _read(path):
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError:
-        return None
-
-
-def cached_pyc(module, source, source_stat=None):
-    """The interpreter's cached bytecode of `module` as a checked hash-based
-    pyc for `source` (the module's source as it goes into the archive), or
-    None if the module has no valid pyc for exactly that source.
-
-    `source_stat`, if given, is the os.stat_result of the module's file
-    taken on the file descriptor `source` was read from: it vouches that
-    `source` is the file's content at that mtime, so a timestamp pyc is
-    checked against it instead of reading the file again.
-
-    Only reads files: a module without an up-to-date ``__pycache__`` entry
-    gets no bytecode rather than being compiled here.
-    """
-    path = _source_path(module)
-    if path is None:
-        return None
-    try:
-        # Unoptimised bytecode even under -O: the archive's code must behave
-        # like its source compiled by the loader.
-        pyc = _read(importlib.util.cache_from_source(path, optimization=""))
-    except (NotImplementedError, ValueError):  # no cache tag / bad path
-        return None
-    if pyc is None or len(pyc) < _HEADER_SIZE or pyc[:4] != _MAGIC:
-        return None
-    flags = int.from_bytes(pyc[4:8], "little")
-    expected_hash = importlib.util.source_hash(source)
-    if flags & ~(_FLAG_HASH_BASED | _FLAG_CHECK_SOURCE):
-        return None
-    if flags & _FLAG_HASH_BASED:
-        if pyc[8:16] != expected_hash:
-            return None
-    else:
-        # A timestamp pyc vouches for the file at one mtime and size; the
-        # source handed in must be the file's bytes at that mtime (it may
-        # have been decoded, re-encoded or read earlier).
-        stat = source_stat
-        if stat is None:
-            try:
-                stat = os.stat(path)
-            except OSError:
-                return None
-        if (
-            int.from_bytes(pyc[8:12], "little") != int(stat.st_mtime) & 0xFFFFFFFF
-            or int.from_bytes(pyc[12:16], "little") != stat.st_size & 0xFFFFFFFF
-            or len(source) != stat.st_size
-            or (source_stat is None and _read(path) != source)
-        ):
-            return None
+def compile_pyc(source, filename):
+    """A checked hash-based pyc of source record bytes `source`, compiled
+    here (unoptimised) with `filename` as its code's file name."""
+    code = compile(normalize_line_endings(source), filename, "exec", dont_inherit=True,
+                   optimize=0)
     flags = (_FLAG_HASH_BASED | _FLAG_CHECK_SOURCE).to_bytes(4, "little")
-    return b"".join((_MAGIC, flags, expected_hash, memoryview(pyc)[_HEADER_SIZE:]))
+    return b"".join(
+        (_MAGIC, flags, importlib.util.source_hash(source),
+         marshal.dumps(code, _MARSHAL_VERSION))
+    )
 
 
-def write_cached_bytecode(exporter, module_name, module, source_bytes, is_package,
-                          source_stat=None):
-    """Writes the cached bytecode of interned `module` into `exporter`'s
-    archive, if the interpreter has a valid one; returns whether it did.
-
-    source_bytes must be exactly the bytes of the module's source record;
-    source_stat is as for cached_pyc.
-    Calling it again for the same module writes nothing (save_module of an
-    already interned module fetches its source a second time).
-    """
+def write_bytecode(exporter, module_name, source, is_package):
+    """Writes the bytecode of interned `module_name` (source record bytes
+    `source`) into `exporter`'s archive; returns whether it did. Calling it
+    again for the same module writes nothing (save_module of an already
+    interned module fetches its source a second time); a source that does
+    not compile gets no record (importing it raises as it would without)."""
     record = bytecode_record_name(module_name, is_package)
     if exporter._engine.has_record(record):
         return False
-    pyc = cached_pyc(module, source_bytes, source_stat)
-    if pyc is None:
+    path = module_name.replace(".", "/")
+    filename = f"{path}/__init__.py" if is_package else f"{path}.py"
+    try:
+        pyc = compile_pyc(source, filename)
+    except (SyntaxError, ValueError):
         return False
     exporter._write_record(record, pyc)
     return True
 
 
-def load_cached(reader, name, is_package, source, filename):
-    """The code object of module `name` from its cached bytecode record in
+def load_bytecode_record(reader, name, is_package, source, filename):
+    """The code object of module `name` from its bytecode record in
     `reader`, with `filename` as its file name everywhere (tracebacks,
     inspect), or None if there is no usable record for `source` (the bytes
-    of the module's source record)."""
+    of the module's source record). Only for trusted archives."""
     # The records hold unoptimised code; -O must get what compile() gives.
     if sys.flags.optimize:
         return None
@@ -154,3 +130,39 @@ def load_cached(reader, name, is_package, source, filename):
         return None
     _imp._fix_co_filename(code, filename)
     return code
+
+
+class ModuleCode:
+    """The code objects an importer runs for the modules of `reader`.
+
+    `trusted` (from archive_bytecode_trusted) lets the archive's bytecode
+    records run; `cache` is a _bytecode_cache.BytecodeCache or None (the
+    environment's, read when the importer is made, by default).
+    """
+
+    _DEFAULT = object()
+
+    def __init__(self, reader, trusted, cache=_DEFAULT):
+        self._reader = reader
+        self._trusted = trusted
+        self._cache = default_cache() if cache is ModuleCode._DEFAULT else cache
+
+    def code(self, name, is_package, source, filename):
+        """The code of module `name` from source record bytes `source`,
+        with `filename` as its file name. compile()'s SyntaxError and
+        ValueError (a NUL byte) propagate."""
+        if self._trusted:
+            code = load_bytecode_record(self._reader, name, is_package, source, filename)
+            if code is not None:
+                return code
+        cache = self._cache
+        if cache is None:
+            return compile(normalize_line_endings(source), filename, "exec", dont_inherit=True)
+        key = source_key(source)
+        code = cache.get(key)
+        if code is not None:
+            _imp._fix_co_filename(code, filename)
+            return code
+        code = compile(normalize_line_endings(source), filename, "exec", dont_inherit=True)
+        cache.put(key, code)
+        return code

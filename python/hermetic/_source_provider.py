@@ -22,9 +22,9 @@ class SourceProvider:
 
     def __init__(self, exporter):
         self._exporter = exporter
-        # name -> (module, source record bytes, is_package, file stat) of
-        # modules read from their files; close() turns them into cached
-        # bytecode records.
+        # name -> (source record bytes, is_package) of modules read from
+        # their files; close() compiles them into bytecode records if the
+        # exporter was asked for them.
         self.file_sources: dict = {}
 
     def module_exists(self, name: str, must_import: bool) -> bool:
@@ -52,8 +52,8 @@ class SourceProvider:
                     f"filename: {filename}")
         read = _read_source_file(module)
         if read is not None:
-            source, record, stat = read
-            self.file_sources[name] = (module, record, is_package, stat)
+            source, record = read
+            self.file_sources[name] = (record, is_package)
             return is_package, source, None, ""
         source = _module_source(module, filename)
         if source is None:
@@ -172,22 +172,17 @@ def _module_source(module, filename: str) -> Optional[str]:
 
 
 def _read_source_file(module):
-    """(source text, its UTF-8 record bytes, os.stat_result or None) as the
-    module's SourceFileLoader's get_source gives the text, reading the file
-    once; None if the module has no such loader or it fails. The stat is
-    the file's, taken on the descriptor the record bytes were read from
-    (None if the loader reads its own way or the record is not the file's
-    bytes): cached bytecode is checked against it."""
+    """(source text, its UTF-8 record bytes) as the module's
+    SourceFileLoader's get_source gives the text, reading the file once;
+    None if the module has no such loader or it fails."""
     loader = getattr(module, "__loader__", None)
     if not isinstance(loader, importlib.machinery.SourceFileLoader):
         return None
-    stat = None
     try:
         path = loader.get_filename(module.__name__)
         if type(loader).get_data is importlib.machinery.SourceFileLoader.get_data:
             with io.open_code(path) as file:  # what get_data does
                 data = file.read()
-                stat = os.fstat(file.fileno())
         else:
             data = loader.get_data(path)
     except (ImportError, OSError):
@@ -200,12 +195,11 @@ def _read_source_file(module):
     if (b"\r" not in data and not data.startswith(codecs.BOM_UTF8)
             and b"coding" not in head):
         try:
-            return data.decode("utf-8"), data, stat
+            return data.decode("utf-8"), data
         except UnicodeDecodeError:
             pass
     try:
         source = importlib.util.decode_source(data)
     except Exception:
         return None
-    record = source.encode("utf-8")
-    return source, record, stat if record == data else None
+    return source, source.encode("utf-8")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
 from . import _core, _manifest
-from ._bytecode import write_cached_bytecode
+from ._bytecode import write_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
 from ._package_pickler import PickleContext
@@ -113,12 +113,15 @@ class PackageExporter:
     and an existing file at the path is untouched.
 
     manifest: also write ``.data/hermetic/manifest``, the SHA-256 of every
-    record (docs/format.md section 7), checked by ``PackageImporter(...,
+    record (docs/format.md section 8), checked by ``PackageImporter(...,
     verify=True)`` and ``hermetic verify``; torch.package ignores it.
     reproducible: leave the creation time out of the manifest, so the same
     records give the same bytes. sign_with: a secret key (path or bytes of a
     key file from ``hermetic keygen``) that signs the manifest (implies
     manifest).
+    ``bytecode=True`` also writes compiled code of the interned modules read
+    from files (``.data/bytecode/``, docs/format.md section 9), which importers run
+    only when they trust the archive; off by default.
     """
 
     importer: Importer
@@ -126,8 +129,11 @@ class PackageExporter:
     def __init__(self, f: Union[str, os.PathLike, io.IOBase],
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
                  debug: bool = False, *, manifest: bool = False,
-                 reproducible: bool = False, sign_with=None):
+                 reproducible: bool = False, sign_with=None, bytecode: bool = False):
         self.debug = debug
+        # Compile interned modules read from files into .data/bytecode/
+        # records (see _bytecode); importers run them only if trusted.
+        self._bytecode = bytecode
         if isinstance(f, (str, os.PathLike)):
             target = os.fspath(f)
             self.buffer = None
@@ -368,9 +374,9 @@ class PackageExporter:
     def _on_action(self, name: str, action: _ModuleProviderAction) -> None:
         if action is _ModuleProviderAction.INTERN:
             read = self._provider.file_sources.pop(name, None)
-            if read is not None:
-                module, record, is_package, stat = read
-                write_cached_bytecode(self, name, module, record, is_package, stat)
+            if read is not None and self._bytecode:
+                record, is_package = read
+                write_bytecode(self, name, record, is_package)
         hooks = self._hooks_by_action.get(action, {})
         # A hook may remove hooks: iterate over a copy.
         for hook in list(hooks.values()):

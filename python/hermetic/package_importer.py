@@ -29,11 +29,10 @@ except ImportError:  # Python < 3.11
     from importlib.abc import Traversable, TraversableResources
 
 from . import _core, _manifest
-from ._bytecode import load_cached
+from ._bytecode import ModuleCode, archive_bytecode_trusted
 from ._directory_reader import DirectoryReader, RecordReader
 from ._importlib import (
     calc_package,
-    normalize_line_endings,
     normalize_resource,
     resolve_name,
     sanity_check,
@@ -268,6 +267,13 @@ class PackageImporter(Importer):
     The manifest is checked as with verify, before anything is loaded;
     ``trusted_signer`` is then the hex of the key that signed it (else None).
 
+    trust_bytecode: run the bytecode records the archive carries (see
+    _bytecode) instead of its source; an archive signed by one of
+    trusted_keys is trusted so too. Off by default: a record's header is
+    written by the archive's author, so its code may differ from the source
+    it claims. Untrusted, packaged source is compiled, once per machine,
+    into the local bytecode cache (_bytecode_cache; ``HERMETIC_CACHE_DIR``).
+
     Attributes: ``filename`` (the path given, or ``"<binary>"``),
     ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
     ``has_record(name)``, ``get_all_records()``; see _directory_reader),
@@ -279,7 +285,7 @@ class PackageImporter(Importer):
     """
 
     def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
-                 verify=False, trusted_keys=None):
+                 verify=False, trusted_keys=None, trust_bytecode=False):
         # Everything that can fail on a bad archive runs before any shared
         # state (mangle counter, registries) is touched.
         reader, filename = _open_records(file_or_buffer, verify)
@@ -314,6 +320,8 @@ class PackageImporter(Importer):
         self.storage_context = None
         self.last_map_location = None
         self._mangler = PackageMangler()
+        self._module_code = ModuleCode(
+            reader, archive_bytecode_trusted(trusted_signer, trust_bytecode=trust_bytecode))
 
     def Unpickler(self, *args, **kwargs):  # noqa: N802 (torch's attribute name)
         return PackageUnpickler(self, *args, **kwargs)
@@ -601,17 +609,13 @@ class PackageImporter(Importer):
         linecache.lazycache(mangled_file, namespace)
         try:
             source = self.zip_reader.get_record(source_file)
-            code = load_cached(self.zip_reader, name, is_package, source, mangled_file)
-            if code is None:
-                try:
-                    code = compile(
-                        normalize_line_endings(source), mangled_file, "exec", dont_inherit=True
-                    )
-                except (SyntaxError, ValueError):
-                    # Bytes that cannot be text (or hold a NUL) are damage, not a mistake in
-                    # the package's code; checked only then, as it costs.
-                    _decode_source(self.zip_reader, source_file, source)
-                    raise
+            try:
+                code = self._module_code.code(name, is_package, source, mangled_file)
+            except (SyntaxError, ValueError):
+                # Bytes that cannot be text (or hold a NUL) are damage, not a mistake in
+                # the package's code; checked only then, as it costs.
+                _decode_source(self.zip_reader, source_file, source)
+                raise
             exec(code, namespace)
         except BaseException:
             # As importlib does: a module whose code failed is not imported.

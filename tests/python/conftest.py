@@ -11,6 +11,21 @@ import textwrap
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_bytecode_cache(tmp_path_factory):
+    """Importers (and the processes tests start) use a bytecode cache of
+    this run, never the user's."""
+    import os
+
+    saved = os.environ.get("HERMETIC_CACHE_DIR")
+    os.environ["HERMETIC_CACHE_DIR"] = str(tmp_path_factory.mktemp("bytecode-cache"))
+    yield
+    if saved is None:
+        del os.environ["HERMETIC_CACHE_DIR"]
+    else:
+        os.environ["HERMETIC_CACHE_DIR"] = saved
+
+
 @pytest.fixture
 def torch_export(tmp_path):
     """build(fill, name=None, importer=None) -> path of an archive that

@@ -245,7 +245,6 @@ def test_protocol_4_long_names(open_package, source_tree, tmp_path):
     assert importer.load_pickle("res", "long.pkl") == obj
 
 
-
 def test_save_module_by_its_mangled_name(open_package, tmp_path):
     first = PackageImporter(export(tmp_path / "a.pt", save_models))
     mangled = first.import_module("exportee.models").__name__
@@ -258,63 +257,3 @@ def test_save_module_by_its_mangled_name(open_package, tmp_path):
 
     second = open_package(export(tmp_path / "b.pt", refill, importer=(first, sys_importer)))
     assert second.import_module("exportee.models").Point(1, 2).scaled().x == 2
-
-
-CACHED_SOURCES = {
-    "cached/__init__.py": "from .calc import triple\nNAME = 'package'\n",
-    "cached/calc.py": "def triple(x):\n    return 3 * x\n",
-    # Translated by the loader: the record is not the file, so its pyc
-    # does not fit and no bytecode goes in for it.
-    "cached/crlf.py": "VALUE = 1\r\n",
-}
-
-
-@pytest.fixture
-def cached_package(source_tree):
-    """The package `cached`, imported from files, so __pycache__ has its
-    bytecode."""
-    import importlib
-    import sys
-
-    source_tree(CACHED_SOURCES)
-    importlib.invalidate_caches()
-    sys.dont_write_bytecode, saved = False, sys.dont_write_bytecode
-    try:
-        importlib.import_module("cached.crlf")
-        return importlib.import_module("cached")
-    finally:
-        sys.dont_write_bytecode = saved
-
-
-def test_interned_real_modules_carry_cached_bytecode(open_package, cached_package, tmp_path):
-    from hermetic._bytecode import bytecode_record_name
-    from hermetic._core import ArchiveReader
-
-    def fill(exporter):
-        exporter.intern("cached.**")
-        exporter.save_module("cached")
-        exporter.save_module("cached.crlf")
-
-    path = export(tmp_path / "p.pt", fill)
-    names = set(ArchiveReader(str(path)).records())
-    assert bytecode_record_name("cached", True) in names
-    assert bytecode_record_name("cached.calc", False) in names
-    assert bytecode_record_name("cached.crlf", False) not in names
-    package = open_package(path)
-    assert package.import_module("cached").triple(2) == 6
-    assert package.import_module("cached.crlf").VALUE == 1
-
-
-def test_source_replaced_after_save_module_gets_no_cached_bytecode(cached_package, tmp_path):
-    from hermetic._bytecode import bytecode_record_name
-    from hermetic._core import ArchiveReader
-
-    def fill(exporter):
-        exporter.intern("cached.**")
-        exporter.save_module("cached.calc")
-        exporter.save_source_string("cached.calc", "def triple(x):\n    return 0\n")
-
-    path = export(tmp_path / "p.pt", fill)
-    names = set(ArchiveReader(str(path)).records())
-    assert bytecode_record_name("cached.calc", False) not in names
-    assert PackageImporter(str(path)).import_module("cached.calc").triple(2) == 0

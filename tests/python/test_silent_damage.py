@@ -1,7 +1,7 @@
 """Family "silent damage": a record whose bytes changed while its stored
 CRC-32 stayed is never used as if it were intact.
 
-Records read into memory (sources, cached bytecode, pickles, text, binary)
+Records read into memory (sources, trusted bytecode, pickles, text, binary)
 are checked on every read; mapped tensor storages and out-of-band buffers
 only with PackageImporter(verify=True), which also checks every record when
 the archive is opened.
@@ -9,7 +9,6 @@ the archive is opened.
 
 import importlib
 import pickle
-import py_compile
 
 import pytest
 
@@ -69,23 +68,20 @@ def test_changed_record_is_refused_on_use(tmp_path, record):
         importer.zip_reader.get_record(record)
 
 
-def test_changed_cached_bytecode_is_refused(tmp_path, source_tree):
-    root = source_tree({"cachedmod.py": SOURCE})
-    source = str(root / "cachedmod.py")
-    py_compile.compile(source, cfile=importlib.util.cache_from_source(source, optimization=""),
-                       doraise=True)
+def test_changed_trusted_bytecode_is_refused(tmp_path, source_tree):
+    source_tree({"cachedmod.py": SOURCE})
     importlib.invalidate_caches()
     importlib.import_module("cachedmod")
 
     path = tmp_path / "p.pt"
-    with PackageExporter(str(path)) as exporter:
+    with PackageExporter(str(path), bytecode=True) as exporter:
         exporter.save_module("cachedmod")
     bytecode = [name for name in _core.ArchiveReader(str(path)).records()
                 if name.endswith(".pyc")]
     assert len(bytecode) == 1, bytecode
     _damage(path, bytecode[0], at=20)
     with pytest.raises(CorruptArchiveError, match=_crc_error(path, bytecode[0])):
-        PackageImporter(str(path)).import_module("cachedmod")
+        PackageImporter(str(path), trust_bytecode=True).import_module("cachedmod")
 
 
 def test_intact_package_loads_with_and_without_verify(tmp_path):
