@@ -190,32 +190,34 @@ def _peak_rss(*args, stdout=subprocess.DEVNULL):
     """(exit code, stderr, peak RSS in bytes) of one CLI run.
 
     The peak is the process's VmHWM, polled while it runs (rusage would
-    report the forking Python's peak: maxrss survives exec)."""
+    report the forking Python's peak: maxrss survives exec). Polling is
+    tight, as a run that fails fast lasts a few milliseconds; a run that
+    ended before its first sample is made again."""
     import threading
-    import time
 
-    proc = subprocess.Popen([CLI, *map(str, args)], stdout=stdout,
-                            stderr=subprocess.PIPE)
-    peak = [0]
+    for _ in range(20):
+        proc = subprocess.Popen([CLI, *map(str, args)], stdout=stdout,
+                                stderr=subprocess.PIPE)
+        peak = [0]
 
-    def poll():
-        while proc.poll() is None:
-            try:
-                with open(f"/proc/{proc.pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            peak[0] = max(peak[0], int(line.split()[1]) * 1024)
-            except OSError:
-                pass
-            time.sleep(0.005)
+        def poll():
+            while proc.poll() is None:
+                try:
+                    with open(f"/proc/{proc.pid}/status") as f:
+                        for line in f:
+                            if line.startswith("VmHWM:"):
+                                peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+                except OSError:
+                    pass
 
-    watcher = threading.Thread(target=poll)
-    watcher.start()
-    err = proc.stderr.read()
-    proc.wait()
-    watcher.join()
-    assert peak[0] > 0
-    return proc.returncode, err, peak[0]
+        watcher = threading.Thread(target=poll)
+        watcher.start()
+        err = proc.stderr.read()
+        proc.wait()
+        watcher.join()
+        if peak[0] > 0:
+            return proc.returncode, err, peak[0]
+    raise AssertionError(f"{args}: every run ended before its memory was sampled")
 
 
 def test_ls_escapes_names_for_the_terminal(tmp_path):
