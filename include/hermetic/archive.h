@@ -101,6 +101,9 @@ class ArchiveWriter {
       const std::string& path, const WriterOptions& options = {});
   static Result<std::unique_ptr<ArchiveWriter>> OpenSink(
       std::unique_ptr<ByteSink> sink, const WriterOptions& options = {});
+  // Appends the archive's bytes to `*out`, which must outlive the writer.
+  static Result<std::unique_ptr<ArchiveWriter>> OpenMemory(
+      std::vector<uint8_t>* out, const WriterOptions& options = {});
   virtual ~ArchiveWriter() = default;
 
   virtual const std::string& archive_name() const = 0;

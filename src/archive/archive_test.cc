@@ -94,7 +94,7 @@ TEST(ArchiveWriterTest, IsDeterministicAndStreamingMatchesWholeRecords) {
   EXPECT_EQ(first, WriteToBuffer(recs));
 
   std::vector<uint8_t> streamed;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&streamed));
+  auto w = ArchiveWriter::OpenMemory(&streamed);
   ASSERT_TRUE(w.ok());
   for (const auto& [name, data] : recs) {
     ASSERT_TRUE((*w)->BeginRecord(name).ok());
@@ -120,7 +120,7 @@ TEST(ArchiveWriterTest, LargeWritesPassThroughIntact) {
 
 TEST(ArchiveWriterTest, RejectsBadNamesAndDuplicates) {
   std::vector<uint8_t> out;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));
+  auto w = ArchiveWriter::OpenMemory(&out);
   ASSERT_TRUE(w.ok());
   for (std::string_view bad : std::vector<std::string_view>{
            "", "../x", "a/../b", "/abs", "a\\b", std::string_view("a\0b", 3),
@@ -149,7 +149,7 @@ TEST(RecordNameTest, CheckRecordNameIsTheWritersRule) {
       {"./a", "'.' component"},
   };
   std::vector<uint8_t> out;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));
+  auto w = ArchiveWriter::OpenMemory(&out);
   ASSERT_TRUE(w.ok());
   for (const auto& [name, reason] : reasons) {
     Status s = CheckRecordName(name);
@@ -164,7 +164,7 @@ TEST(RecordNameTest, CheckRecordNameIsTheWritersRule) {
 
 TEST(ArchiveWriterTest, EnforcesRecordState) {
   std::vector<uint8_t> out;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out));
+  auto w = ArchiveWriter::OpenMemory(&out);
   ASSERT_TRUE(w.ok());
   EXPECT_EQ((*w)->Append(Bytes("x")).code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE((*w)->BeginRecord("a").ok());

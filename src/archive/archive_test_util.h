@@ -30,24 +30,12 @@ inline std::string Str(std::span<const uint8_t> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-class VectorSink : public ByteSink {
- public:
-  explicit VectorSink(std::vector<uint8_t>* out) : out_(out) {}
-  Status Write(std::span<const uint8_t> bytes) override {
-    out_->insert(out_->end(), bytes.begin(), bytes.end());
-    return Status::Ok();
-  }
-
- private:
-  std::vector<uint8_t>* out_;
-};
-
 using Records = std::vector<std::pair<std::string, std::string>>;
 
 inline std::vector<uint8_t> WriteToBuffer(const Records& records,
                                           const WriterOptions& options = {}) {
   std::vector<uint8_t> out;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(&out), options);
+  auto w = ArchiveWriter::OpenMemory(&out, options);
   EXPECT_TRUE(w.ok()) << w.status().ToString();
   for (const auto& [name, data] : records) {
     EXPECT_TRUE((*w)->WriteRecord(name, Bytes(data)).ok());

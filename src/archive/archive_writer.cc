@@ -533,4 +533,21 @@ Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::OpenSink(
       new WriterImpl("archive", std::move(sink), nullptr, options));
 }
 
+Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::OpenMemory(
+    std::vector<uint8_t>* out, const WriterOptions& options) {
+  if (out == nullptr) return Status::InvalidArgument("null output buffer");
+  class MemorySink : public ByteSink {
+   public:
+    explicit MemorySink(std::vector<uint8_t>* bytes) : bytes_(bytes) {}
+    Status Write(std::span<const uint8_t> piece) override {
+      bytes_->insert(bytes_->end(), piece.begin(), piece.end());
+      return Status::Ok();
+    }
+
+   private:
+    std::vector<uint8_t>* bytes_;
+  };
+  return OpenSink(std::make_unique<MemorySink>(out), options);
+}
+
 }  // namespace hermetic

@@ -63,6 +63,25 @@ bool Locked(const std::string& path) {
   return locked;
 }
 
+TEST(MemoryWriter, AppendsAnArchiveToTheBuffer) {
+  std::vector<uint8_t> memory = {'x'};  // appended to, not replaced
+  Result<std::unique_ptr<ArchiveWriter>> w = ArchiveWriter::OpenMemory(&memory);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const uint8_t data[] = {'h', 'i'};
+  ASSERT_TRUE((*w)->WriteRecord("r", data).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  ASSERT_EQ(memory.front(), 'x');
+  std::vector<uint8_t> archive(memory.begin() + 1, memory.end());
+  auto r = ArchiveReader::OpenBuffer(archive, nullptr, "memory");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ((*r)->prefix(), "archive");
+  auto read = (*r)->Read("r");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(*read, std::vector<uint8_t>(data, data + 2));
+  EXPECT_EQ(ArchiveWriter::OpenMemory(nullptr).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_F(WriterFolder, TemporaryIsNamedAndLockedWhileWriting) {
   Result<std::unique_ptr<ArchiveWriter>> w =
       ArchiveWriter::OpenFile(Path("model.pt"));

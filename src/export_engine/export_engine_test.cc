@@ -67,19 +67,6 @@ class FakeProvider : public SourceProvider {
   std::map<std::string, ModuleSource> modules_;
 };
 
-class MemorySink : public ByteSink {
- public:
-  explicit MemorySink(std::shared_ptr<std::vector<uint8_t>> out)
-      : out_(std::move(out)) {}
-  Status Write(std::span<const uint8_t> bytes) override {
-    out_->insert(out_->end(), bytes.begin(), bytes.end());
-    return Status::Ok();
-  }
-
- private:
-  std::shared_ptr<std::vector<uint8_t>> out_;
-};
-
 std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -96,7 +83,7 @@ class ExportEngineTest : public ::testing::Test {
  protected:
   ExportEngineTest() {
     Result<std::unique_ptr<ArchiveWriter>> writer =
-        ArchiveWriter::OpenSink(std::make_unique<MemorySink>(bytes_));
+        ArchiveWriter::OpenMemory(bytes_.get());
     EXPECT_TRUE(writer.ok()) << writer.status().ToString();
     Result<std::unique_ptr<ExportEngine>> engine = ExportEngine::Create(
         std::move(writer).value(), &provider_, "# mock runtime\n",
@@ -613,7 +600,7 @@ TEST(ExportEngineCreateTest, NeedsAWriterAndAProvider) {
             StatusCode::kInvalidArgument);
   auto bytes = std::make_shared<std::vector<uint8_t>>();
   Result<std::unique_ptr<ArchiveWriter>> writer =
-      ArchiveWriter::OpenSink(std::make_unique<MemorySink>(bytes));
+      ArchiveWriter::OpenMemory(bytes.get());
   ASSERT_TRUE(writer.ok());
   EXPECT_EQ(ExportEngine::Create(std::move(writer).value(), nullptr, "", {})
                 .status()

@@ -22,43 +22,31 @@ std::string Str(std::span<const uint8_t> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 
-class StringSink : public ByteSink {
- public:
-  explicit StringSink(std::string* out) : out_(out) {}
-  Status Write(std::span<const uint8_t> bytes) override {
-    out_->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    return Status::Ok();
-  }
-
- private:
-  std::string* out_;
-};
-
 using Records = std::vector<std::pair<std::string, std::string>>;
 
 // An archive of `records` written through the manifest writer.
 std::string WriteSigned(const Records& records, ManifestWriteOptions options) {
-  std::string out;
-  auto inner = ArchiveWriter::OpenSink(std::make_unique<StringSink>(&out));
+  std::vector<uint8_t> out;
+  auto inner = ArchiveWriter::OpenMemory(&out);
   EXPECT_TRUE(inner.ok());
   auto w = WrapWithManifest(std::move(*inner), std::move(options));
   for (const auto& [name, data] : records) {
     EXPECT_TRUE(w->WriteRecord(name, Bytes(data)).ok());
   }
   EXPECT_TRUE(w->Finish().ok());
-  return out;
+  return std::string(out.begin(), out.end());
 }
 
 // An archive of exactly `records`, no manifest added.
 std::string WritePlain(const Records& records) {
-  std::string out;
-  auto w = ArchiveWriter::OpenSink(std::make_unique<StringSink>(&out));
+  std::vector<uint8_t> out;
+  auto w = ArchiveWriter::OpenMemory(&out);
   EXPECT_TRUE(w.ok());
   for (const auto& [name, data] : records) {
     EXPECT_TRUE((*w)->WriteRecord(name, Bytes(data)).ok());
   }
   EXPECT_TRUE((*w)->Finish().ok());
-  return out;
+  return std::string(out.begin(), out.end());
 }
 
 std::unique_ptr<ArchiveReader> Open(const std::string& bytes) {
@@ -229,8 +217,8 @@ TEST(ManifestTest, WriterListsEveryRecordAndVerifies) {
 }
 
 TEST(ManifestTest, StreamedRecordsAreHashed) {
-  std::string out;
-  auto inner = ArchiveWriter::OpenSink(std::make_unique<StringSink>(&out));
+  std::vector<uint8_t> out;
+  auto inner = ArchiveWriter::OpenMemory(&out);
   ASSERT_TRUE(inner.ok());
   ManifestWriteOptions options;
   options.reproducible = true;
@@ -240,8 +228,9 @@ TEST(ManifestTest, StreamedRecordsAreHashed) {
   ASSERT_TRUE(w->Append(Bytes("def")).ok());
   ASSERT_TRUE(w->EndRecord().ok());
   ASSERT_TRUE(w->Finish().ok());
-  EXPECT_EQ(out, WriteSigned({{"big.bin", "abcdef"}}, options));
-  EXPECT_TRUE(Verify(out).ok());
+  const std::string archive(out.begin(), out.end());
+  EXPECT_EQ(archive, WriteSigned({{"big.bin", "abcdef"}}, options));
+  EXPECT_TRUE(Verify(archive).ok());
 }
 
 TEST(ManifestTest, ReproducibleOutputIsByteIdentical) {
@@ -254,8 +243,8 @@ TEST(ManifestTest, ReproducibleOutputIsByteIdentical) {
 }
 
 TEST(ManifestTest, ReservedNamesCannotBeWritten) {
-  std::string out;
-  auto inner = ArchiveWriter::OpenSink(std::make_unique<StringSink>(&out));
+  std::vector<uint8_t> out;
+  auto inner = ArchiveWriter::OpenMemory(&out);
   ASSERT_TRUE(inner.ok());
   auto w = WrapWithManifest(std::move(*inner), {});
   EXPECT_EQ(w->WriteRecord(kManifestRecord, Bytes("x")).code(),

@@ -10,25 +10,12 @@
 namespace hermetic {
 namespace {
 
-class VectorSink : public ByteSink {
- public:
-  explicit VectorSink(std::shared_ptr<std::vector<uint8_t>> out)
-      : out_(std::move(out)) {}
-  Status Write(std::span<const uint8_t> bytes) override {
-    out_->insert(out_->end(), bytes.begin(), bytes.end());
-    return Status::Ok();
-  }
-
- private:
-  std::shared_ptr<std::vector<uint8_t>> out_;
-};
-
 using Records = std::vector<std::pair<std::string, std::string>>;
 
 ScanReport ScanRecords(const Records& records,
                        const ScanOptions& options = {}) {
   auto bytes = std::make_shared<std::vector<uint8_t>>();
-  auto writer = ArchiveWriter::OpenSink(std::make_unique<VectorSink>(bytes));
+  auto writer = ArchiveWriter::OpenMemory(bytes.get());
   EXPECT_TRUE(writer.ok());
   for (const auto& [name, data] : records) {
     EXPECT_TRUE(
