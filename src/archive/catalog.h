@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <new>
 #include <string>
 #include <string_view>
@@ -26,6 +27,23 @@ struct Catalog {
     auto it = index.find(name);
     return it == index.end() ? nullptr : &records[it->second];
   }
+};
+
+// The part of an ArchiveReader that only reads the catalog, shared by the
+// zip and folder readers; they fill prefix_ and catalog_ when they open.
+class CatalogReader : public ArchiveReader {
+ public:
+  const std::string& prefix() const override { return prefix_; }
+  const std::vector<RecordInfo>& records() const override {
+    return catalog_->records;
+  }
+  const RecordInfo* Find(std::string_view name) const override {
+    return catalog_->Find(name);
+  }
+
+ protected:
+  std::string prefix_;
+  std::shared_ptr<Catalog> catalog_ = std::make_shared<Catalog>();
 };
 
 // `where` names the archive ("archive x.pt"); `crc` is the CRC-32 of the

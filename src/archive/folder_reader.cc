@@ -32,7 +32,7 @@ Status StreamFile(
   }
 }
 
-class FolderReader : public ArchiveReader {
+class FolderReader : public CatalogReader {
  public:
   FolderReader(std::string root, const ReaderOptions& options)
       : root_(std::move(root)), options_(options) {
@@ -52,15 +52,8 @@ class FolderReader : public ArchiveReader {
         });
   }
 
-  const std::string& prefix() const override { return prefix_; }
   const std::string& display_name() const override { return root_; }
   bool is_directory() const override { return true; }
-  const std::vector<RecordInfo>& records() const override {
-    return catalog_->records;
-  }
-  const RecordInfo* Find(std::string_view name) const override {
-    return catalog_->Find(name);
-  }
 
   Result<std::unique_ptr<RecordMap>> MapRecords(
       std::string_view prefix) override {
@@ -202,8 +195,6 @@ class FolderReader : public ArchiveReader {
 
   std::string root_;
   ReaderOptions options_;
-  std::string prefix_;
-  std::shared_ptr<Catalog> catalog_ = std::make_shared<Catalog>();
   std::map<std::string, std::shared_ptr<FileMapping>> maps_;
 };
 

@@ -24,7 +24,7 @@ namespace {
 // Compressed bytes read per inflate step.
 constexpr size_t kInflateInput = size_t{256} << 10;
 
-class ZipReader : public ArchiveReader {
+class ZipReader : public CatalogReader {
  public:
   // A valid `fd` is the mapped file. Every read but a zero-copy view goes
   // through pread: a file that shrinks under the reader then gives a short
@@ -49,16 +49,8 @@ class ZipReader : public ArchiveReader {
         });
   }
 
-  const std::string& prefix() const override { return prefix_; }
   const std::string& display_name() const override { return display_name_; }
   bool is_directory() const override { return false; }
-  const std::vector<RecordInfo>& records() const override {
-    return catalog_->records;
-  }
-
-  const RecordInfo* Find(std::string_view name) const override {
-    return catalog_->Find(name);
-  }
 
   Result<std::unique_ptr<RecordMap>> MapRecords(
       std::string_view prefix) override;
@@ -233,8 +225,6 @@ class ZipReader : public ArchiveReader {
   std::shared_ptr<const void> owner_;
   std::string display_name_;
   ReaderOptions options_;
-  std::string prefix_;
-  std::shared_ptr<Catalog> catalog_ = std::make_shared<Catalog>();
   std::unordered_map<std::string, std::vector<uint8_t>> copies_;
 };
 
