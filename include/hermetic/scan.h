@@ -79,6 +79,22 @@ struct ScanReport {
 Result<ScanReport> ScanArchive(ArchiveReader& reader,
                                const ScanOptions& options = {});
 
+// How the scan classifies a global a pickle names (docs/format.md section
+// 7), for loaders that enforce the same rules on the pickle they are about
+// to unpickle. `in_archive`: the module is one of the archive's own.
+enum class GlobalClass : uint8_t {
+  kDangerous,        // runs commands, code, imports or I/O; never allowed
+  kInterned,         // a global of one of the archive's modules
+  kDataConstructor,  // the default list or options.allowed_globals
+  kExtern,           // anything else: code of a module the host provides
+};
+struct GlobalVerdict {
+  GlobalClass kind = GlobalClass::kExtern;
+  Severity severity = Severity::kMedium;  // of the scan's finding
+};
+GlobalVerdict ClassifyGlobal(std::string_view module, std::string_view name,
+                             bool in_archive, const ScanOptions& options);
+
 }  // namespace hermetic
 
 #endif  // HERMETIC_SCAN_H_

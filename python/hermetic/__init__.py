@@ -7,7 +7,7 @@ never imports torch; tensors are handled when torch is installed.
 """
 
 from .analyze.is_from_package import is_from_package
-from .errors import CorruptArchiveError, HermeticError
+from .errors import CorruptArchiveError, HermeticError, UnsafePackageError
 from .file_structure_representation import Directory
 from .glob_group import GlobGroup
 from .importer import (
@@ -19,7 +19,16 @@ from .importer import (
 )
 from .package_exporter import EmptyMatchError, PackageExporter, PackagingError
 from .package_importer import PackageImporter
+from ._policy import LoadPolicy
 from ._scan import Finding, ScanReport, scan
+
+
+def load_weights(path, package, resource, map_location=None):
+    """The tensors and plain containers of pickle `resource` of `package` in
+    the archive at `path`, running none of the package's code (see
+    PackageImporter.load_weights)."""
+    return PackageImporter(path).load_weights(package, resource, map_location=map_location)
+
 
 __all__ = [
     "CorruptArchiveError",
@@ -29,6 +38,7 @@ __all__ = [
     "GlobGroup",
     "HermeticError",
     "Importer",
+    "LoadPolicy",
     "ObjMismatchError",
     "ObjNotFoundError",
     "OrderedImporter",
@@ -36,7 +46,9 @@ __all__ = [
     "PackageImporter",
     "PackagingError",
     "ScanReport",
+    "UnsafePackageError",
     "is_from_package",
+    "load_weights",
     "scan",
     "sys_importer",
 ]

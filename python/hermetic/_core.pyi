@@ -160,12 +160,20 @@ def check_pickle(data: Buffer) -> PickleScan:
 # Static inspection of a whole archive (src/scan)
 
 def scan_archive(
-    path: bytes, allowed_globals: Sequence[str] = []
+    source: bytes | ArchiveReader, allowed_globals: Sequence[str] = []
 ) -> tuple[int, int, int, list[tuple[str, str, str, int, str]]]:
-    """(records, pickles, sources, findings) of the archive at `path` (bytes,
-    as os.fsencode gives), each finding (severity, rule, record, position,
-    message), position -1 where none applies. Nothing in the archive runs;
-    hermetic.scan wraps it in a ScanReport."""
+    """(records, pickles, sources, findings) of the archive at `source` (a
+    path as bytes, as os.fsencode gives, or an open ArchiveReader), each
+    finding (severity, rule, record, position, message), position -1 where
+    none applies. Nothing in the archive runs; hermetic.scan wraps it in a
+    ScanReport."""
+
+def classify_global(
+    module: str, name: str, in_archive: bool, allowed_globals: Sequence[str] = []
+) -> tuple[str, str]:
+    """(kind, severity) the scan gives a pickle global: kind "dangerous",
+    "interned" (in_archive: a module of the archive), "allowed" (a data
+    constructor, default or in allowed_globals) or "extern"."""
 
 # --------------------------------------------------------------------------
 # Patterns and graph (src/glob, src/graph)

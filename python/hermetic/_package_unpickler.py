@@ -30,6 +30,13 @@ def _peek_protocol(file):
     return 0
 
 
+def python2_name(module, name):
+    """The name a protocol < 3 pickle's global has in Python 3."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        return _compat_pickle.NAME_MAPPING[(module, name)]
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
 def _decode_ascii(value):
     # Pickles written by Python 2 carry str fields as bytes.
     return value.decode("ascii") if isinstance(value, bytes) else value
@@ -47,6 +54,8 @@ class PackageUnpickler(pickle.Unpickler):
 
     record: the archive record being read, named in import errors.
     map_location: as torch.load's, for storages.
+    policy: a _policy.PolicyCheck every global must pass, before its module
+    is imported and again once it is resolved.
     """
 
     def __init__(
@@ -60,6 +69,7 @@ class PackageUnpickler(pickle.Unpickler):
         buffers=None,
         map_location=None,
         record=None,
+        policy=None,
     ):
         super().__init__(
             file, fix_imports=fix_imports, encoding=encoding, errors=errors, buffers=buffers
@@ -68,6 +78,7 @@ class PackageUnpickler(pickle.Unpickler):
         self._map_python2_names = fix_imports and (_peek_protocol(file) or 0) < 3
         self._map_location = map_location
         self._record = record
+        self._policy = policy
         self.loaded_storages = {}
         # Made on the first tensor: _tensors.TensorLoader(self).
         self._tensor_loader = None
@@ -75,10 +86,9 @@ class PackageUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if self._map_python2_names:
-            if (module, name) in _compat_pickle.NAME_MAPPING:
-                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-            elif module in _compat_pickle.IMPORT_MAPPING:
-                module = _compat_pickle.IMPORT_MAPPING[module]
+            module, name = python2_name(module, name)
+        if self._policy is not None:
+            self._policy.check_global(self._record, module, name)
         try:
             obj = self._importer.import_module(module)
         except ModuleNotFoundError as error:
@@ -99,6 +109,8 @@ class PackageUnpickler(pickle.Unpickler):
                     archive = self._importer.zip_reader.archive.name
                     where = f" (pickle record '{self._record}' of archive {archive})"
                 raise AttributeError(f"Can't get attribute {name!r} on {obj!r}{where}") from None
+        if self._policy is not None:
+            self._policy.check_resolved(self._record, module, name, obj, self._importer.id())
         if module == "torch._utils":
             # Tensors are rebuilt by one call each: a faster path pays off
             # for pickles of many small tensors.

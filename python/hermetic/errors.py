@@ -56,5 +56,21 @@ class IntegrityError(HermeticError, ValueError):
     missing, invalid or by a key not trusted."""
 
 
+class UnsafePackageError(HermeticError, pickle.UnpicklingError):
+    """A load policy (PackageImporter(policy=..., safe=True), load_weights)
+    refused a package before anything of it ran.
+
+    An UnpicklingError because torch.load(weights_only=True) raises that for
+    a global it refuses. ``record``, ``subject`` (the global, module or
+    finding refused) and ``rule`` (the policy or scan rule id) say what.
+    """
+
+    def __init__(self, message, *, record=None, subject=None, rule=None):
+        super().__init__(message)
+        self.record = record
+        self.subject = subject
+        self.rule = rule
+
+
 class InternalError(HermeticError, RuntimeError):
     """A bug in hermetic; please report it."""

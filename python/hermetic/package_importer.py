@@ -7,8 +7,10 @@ mangles the names of the module objects it creates (``<torch_package_N>.``),
 so several packages, or several copies of one package, coexist in a process
 without touching ``sys.modules``.
 
-Loading a package runs its code and unpickles its data: only open archives
-you trust.
+Loading a package runs its code and unpickles its data: open archives you
+do not trust with a load policy (``safe=True``, ``policy=LoadPolicy(...)``,
+see _policy), which refuses a package before anything of it runs, or take
+only their tensors with load_weights, which runs none of it.
 """
 
 import builtins
@@ -39,6 +41,7 @@ from ._importlib import (
 )
 from ._mangling import PackageMangler, demangle
 from ._package_unpickler import PackageUnpickler
+from ._policy import LoadPolicy, PolicyCheck
 from .errors import CorruptArchiveError, CorruptPickleError, HermeticError, ResourceLimitError
 from .file_structure_representation import _create_directory_from_file_list
 from .importer import Importer
@@ -267,6 +270,13 @@ class PackageImporter(Importer):
     The manifest is checked as with verify, before anything is loaded;
     ``trusted_signer`` is then the hex of the key that signed it (else None).
 
+    policy: a LoadPolicy (see _policy); ``safe=True`` is policy=LoadPolicy().
+    Before this returns, the package's externs, every global of every
+    ``*.pkl`` record and the static scan's findings are checked against it;
+    load_pickle checks the pickle's bytes again and each global as it is
+    resolved. A violation raises UnsafePackageError (record, subject, rule)
+    and nothing of the package has run.
+
     trust_bytecode: run the bytecode records the archive carries (see
     _bytecode) instead of its source; an archive signed by one of
     trusted_keys is trusted so too. Off by default: a record's header is
@@ -285,7 +295,14 @@ class PackageImporter(Importer):
     """
 
     def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
-                 verify=False, trusted_keys=None, trust_bytecode=False):
+                 verify=False, trusted_keys=None, trust_bytecode=False, policy=None,
+                 safe=False):
+        if safe:
+            if policy is not None:
+                raise TypeError("PackageImporter takes policy= or safe=True, not both")
+            policy = LoadPolicy()
+        elif policy is not None and not isinstance(policy, LoadPolicy):
+            raise TypeError(f"policy must be a LoadPolicy, not {type(policy).__name__}")
         # Everything that can fail on a bad archive runs before any shared
         # state (mangle counter, registries) is touched.
         reader, filename = _open_records(file_or_buffer, verify)
@@ -303,6 +320,10 @@ class PackageImporter(Importer):
                     f"package '{file_or_buffer}' needs the external module '{name}' "
                     "but that module has been disallowed"
                 )
+        self._policy = None
+        if policy is not None:
+            self._policy = PolicyCheck(policy, reader, extern_modules)
+            self._policy.check_archive()
         self.root = _build_module_tree(extern_modules, reader.get_all_records())
 
         self.filename = filename
@@ -365,12 +386,9 @@ class PackageImporter(Importer):
         exceptions raised by code the load runs (packaged or extern classes,
         their imports) propagate unchanged.
         """
-        record = self._zipfile_path(package, resource)
-        data = self.zip_reader.get_record(record)
-        try:
-            _core.check_pickle(data)
-        except CorruptPickleError as error:
-            raise CorruptPickleError(f"{_where(self.zip_reader, record)}: {error}") from None
+        record, data, scan = self._checked_pickle(package, resource)
+        if self._policy is not None:
+            self._policy.check_pickle(record, scan)
         buffers = None
         if self.zip_reader.has_record(f"{record}.oob/0"):
             # Imported here: most pickles have no out-of-band buffers.
@@ -386,7 +404,38 @@ class PackageImporter(Importer):
             buffers=buffers,
             map_location=map_location,
             record=record,
+            policy=self._policy,
         )
+        return self._unpickle(unpickler, record, map_location)
+
+    def load_weights(self, package, resource, map_location=None):
+        """Tensors and plain containers (a state_dict) of pickle `resource`
+        of `package`, running no packaged code and importing nothing from
+        the package, whatever policy the importer has (see _weights for
+        what is allowed and how it compares with torch.load's
+        weights_only). Anything else raises UnsafePackageError before
+        unpickling.
+        """
+        from ._weights import WeightsUnpickler
+
+        record, data, scan = self._checked_pickle(package, resource)
+        unpickler = WeightsUnpickler(
+            self, io.BufferedReader(io.BytesIO(data)), map_location=map_location, record=record)
+        unpickler.check(scan)
+        return self._unpickle(unpickler, record, map_location)
+
+    def _checked_pickle(self, package, resource):
+        """(record, bytes, gate scan) of a pickle resource: its bytes passed
+        _core.check_pickle, else CorruptPickleError naming the record."""
+        record = self._zipfile_path(package, resource)
+        data = self.zip_reader.get_record(record)
+        try:
+            scan = _core.check_pickle(data)
+        except CorruptPickleError as error:
+            raise CorruptPickleError(f"{_where(self.zip_reader, record)}: {error}") from None
+        return record, data, scan
+
+    def _unpickle(self, unpickler, record, map_location):
         self.storage_context = unpickler.loaded_storages
         self.last_map_location = map_location
         import gc

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
+#include <string>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "rules.h"
 
@@ -67,6 +70,62 @@ std::string Dotted(std::string_view module, std::string_view name) {
   return out.append(name);
 }
 
+// Whether some dangerous-global rule's module starts with `component`.
+bool StartsDangerousModule(std::string_view component) {
+  static const std::vector<std::string_view> firsts = [] {
+    std::vector<std::string_view> out;
+    for (const scan::NameRule& rule : scan::DangerousGlobals()) {
+      const std::string_view first =
+          rule.pattern.substr(0, rule.pattern.find('.'));
+      if (std::find(out.begin(), out.end(), first) == out.end()) {
+        out.push_back(first);
+      }
+    }
+    return out;
+  }();
+  return std::find(firsts.begin(), firsts.end(), component) != firsts.end();
+}
+
+// The worst dangerous-global rule that (module, name) can reach. A dotted
+// name walks attributes from the module, and any of them may be a module
+// the packaged code imported: pkg.mod + "os.system" is os.system. So every
+// (module, name) split of every tail of the name is a candidate.
+std::optional<Severity> DangerousAlongPath(std::string_view module,
+                                           std::string_view name) {
+  std::optional<Severity> worst;
+  if (const scan::NameRule* rule =
+          scan::FindRule(scan::DangerousGlobals(), module, name)) {
+    worst = rule->severity;
+  }
+  // No qualname of real code is this deep; judging a deeper one would cost
+  // time quadratic in its length, and refusing it loses nothing.
+  constexpr size_t kMaxComponents = 32;
+  std::vector<size_t> starts = {0};  // offsets of the name's components
+  for (size_t i = name.find('.'); i != std::string_view::npos;
+       i = name.find('.', i + 1)) {
+    if (starts.size() == kMaxComponents) return Severity::kHigh;
+    starts.push_back(i + 1);
+  }
+  // No rule's module has more components than this.
+  constexpr size_t kMaxHead = 4;
+  for (size_t first = 0; first + 1 < starts.size(); ++first) {
+    // Most components start no rule's module.
+    const std::string_view component =
+        name.substr(starts[first], starts[first + 1] - 1 - starts[first]);
+    if (!StartsDangerousModule(component)) continue;
+    for (size_t cut = first + 1; cut < starts.size() && cut <= first + kMaxHead;
+         ++cut) {
+      const std::string_view head =
+          name.substr(starts[first], starts[cut] - 1 - starts[first]);
+      if (const scan::NameRule* rule = scan::FindRule(
+              scan::DangerousGlobals(), head, name.substr(starts[cut]))) {
+        if (!worst || rule->severity > *worst) worst = rule->severity;
+      }
+    }
+  }
+  return worst;
+}
+
 class ArchiveScanner {
  public:
   ArchiveScanner(ArchiveReader& reader, const ScanOptions& options)
@@ -90,7 +149,6 @@ class ArchiveScanner {
   void CheckNameUse(std::string_view record, const NameUse& use);
   void ScanExterns();
   bool IsInterned(std::string_view module) const;
-  bool IsUserAllowed(std::string_view module, std::string_view name) const;
 
   ArchiveReader& reader_;
   const ScanOptions& options_;
@@ -119,35 +177,32 @@ bool ArchiveScanner::IsInterned(std::string_view module) const {
   return modules_.contains(std::string(module));
 }
 
-bool ArchiveScanner::IsUserAllowed(std::string_view module,
-                                   std::string_view name) const {
-  for (const std::string& pattern : options_.allowed_globals) {
-    if (scan::MatchesPattern(pattern, module, name)) return true;
-  }
-  return false;
-}
-
 void ArchiveScanner::ClassifyGlobal(std::string_view record, size_t offset,
                                     const PickleGlobal& global) {
-  const std::string dotted = Dotted(global.module, global.name);
   const std::string shown =
       EscapeName(global.module) + "." + EscapeName(global.name);
   const auto at = static_cast<int64_t>(offset);
-  if (const NameRule* rule =
-          FindRule(scan::DangerousGlobals(), global.module, global.name)) {
-    Add(rule->severity, "pickle.global." + dotted, record, at,
-        "global " + shown +
-            " is a callable that runs commands, code, imports or I/O");
-  } else if (IsInterned(global.module)) {
-    Add(Severity::kInfo, "pickle.global.interned", record, at,
-        "global " + shown + " of a module in the package");
-  } else if (scan::IsAllowedGlobal(global.module, global.name) ||
-             IsUserAllowed(global.module, global.name)) {
-    Add(Severity::kInfo, "pickle.global.allowed", record, at,
-        "global " + shown + " is a data constructor");
-  } else {
-    Add(Severity::kMedium, "pickle.global.extern", record, at,
-        "global " + shown + " runs code of a module the host provides");
+  const GlobalVerdict verdict = hermetic::ClassifyGlobal(
+      global.module, global.name, IsInterned(global.module), options_);
+  switch (verdict.kind) {
+    case GlobalClass::kDangerous:
+      Add(verdict.severity,
+          "pickle.global." + Dotted(global.module, global.name), record, at,
+          "global " + shown +
+              " is a callable that runs commands, code, imports or I/O");
+      break;
+    case GlobalClass::kInterned:
+      Add(verdict.severity, "pickle.global.interned", record, at,
+          "global " + shown + " of a module in the package");
+      break;
+    case GlobalClass::kDataConstructor:
+      Add(verdict.severity, "pickle.global.allowed", record, at,
+          "global " + shown + " is a data constructor");
+      break;
+    case GlobalClass::kExtern:
+      Add(verdict.severity, "pickle.global.extern", record, at,
+          "global " + shown + " runs code of a module the host provides");
+      break;
   }
 }
 
@@ -399,6 +454,29 @@ size_t ScanReport::CountAtLeast(Severity severity) const {
 Result<ScanReport> ScanArchive(ArchiveReader& reader,
                                const ScanOptions& options) {
   return ArchiveScanner(reader, options).Run();
+}
+
+GlobalVerdict ClassifyGlobal(std::string_view module, std::string_view name,
+                             bool in_archive, const ScanOptions& options) {
+  // Dangerous first: a module of the archive may be named os.
+  if (std::optional<Severity> severity = DangerousAlongPath(module, name)) {
+    return {GlobalClass::kDangerous, *severity};
+  }
+  if (in_archive) return {GlobalClass::kInterned, Severity::kInfo};
+  // The allow-lists name module attributes: a dotted name reaches past
+  // them (torch.nn.modules.linear + "torch.load"), so only a pattern that
+  // spells it out whole admits it.
+  const bool dotted = name.find('.') != std::string_view::npos;
+  if (!dotted && scan::IsAllowedGlobal(module, name)) {
+    return {GlobalClass::kDataConstructor, Severity::kInfo};
+  }
+  for (const std::string& pattern : options.allowed_globals) {
+    if (dotted ? pattern == Dotted(module, name)
+               : scan::MatchesPattern(pattern, module, name)) {
+      return {GlobalClass::kDataConstructor, Severity::kInfo};
+    }
+  }
+  return {GlobalClass::kExtern, Severity::kMedium};
 }
 
 }  // namespace hermetic

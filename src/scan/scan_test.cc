@@ -241,5 +241,42 @@ TEST(ScanTest, TorchPackageOfATensorIsClean) {
   EXPECT_GT(r->CountAtLeast(Severity::kInfo), 0u);
 }
 
+TEST(ClassifyGlobalTest, DottedNamesAreJudgedByWhatTheyReach) {
+  const ScanOptions none;
+  // A tail of the path that names a dangerous callable is dangerous, through
+  // a packaged module or an allowed one.
+  EXPECT_EQ(ClassifyGlobal("pkg.mod", "os.system", true, none).kind,
+            GlobalClass::kDangerous);
+  EXPECT_EQ(ClassifyGlobal("pkg.mod", "os.system", true, none).severity,
+            Severity::kCritical);
+  EXPECT_EQ(
+      ClassifyGlobal("torch.nn.modules.linear", "torch.load", false, none).kind,
+      GlobalClass::kDangerous);
+  // An allow-list wildcard never admits a dotted name.
+  EXPECT_EQ(
+      ClassifyGlobal("torch.nn.modules.linear", "Linear", false, none).kind,
+      GlobalClass::kDataConstructor);
+  EXPECT_EQ(
+      ClassifyGlobal("torch.nn.modules.linear", "Linear.mro", false, none).kind,
+      GlobalClass::kExtern);
+  ScanOptions user;
+  user.allowed_globals = {"mylib.*", "mylib.Outer.Inner"};
+  EXPECT_EQ(ClassifyGlobal("mylib", "Thing", false, user).kind,
+            GlobalClass::kDataConstructor);
+  EXPECT_EQ(ClassifyGlobal("mylib", "Thing.attr", false, user).kind,
+            GlobalClass::kExtern);
+  EXPECT_EQ(ClassifyGlobal("mylib", "Outer.Inner", false, user).kind,
+            GlobalClass::kDataConstructor);
+  // Packaged classes, nested or not, are the package's own.
+  EXPECT_EQ(ClassifyGlobal("pkg", "Outer.Inner", true, none).kind,
+            GlobalClass::kInterned);
+  // A name too deep to judge cheaply is refused.
+  std::string long_name;
+  for (int i = 0; i < 20000; ++i) long_name += "os.";
+  long_name += "system";
+  EXPECT_EQ(ClassifyGlobal("pkg", long_name, true, none).kind,
+            GlobalClass::kDangerous);
+}
+
 }  // namespace
 }  // namespace hermetic
