@@ -1,5 +1,10 @@
 """Saving and loading state_dicts: hermetic vs torch.package vs torch.save.
 
+hermetic's archive is also loaded under the default load policy
+(`PackageImporter(path, safe=True)`: the open-time checks and the scan run
+before loading) and weights-only (`hermetic.load_weights`), each timed
+like a plain load.
+
 Two state_dicts: ~1 GiB in 200 float32 tensors, and 10,000 tiny tensors.
 Every figure is the median of --runs fresh processes (default 5). Before
 each timed call a child touches --touch-gib of memory (default 2), so the
@@ -31,6 +36,8 @@ CASES = {
     "10k-small": (10_000, 16),
 }
 FORMATS = ("hermetic", "torch.package", "torch.save")
+# Other ways to load hermetic's archive.
+HERMETIC_LOADS = ("hermetic safe", "hermetic weights")
 
 
 def _state_dict(torch, count, numel):
@@ -86,6 +93,14 @@ def _load(fmt, path):
         from hermetic import PackageImporter
 
         return PackageImporter(path).load_pickle("model", "sd.pkl")
+    if fmt == "hermetic safe":
+        from hermetic import PackageImporter
+
+        return PackageImporter(path, safe=True).load_pickle("model", "sd.pkl")
+    if fmt == "hermetic weights":
+        from hermetic import load_weights
+
+        return load_weights(path, "model", "sd.pkl")
     if fmt == "torch.package":
         return torch.package.PackageImporter(path).load_pickle("model", "sd.pkl")
     return torch.load(path, mmap=True, weights_only=True)
@@ -172,18 +187,19 @@ def main():
     workdir = tempfile.mkdtemp(prefix="bench_tensors_", dir=args.dir)
     try:
         for case in args.cases:
-            figures = {fmt: {} for fmt in FORMATS}
+            figures = {fmt: {} for fmt in FORMATS + HERMETIC_LOADS}
             paths = {fmt: os.path.join(workdir, f"{case}-{fmt}.pt") for fmt in FORMATS}
+            paths.update({fmt: paths["hermetic"] for fmt in HERMETIC_LOADS})
             # Formats interleave within each round, so drift in machine load
             # spreads over all of them.
             for op in ("save", "load"):
                 for _ in range(args.runs):
-                    for fmt in FORMATS:
+                    for fmt in FORMATS + (HERMETIC_LOADS if op == "load" else ()):
                         for key, value in _run_child(case, fmt, op, paths[fmt], args).items():
                             figures[fmt].setdefault(key, []).append(value)
             _report(case, figures)
-            for path in paths.values():
-                os.remove(path)
+            for fmt in FORMATS:
+                os.remove(paths[fmt])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -196,9 +212,10 @@ def _report(case, figures):
     med = {fmt: {k: statistics.median(v) for k, v in f.items()} for fmt, f in figures.items()}
     tensor_bytes = med["hermetic"]["tensor_bytes"]
     print(f"\n{case}: {tensor_bytes / (1 << 20):.1f} MiB of tensor data")
-    print(f"  {'format':<14}{'save s':>9}{'load s':>11}{'first use s':>13}{'peak RSS MiB':>14}{'RSS after MiB':>15}")
+    print(f"  {'format':<18}{'save s':>9}{'load s':>11}{'first use s':>13}{'peak RSS MiB':>14}{'RSS after MiB':>15}")
     for fmt, m in med.items():
-        print(f"  {fmt:<14}{m['save']:>9.3f}{m['load']:>11.5f}{m['first_use']:>13.5f}"
+        save = f"{m['save']:>9.3f}" if "save" in m else f"{'':>9}"
+        print(f"  {fmt:<18}{save}{m['load']:>11.5f}{m['first_use']:>13.5f}"
               f"{m['rss_peak'] / (1 << 20):>14.1f}{m['rss_after'] / (1 << 20):>15.1f}")
     h, tp, ts = med["hermetic"], med["torch.package"], med["torch.save"]
     print(f"  save: torch.package / hermetic = {tp['save'] / h['save']:.2f}x (target >= 1.5x)")
@@ -206,6 +223,10 @@ def _report(case, figures):
           f"torch.load(mmap) / hermetic = {ts['load'] / h['load']:.2f}x")
     print(f"  first use: torch.package / hermetic = {tp['first_use'] / h['first_use']:.1f}x; "
           f"torch.load(mmap) / hermetic = {ts['first_use'] / h['first_use']:.2f}x")
+    safe, weights = med["hermetic safe"], med["hermetic weights"]
+    print(f"  safe load / plain load = {safe['load'] / h['load']:.2f}x (target <= 1.2x); "
+          f"load_weights / plain load = {weights['load'] / h['load']:.2f}x; "
+          f"torch.package / safe load = {tp['load'] / safe['load']:.1f}x")
     growth = (f"  hermetic RSS growth: peak {100 * h['rss_peak'] / tensor_bytes:.2f}%, "
               f"after load {100 * h['rss_after'] / tensor_bytes:.2f}% of tensor bytes")
     if tensor_bytes >= _LARGE_TENSOR_BYTES:
