@@ -358,3 +358,25 @@ def test_load_weights_codecs_encode_is_latin1_only(tmp_path):
     with pytest.raises(UnsafePackageError, match="rot13"):
         hermetic.load_weights(str(raw_pickle_package(tmp_path, bad, name="bad.pt")), "p",
                               "x.pkl")
+
+
+@pytest.mark.parametrize("form", ["path", "folder", "bytes", "file"])
+def test_every_way_of_opening_is_checked(tmp_path, form):
+    import zipfile
+
+    path = raw_pickle_package(tmp_path, b"cposix\nsystem\n(Vtrue\ntR.")
+    if form == "folder":
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(tmp_path / "unzipped")
+        source = str(tmp_path / "unzipped" / "p")
+    elif form == "bytes":
+        source = path.read_bytes()
+    elif form == "file":
+        source = open(path, "rb")
+    else:
+        source = str(path)
+    with pytest.raises(UnsafePackageError) as info:
+        PackageImporter(source, safe=True)
+    assert (info.value.rule, info.value.record) == ("policy.global", "p/x.pkl")
+    if form == "file":
+        source.close()
