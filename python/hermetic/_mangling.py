@@ -60,5 +60,11 @@ is_mangled = _core.is_mangled
 demangle = _core.demangle
 
 
+# Prefixes of the importers whose modules are in sys.modules now (see
+# PackageImporter.close): while there are any, a pickler that names globals
+# through sys.modules may meet mangled names.
+registered_prefixes = set()
+
+
 def get_mangle_prefix(name):
     return name.partition(".")[0] if is_mangled(name) else name

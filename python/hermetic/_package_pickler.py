@@ -10,7 +10,9 @@ something that tier cannot do:
   FAST (importer is sys_importer): no per-object Python hook; a
     dispatch_table classifies each type once. The C pickler names globals
     exactly as sys_importer does, and fails with PicklingError on the ones
-    it cannot name (packaged code).
+    it cannot name (packaged code), or, while an importer's modules are in
+    sys.modules, names them mangled: the C++ scanner then finds the mangled
+    name in the pickle and the attempt goes to PYTHON.
   CHECKED (other importers): a reducer_override checks each class and
     function with importer.get_name (verdicts cached per object).
   CHECKED_PERSISTENT: also a persistent_id hook, once a type that may need
@@ -33,6 +35,9 @@ from pickle import EXT1, EXT2, EXT4, GLOBAL, STACK_GLOBAL, PicklingError
 from struct import pack
 from types import BuiltinFunctionType, FunctionType
 
+from . import _core
+from ._mangling import is_mangled, registered_prefixes
+from .errors import HermeticError
 from .importer import ObjMismatchError, ObjNotFoundError, sys_importer
 
 __all__ = ["PackagePickler", "PickleContext"]
@@ -46,6 +51,16 @@ _TIER_FAST = 0
 _TIER_CHECKED = 1
 _TIER_CHECKED_PERSISTENT = 2
 _TIER_PYTHON = 3
+
+
+def _names_mangled(buffer) -> bool:
+    """Whether the pickle in `buffer` names a module by a mangled name (or
+    is beyond what the scanner reads, which the PYTHON tier also handles)."""
+    try:
+        globals_ = _core.scan_pickle(buffer.getbuffer())
+    except HermeticError:
+        return True
+    return any(is_mangled(module) for module, _ in globals_)
 
 
 class _Restart(Exception):
@@ -201,6 +216,9 @@ class PickleContext:
             except PicklingError:
                 if tier != _TIER_FAST:
                     raise
+                tier = _TIER_PYTHON
+                continue
+            if tier == _TIER_FAST and registered_prefixes and _names_mangled(buffer):
                 tier = _TIER_PYTHON
                 continue
             for pickle_buffer in buffers:

@@ -4,8 +4,12 @@ Modules come from the archive's sources, never from the running environment,
 except the ones the archive lists as external (``.data/extern_modules``).
 Each importer keeps its own module table (``modules``, demangled names) and
 mangles the names of the module objects it creates (``<torch_package_N>.``),
-so several packages, or several copies of one package, coexist in a process
-without touching ``sys.modules``.
+so several packages, or several copies of one package, coexist in a process.
+While the importer is open its modules are also in ``sys.modules`` under
+those mangled names, which no real module can have, so that what looks
+modules up there (dataclasses, typing.get_type_hints, pickling by
+reference, enum, inspect) works on packaged code; ``close()`` (or leaving a
+``with`` block) removes them.
 
 Loading a package runs its code and unpickles its data: open archives you
 do not trust with a load policy (``safe=True``, ``policy=LoadPolicy(...)``,
@@ -39,7 +43,7 @@ from ._importlib import (
     resolve_name,
     sanity_check,
 )
-from ._mangling import PackageMangler, demangle
+from ._mangling import PackageMangler, demangle, registered_prefixes
 from ._package_unpickler import PackageUnpickler
 from ._policy import LoadPolicy, PolicyCheck
 from .errors import CorruptArchiveError, CorruptPickleError, HermeticError, ResourceLimitError
@@ -341,11 +345,37 @@ class PackageImporter(Importer):
         self.storage_context = None
         self.last_map_location = None
         self._mangler = PackageMangler()
+        # Mangled name -> module, of what this importer put in sys.modules.
+        # The prefix itself is registered as a bare package so that
+        # __import__ of a mangled dotted name (pickle does that) finds a top.
+        prefix = self._mangler.parent_name()
+        root_module = types.ModuleType(prefix)
+        root_module.__path__ = []
+        self._registered = {prefix: root_module}
+        sys.modules[prefix] = root_module
+        registered_prefixes.add(prefix)
         self._module_code = ModuleCode(
             reader, archive_bytecode_trusted(trusted_signer, trust_bytecode=trust_bytecode))
 
     def Unpickler(self, *args, **kwargs):  # noqa: N802 (torch's attribute name)
         return PackageUnpickler(self, *args, **kwargs)
+
+    def close(self):
+        """Removes this importer's modules from sys.modules. What was loaded
+        keeps working; sys.modules holds the modules, and they hold their
+        importer, so an importer never closed stays registered (as an
+        ordinary import stays) until the interpreter exits."""
+        for name, module in self._registered.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+        self._registered.clear()
+        registered_prefixes.discard(self._mangler.parent_name())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
 
     # ------------------------------------------------------------------
     # Public API
@@ -485,22 +515,30 @@ class PackageImporter(Importer):
         return _utf8_record(self.zip_reader, _PYTHON_VERSION).strip()
 
     # linecache and inspect call these two by name on a module's __loader__.
+    # Neither imports anything: a traceback printed while a module's code
+    # fails asks for its source, and must not run that code again.
     def get_source(self, module_name):
-        module = self.import_module(demangle(module_name))
-        if module.__file__ is None:
+        node = self._node(demangle(module_name))
+        record = getattr(node, "source_file", None)
+        if record is None:
             return None
-        record = demangle(module.__file__)
         return _decode_source(self.zip_reader, record, self.zip_reader.get_record(record))
 
     def get_resource_reader(self, fullname):
         """importlib.resources support for package `fullname` of this archive."""
-        try:
-            package = self._get_package(fullname)
-        except ImportError:
+        name = demangle(fullname)
+        if not isinstance(self._node(name), _PackageNode):
             return None
-        if package.__loader__ is not self:
-            return None
-        return _PackageResourceReader(self, demangle(package.__name__))
+        return _PackageResourceReader(self, name)
+
+    def _node(self, name):
+        """The module tree's node for demangled `name`, or None."""
+        node = self.root
+        for atom in name.split("."):
+            if not isinstance(node, _PackageNode):
+                return None
+            node = node.children.get(atom)
+        return node
 
     # ------------------------------------------------------------------
     # Import machinery (the shape of importlib._bootstrap)
@@ -650,6 +688,8 @@ class PackageImporter(Importer):
             namespace["__path__"] = spec.submodule_search_locations
         self.modules[name] = module
         _package_imported_modules[mangled_name] = module
+        if self._registered:
+            sys.modules[mangled_name] = self._registered[mangled_name] = module
         # Installed before running the code so that `from . import x` inside
         # a package's own __init__ finds x without a second import.
         self._install_on_parent(parent, name, module)
@@ -669,6 +709,8 @@ class PackageImporter(Importer):
         except BaseException:
             # As importlib does: a module whose code failed is not imported.
             del self.modules[name]
+            if self._registered.pop(mangled_name, None) is module:
+                del sys.modules[mangled_name]
             if parent and getattr(self.modules[parent], name.rpartition(".")[2], None) is module:
                 delattr(self.modules[parent], name.rpartition(".")[2])
             raise

@@ -195,7 +195,12 @@ def test_module_attributes(importer):
     assert package.__spec__.submodule_search_locations == []
     assert package.sub is sub  # installed on the parent
     assert importer.modules["mypkg.sub"] is sub
-    assert set(sys.modules) == sys_modules_before
+    # Registered under the mangled names only (no real module can have
+    # them), until the importer is closed.
+    assert set(sys.modules) - sys_modules_before == {f"{prefix}.mypkg", f"{prefix}.mypkg.sub"}
+    assert sys.modules[f"{prefix}.mypkg.sub"] is sub
+    importer.close()
+    assert not {name for name in sys.modules if name.startswith(prefix)}
 
 
 def test_import_module_accepts_own_mangled_names_only(importer, code_archive):

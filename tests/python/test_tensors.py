@@ -278,8 +278,8 @@ def test_tensor_outlives_importer(tmp_path):
     tensor = torch.arange(1 << 14, dtype=torch.float64)
     path = tmp_path / "p.pt"
     _export(path, {"t.pkl": {"t": tensor}})
-    importer = PackageImporter(path)
-    loaded = importer.load_pickle("res", "t.pkl")["t"]
+    with PackageImporter(path) as importer:
+        loaded = importer.load_pickle("res", "t.pkl")["t"]
     del importer
     gc.collect()
     assert mapped_ranges(path), "the tensor should keep the mapping alive"
