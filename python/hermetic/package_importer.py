@@ -37,13 +37,14 @@ except ImportError:  # Python < 3.11
 from . import _core, _manifest
 from ._bytecode import ModuleCode, archive_bytecode_trusted
 from ._directory_reader import DirectoryReader, RecordReader
+from ._files import materialize
 from ._importlib import (
     calc_package,
     normalize_resource,
     resolve_name,
     sanity_check,
 )
-from ._mangling import PackageMangler, demangle, registered_prefixes
+from ._mangling import PackageMangler, demangle, is_mangled, registered_prefixes
 from ._package_unpickler import PackageUnpickler
 from ._policy import LoadPolicy, PolicyCheck
 from .errors import CorruptArchiveError, CorruptPickleError, HermeticError, ResourceLimitError
@@ -281,6 +282,13 @@ class PackageImporter(Importer):
     resolved. A violation raises UnsafePackageError (record, subject, rule)
     and nothing of the package has run.
 
+    real_files: top-level packages (a name, a list of names, or True for
+    all) whose records are written once as real, read-only files into the
+    local cache, so that their modules' ``__file__`` and ``__path__`` are
+    paths of the file system: for libraries that list or open files of
+    their own folder (see _files). Others keep torch.package's mangled
+    ``__file__``.
+
     trust_bytecode: run the bytecode records the archive carries (see
     _bytecode) instead of its source; an archive signed by one of
     trusted_keys is trusted so too. Off by default: a record's header is
@@ -300,7 +308,7 @@ class PackageImporter(Importer):
 
     def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
                  verify=False, trusted_keys=None, trust_bytecode=False, policy=None,
-                 safe=False):
+                 safe=False, real_files=()):
         if safe:
             if policy is not None:
                 raise TypeError("PackageImporter takes policy= or safe=True, not both")
@@ -354,6 +362,11 @@ class PackageImporter(Importer):
         self._registered = {prefix: root_module}
         sys.modules[prefix] = root_module
         registered_prefixes.add(prefix)
+        if isinstance(real_files, str):
+            real_files = (real_files,)
+        self._real_files = real_files if real_files is True else frozenset(real_files)
+        # Top-level package -> folder of its real files.
+        self._file_roots = {}
         self._module_code = ModuleCode(
             reader, archive_bytecode_trusted(trusted_signer, trust_bytecode=trust_bytecode))
 
@@ -667,19 +680,37 @@ class PackageImporter(Importer):
                 return module
         return self._make_module(name, node.source_file, isinstance(node, _PackageNode), parent)
 
+    def _real_root(self, name):
+        """The folder holding module `name`'s top-level package as real
+        files (see real_files), else None."""
+        top = name.partition(".")[0]
+        if self._real_files is not True and top not in self._real_files:
+            return None
+        root = self._file_roots.get(top)
+        if root is None:
+            root = self._file_roots[top] = materialize(self.zip_reader, top)
+        return root
+
     def _make_module(self, name, source_file, is_package, parent):
         mangled_name = self._mangler.mangle(name)
-        mangled_file = self._mangler.mangle(source_file) if source_file is not None else None
         spec = importlib.machinery.ModuleSpec(
             name, self, origin=_MODULE_ORIGIN, is_package=is_package
         )
+        # The module's __file__, and the name its code and tracebacks show.
+        file_name = self._mangler.mangle(source_file) if source_file is not None else None
+        real_root = self._real_root(name) if self._real_files else None
+        if real_root is not None:
+            if is_package:
+                spec.submodule_search_locations.append(os.path.join(real_root, *name.split(".")))
+            if source_file is not None:
+                file_name = os.path.join(real_root, *source_file.split("/"))
         module = types.ModuleType(mangled_name)
         namespace = module.__dict__
         namespace.update(
             __spec__=spec,
             __loader__=self,
             __package__=spec.parent,
-            __file__=mangled_file,
+            __file__=file_name,
             __cached__=None,
             __builtins__=self.patched_builtins,
             __torch_package__=True,
@@ -695,18 +726,26 @@ class PackageImporter(Importer):
         self._install_on_parent(parent, name, module)
         if source_file is None:
             return module
-        linecache.lazycache(mangled_file, namespace)
+        if real_root is None:
+            # Real files are read by linecache from the file system.
+            linecache.lazycache(file_name, namespace)
         try:
             source = self.zip_reader.get_record(source_file)
             try:
-                code = self._module_code.code(name, is_package, source, mangled_file)
+                code = self._module_code.code(name, is_package, source, file_name)
             except (SyntaxError, ValueError):
                 # Bytes that cannot be text (or hold a NUL) are damage, not a mistake in
                 # the package's code; checked only then, as it costs.
                 _decode_source(self.zip_reader, source_file, source)
                 raise
             exec(code, namespace)
-        except BaseException:
+        except BaseException as error:
+            if (isinstance(error, OSError) and isinstance(error.filename, str)
+                    and is_mangled(error.filename) and hasattr(error, "add_note")):
+                error.add_note(
+                    f"{error.filename} is a module's folder inside the package, not on disk: "
+                    "to let packaged code read its own files, open the package with "
+                    f"PackageImporter(..., real_files=[{name.partition('.')[0]!r}])")
             # As importlib does: a module whose code failed is not imported.
             del self.modules[name]
             if self._registered.pop(mangled_name, None) is module:

@@ -26,6 +26,21 @@ def _private_bytecode_cache(tmp_path_factory):
         os.environ["HERMETIC_CACHE_DIR"] = saved
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_files_folder(tmp_path_factory):
+    """Real files of packages (PackageImporter(real_files=...)) go to a
+    folder of this run."""
+    import os
+
+    saved = os.environ.get("HERMETIC_FILES_DIR")
+    os.environ["HERMETIC_FILES_DIR"] = str(tmp_path_factory.mktemp("package-files"))
+    yield
+    if saved is None:
+        del os.environ["HERMETIC_FILES_DIR"]
+    else:
+        os.environ["HERMETIC_FILES_DIR"] = saved
+
+
 @pytest.fixture
 def torch_export(tmp_path):
     """build(fill, name=None, importer=None) -> path of an archive that
