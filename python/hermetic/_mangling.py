@@ -60,10 +60,11 @@ is_mangled = _core.is_mangled
 demangle = _core.demangle
 
 
-# Prefixes of the importers whose modules are in sys.modules now (see
-# PackageImporter.close): while there are any, a pickler that names globals
-# through sys.modules may meet mangled names.
-registered_prefixes = set()
+# Prefix -> the open PackageImporter whose modules are in sys.modules under
+# it (see PackageImporter.close). While there are any, a pickler that names
+# globals through sys.modules may meet mangled names, and importlib may be
+# asked for one.
+registered_prefixes = {}
 
 
 def get_mangle_prefix(name):

@@ -20,6 +20,7 @@ only their tensors with load_weights, which runs none of it.
 import builtins
 import importlib
 import importlib.machinery
+import importlib.util
 import inspect
 import io
 import linecache
@@ -361,7 +362,8 @@ class PackageImporter(Importer):
         root_module.__path__ = []
         self._registered = {prefix: root_module}
         sys.modules[prefix] = root_module
-        registered_prefixes.add(prefix)
+        registered_prefixes[prefix] = self
+        _install_mangled_finder()
         if isinstance(real_files, str):
             real_files = (real_files,)
         self._real_files = real_files if real_files is True else frozenset(real_files)
@@ -382,7 +384,7 @@ class PackageImporter(Importer):
             if sys.modules.get(name) is module:
                 del sys.modules[name]
         self._registered.clear()
-        registered_prefixes.discard(self._mangler.parent_name())
+        registered_prefixes.pop(self._mangler.parent_name(), None)
 
     def __enter__(self):
         return self
@@ -750,9 +752,19 @@ class PackageImporter(Importer):
             del self.modules[name]
             if self._registered.pop(mangled_name, None) is module:
                 del sys.modules[mangled_name]
-            if parent and getattr(self.modules[parent], name.rpartition(".")[2], None) is module:
-                delattr(self.modules[parent], name.rpartition(".")[2])
+            # Through __dict__: a lazy parent's __getattr__ would import again.
+            child = name.rpartition(".")[2]
+            if parent and vars(self.modules[parent]).get(child) is module:
+                delattr(self.modules[parent], child)
             raise
+        # As importlib does: a module may put another object in its place in
+        # sys.modules (transformers' lazy modules do), and that is what an
+        # import returns.
+        replaced = sys.modules.get(mangled_name) if self._registered else module
+        if replaced is not module and replaced is not None:
+            module = self.modules[name] = self._registered[mangled_name] = replaced
+            _package_imported_modules[mangled_name] = replaced
+            self._install_on_parent(parent, name, replaced)
         return module
 
     def _install_on_parent(self, parent, name, module):
@@ -884,6 +896,50 @@ class _PackageResourceReader(TraversableResources):
         if isinstance(reader, DirectoryReader) and reader.has_record(record):
             return reader.record_path(record)
         raise FileNotFoundError(record)
+
+
+class _ImportedLoader:
+    """importlib's loader for a module an open PackageImporter made: hands
+    that module over as it is."""
+
+    def __init__(self, module):
+        self._module = module
+        self._spec = module.__spec__
+
+    def create_module(self, spec):
+        return self._module
+
+    def exec_module(self, module):
+        # importlib set the spec it found; the module keeps its importer's.
+        module.__spec__ = self._spec
+
+
+class _MangledFinder:
+    """Answers importlib for mangled names (``importlib.import_module(
+    "<torch_package_0>.pkg.mod")``, which lazy-loading libraries call with
+    their own __name__) from the open importer that owns the prefix."""
+
+    @staticmethod
+    def find_spec(fullname, path=None, target=None):
+        if not fullname.startswith("<") or not is_mangled(fullname):
+            return None
+        importer = registered_prefixes.get(fullname.partition(".")[0])
+        if importer is None:
+            return None
+        module = importer.import_module(demangle(fullname))
+        if not getattr(module, "__torch_package__", False):
+            return None  # an extern: the environment's own module, by its own name
+        # importlib would take a module already in sys.modules by its own
+        # __spec__, whose name is the demangled one, and register it under
+        # that: out until importlib puts it back under `fullname`.
+        if sys.modules.get(fullname) is module:
+            del sys.modules[fullname]
+        return importlib.util.spec_from_loader(fullname, _ImportedLoader(module))
+
+
+def _install_mangled_finder():
+    if not any(finder is _MangledFinder for finder in sys.meta_path):
+        sys.meta_path.insert(0, _MangledFinder)
 
 
 def _getfile(obj):
