@@ -17,7 +17,6 @@ import importlib.resources
 import io
 import os
 import re
-import shutil
 import sys
 import textwrap
 import zipfile
@@ -565,6 +564,40 @@ def repackaging(pkg, tmp):
         }
 
 
+def importer_chain(pkg, tmp):
+    with sources(tmp, MODELS):
+        from cmp_models.custom import Custom
+        from cmp_models.point import Point
+
+        def export(name, obj, importer=None):
+            path = os.path.join(tmp, name)
+            kwargs = {} if importer is None else {"importer": importer}
+            with pkg.PackageExporter(path, **kwargs) as exporter:
+                exporter.intern("cmp_models.**")
+                exporter.save_pickle("res", "o.pkl", obj)
+            return pkg.PackageImporter(path)
+
+        first = export("first.pt", Point(1, 2))
+        second = export("second.pt", Custom(3))
+        both = [first.load_pickle("res", "o.pkl"), second.load_pickle("res", "o.pkl"),
+                Point(5, 6)]
+        chain = (first, second, pkg.sys_importer)
+        third = export("third.pt", both, importer=chain)
+        loaded = third.load_pickle("res", "o.pkl")
+        # sys_importer first: an importer whose object is another one is
+        # passed over (with a logged warning), not fatal.
+        sys_first = attempt(lambda: export(
+            "sys_first.pt", both, importer=(pkg.sys_importer, first, second))
+            .load_pickle("res", "o.pkl")[0].x, tmp)
+        return {
+            "loaded": (loaded[0].x, loaded[1], loaded[2].y),
+            "one_class": type(loaded[0]) is type(loaded[2]),
+            "modules": [type(o).__module__ for o in loaded],
+            "sys_first": sys_first,
+            "chain_get_name": pkg.OrderedImporter(*chain).get_name(type(both[0])),
+        }
+
+
 def torchscript(pkg, tmp):
     scripted = torch.jit.script(torch.nn.Linear(2, 2))
     path = os.path.join(tmp, "ts.pt")
@@ -600,7 +633,7 @@ def torchscript(pkg, tmp):
 SCENARIOS = {f.__name__: f for f in [
     save_load_objects, save_load_code, mangling, importers, dependency_api,
     packaging_errors, hooks, resources, directory_reader, fx_graph_module,
-    repackaging, torchscript,
+    repackaging, importer_chain, torchscript,
 ]}
 
 # ---------------------------------------------------------------- the tests
