@@ -95,6 +95,17 @@ struct WriterOptions {
   uint32_t version = 6;
 };
 
+// The records torch's writer ends every archive with, in its order:
+//  - ".data/version" holding "<version>\n" ("version" for a version below
+//    6), unless ".data/version" or "version" exists;
+//  - "byteorder", the host's ("little" or "big"), unless it exists;
+//  - ".data/serialization_id", unless it exists: the 40 digits torch
+//    derives from the names and CRC-32s of the records before it
+//    (docs/format.md section 2), the same in every process.
+inline constexpr std::string_view kByteorderRecord = "byteorder";
+inline constexpr std::string_view kSerializationIdRecord =
+    ".data/serialization_id";
+
 class ArchiveWriter {
  public:
   static Result<std::unique_ptr<ArchiveWriter>> OpenFile(
@@ -123,7 +134,12 @@ class ArchiveWriter {
 
   virtual bool HasRecord(std::string_view name) const = 0;
   virtual std::vector<std::string> RecordNames() const = 0;
+  // The serialization id torch's writer would give the records written so
+  // far.
+  virtual std::string SerializationId() const = 0;
 
+  // Writes the framework records (WriteFrameworkRecords), then the central
+  // directory, and commits a file target.
   virtual Status Finish() = 0;
   virtual void Abort() = 0;
   virtual bool finished() const = 0;
@@ -218,6 +234,11 @@ class ArchiveReader {
   virtual Status Verify(std::string_view name) = 0;
   virtual Status VerifyAll() = 0;
 };
+
+// Writes, through `writer`, the framework records it lacks (see
+// kSerializationIdRecord). Finish() calls it; a writer wrapping another
+// calls it on itself before finishing so that the records pass through it.
+Status WriteFrameworkRecords(ArchiveWriter& writer, uint32_t version);
 
 // CRC-32 (zip polynomial), continuing from `crc` (0 to start).
 uint32_t Crc32(uint32_t crc, std::span<const uint8_t> data);

@@ -122,12 +122,14 @@ struct ManifestWriteOptions {
   // Also write a signature record.
   std::optional<SecretKey> sign_with;
   // The version record the inner writer's Finish would add (WriterOptions
-  // version): it is written here first so that the manifest covers it.
+  // version): the framework records are written here first so that the
+  // manifest covers them.
   uint32_t version = 6;
 };
 
 // An ArchiveWriter that passes everything to `inner` and hashes each record
-// as it goes; Finish writes the version record (if missing), the manifest
+// as it goes; Finish writes the framework records (WriteFrameworkRecords:
+// version, byteorder, serialization id, where missing), the manifest
 // and, when asked, the signature, then finishes `inner`. The manifest names
 // are reserved: writing them is InvalidArgument.
 std::unique_ptr<ArchiveWriter> WrapWithManifest(

@@ -16,8 +16,9 @@ class InvalidArgumentError(HermeticError, ValueError):
     """An argument the core cannot use."""
 
 
-class NotFoundError(HermeticError, FileNotFoundError):
-    """A named archive, record or module does not exist."""
+class NotFoundError(HermeticError, FileNotFoundError, RuntimeError):
+    """A named archive, record or module does not exist. Also a RuntimeError:
+    torch.package raises that for a missing record."""
 
 
 class CorruptArchiveError(HermeticError, ValueError):

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -35,13 +36,18 @@ TEST(ArchiveWriterTest, LayoutMatchesTorchConventions) {
   auto r = Open(bytes);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)->prefix(), "archive");
-  ASSERT_EQ((*r)->records().size(), 3u);
-  EXPECT_EQ((*r)->records()[2].name, ".data/version");
+  std::vector<std::string> names;
+  for (const RecordInfo& info : (*r)->records()) names.push_back(info.name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"a.txt", "b/c", ".data/version",
+                                      "byteorder", ".data/serialization_id"}));
   for (const RecordInfo& info : (*r)->records()) {
     EXPECT_EQ(info.data_offset % 64, 0u) << info.name;
     EXPECT_EQ(info.method, 0);
   }
   EXPECT_EQ(Str(*(*r)->Read(".data/version")), "6\n");
+  EXPECT_EQ(Str(*(*r)->Read("byteorder")),
+            std::endian::native == std::endian::little ? "little" : "big");
   EXPECT_EQ(Str(*(*r)->Read("b/c")), "xyz");
   EXPECT_EQ((*r)->records()[0].crc32, Crc32(0, Bytes("hello")));
   EXPECT_TRUE((*r)->VerifyAll().ok());
@@ -80,12 +86,56 @@ TEST(ArchiveWriterTest, EndsWithZip64EndRecordLocatorAndClassicEnd) {
   EXPECT_EQ(zip::Get16(&bytes[n - 98 + 12]), 0x031E);
 }
 
-TEST(ArchiveWriterTest, KeepsAnExplicitVersionRecord) {
-  std::vector<uint8_t> bytes = WriteToBuffer({{".data/version", "3\n"}});
+TEST(ArchiveWriterTest, KeepsExplicitFrameworkRecords) {
+  // As torch's writer: a framework record the caller wrote is kept where it
+  // is, and only the missing ones are appended.
+  std::vector<uint8_t> bytes = WriteToBuffer(
+      {{".data/version", "3\n"}, {"byteorder", "big"}, {"x", "1"}});
   auto r = Open(bytes);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ((*r)->records().size(), 1u);
+  ASSERT_EQ((*r)->records().size(), 4u);
+  EXPECT_EQ((*r)->records()[3].name, ".data/serialization_id");
   EXPECT_EQ(Str(*(*r)->Read(".data/version")), "3\n");
+  EXPECT_EQ(Str(*(*r)->Read("byteorder")), "big");
+
+  bytes = WriteToBuffer({{".data/serialization_id", "mine"}, {"x", "1"}});
+  r = Open(bytes);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ((*r)->records().size(), 4u);
+  EXPECT_EQ((*r)->records()[3].name, "byteorder");
+  EXPECT_EQ(Str(*(*r)->Read(".data/serialization_id")), "mine");
+}
+
+TEST(ArchiveWriterTest, SerializationIdIsTheIdOfTheRecordsBeforeIt) {
+  Records recs = {{"a", "1"}, {"b/c.py", "print(1)\n"}, {"empty", ""}};
+  std::vector<uint8_t> out;
+  auto w = ArchiveWriter::OpenMemory(&out);
+  ASSERT_TRUE(w.ok());
+  for (const auto& [name, data] : recs) {
+    ASSERT_TRUE((*w)->WriteRecord(name, Bytes(data)).ok());
+  }
+  ASSERT_TRUE((*w)->WriteRecord(".data/version", Bytes("6\n")).ok());
+  ASSERT_TRUE((*w)->WriteRecord("byteorder", Bytes("little")).ok());
+  const std::string id = (*w)->SerializationId();
+  ASSERT_TRUE((*w)->Finish().ok());
+  auto r = Open(out);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(Str(*(*r)->Read(".data/serialization_id")), id);
+  EXPECT_EQ(id.size(), 40u);
+  // Content decides it: other bytes change the CRC half, other names both.
+  EXPECT_EQ(out, WriteToBuffer(recs));
+  auto id_of = [](const Records& records) {
+    auto reader = Open(WriteToBuffer(records));
+    return Str(*(*reader)->Read(".data/serialization_id"));
+  };
+  Records other_bytes = recs;
+  other_bytes[0].second = "2";
+  EXPECT_EQ(id_of(other_bytes).substr(0, 20), id.substr(0, 20));
+  EXPECT_NE(id_of(other_bytes).substr(20), id.substr(20));
+  Records other_name = recs;
+  other_name[0].first = "z";
+  EXPECT_NE(id_of(other_name).substr(0, 20), id.substr(0, 20));
+  EXPECT_EQ(id_of(other_name).substr(20), id.substr(20));
 }
 
 TEST(ArchiveWriterTest, IsDeterministicAndStreamingMatchesWholeRecords) {

@@ -1,6 +1,7 @@
 // ArchiveWriter: torch's PyTorchStreamWriter layout (docs/format.md), written
 // through a small output buffer so that headers and descriptors do not cost a
 // system call each while large record data goes straight to the target.
+#include <bit>
 #include <cctype>
 #include <cstdlib>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "hermetic/archive.h"
 #include "hermetic/posix_file.h"
+#include "serialization_id.h"
 #include "zip_format.h"
 
 namespace hermetic {
@@ -244,7 +246,7 @@ class WriterImpl : public ArchiveWriter {
       flags[0] = static_cast<uint8_t>(zip::kEmptyRecordFlags);
       flags[1] = static_cast<uint8_t>(zip::kEmptyRecordFlags >> 8);
       current_.flags = zip::kEmptyRecordFlags;
-      entries_.push_back(std::move(current_));
+      CloseEntry();
       return Status::Ok();
     }
     bool zip64 = current_.size >= zip::kZip64Marker32 ||
@@ -259,7 +261,7 @@ class WriterImpl : public ArchiveWriter {
       Put32(d, static_cast<uint32_t>(current_.size));
       Put32(d, static_cast<uint32_t>(current_.size));
     }
-    entries_.push_back(std::move(current_));
+    CloseEntry();
     return Emit(d);
   }
 
@@ -270,10 +272,11 @@ class WriterImpl : public ArchiveWriter {
   std::vector<std::string> RecordNames() const override {
     std::vector<std::string> out;
     out.reserve(entries_.size());
-    for (const Entry& e : entries_)
-      out.push_back(e.full_name.substr(name_.size() + 1));
+    for (const Entry& e : entries_) out.emplace_back(RecordName(e));
     return out;
   }
+
+  std::string SerializationId() const override { return id_.Text(); }
 
   Status Finish() override {
     HERMETIC_RETURN_IF_ERROR(CheckOpen());
@@ -322,6 +325,15 @@ class WriterImpl : public ArchiveWriter {
   Status Guard(Status s) {
     if (!s.ok()) Fail();
     return s;
+  }
+
+  std::string_view RecordName(const Entry& e) const {
+    return std::string_view(e.full_name).substr(name_.size() + 1);
+  }
+
+  void CloseEntry() {
+    id_.Add(RecordName(current_), current_.size, current_.crc);
+    entries_.push_back(std::move(current_));
   }
 
   Status Begin(std::string_view name, uint64_t known_size) {
@@ -398,14 +410,7 @@ class WriterImpl : public ArchiveWriter {
   }
 
   Status WriteTail() {
-    const bool modern = options_.version >= 6;
-    const char* version_record = modern ? ".data/version" : "version";
-    if (!HasRecord(".data/version") && !HasRecord("version")) {
-      std::string v = std::to_string(options_.version) + "\n";
-      HERMETIC_RETURN_IF_ERROR(
-          WriteRecord(version_record,
-                      {reinterpret_cast<const uint8_t*>(v.data()), v.size()}));
-    }
+    HERMETIC_RETURN_IF_ERROR(WriteFrameworkRecords(*this, options_.version));
     const uint64_t cd_offset = offset_;
     std::string cd;
     for (const Entry& e : entries_) {
@@ -494,6 +499,7 @@ class WriterImpl : public ArchiveWriter {
   uint64_t offset_ = 0;
   std::vector<Entry> entries_;
   std::unordered_set<std::string> names_;
+  SerializationIdHasher id_;
   Entry current_;
   bool open_ = false;
   bool finished_ = false;
@@ -508,7 +514,31 @@ Status CheckOptions(const WriterOptions& options) {
   return Status::Ok();
 }
 
+Status WriteText(ArchiveWriter& writer, std::string_view name,
+                 std::string_view text) {
+  return writer.WriteRecord(
+      name, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
 }  // namespace
+
+Status WriteFrameworkRecords(ArchiveWriter& writer, uint32_t version) {
+  if (!writer.HasRecord(".data/version") && !writer.HasRecord("version")) {
+    HERMETIC_RETURN_IF_ERROR(
+        WriteText(writer, version >= 6 ? ".data/version" : "version",
+                  std::to_string(version) + "\n"));
+  }
+  if (!writer.HasRecord(kByteorderRecord)) {
+    HERMETIC_RETURN_IF_ERROR(WriteText(
+        writer, kByteorderRecord,
+        std::endian::native == std::endian::little ? "little" : "big"));
+  }
+  if (!writer.HasRecord(kSerializationIdRecord)) {
+    HERMETIC_RETURN_IF_ERROR(
+        WriteText(writer, kSerializationIdRecord, writer.SerializationId()));
+  }
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::OpenFile(
     const std::string& path, const WriterOptions& options) {

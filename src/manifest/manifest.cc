@@ -142,11 +142,6 @@ bool Reserved(std::string_view name) {
   return name == kManifestRecord || name == kSignatureRecord;
 }
 
-// The version record Finish writes, by WriterOptions' rule.
-std::string_view VersionRecord(uint32_t version) {
-  return version >= 6 ? ".data/version" : "version";
-}
-
 std::span<const uint8_t> Bytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
@@ -196,15 +191,15 @@ class ManifestWriter final : public ArchiveWriter {
   std::vector<std::string> RecordNames() const override {
     return inner_->RecordNames();
   }
+  std::string SerializationId() const override {
+    return inner_->SerializationId();
+  }
 
   Status Finish() override {
     if (inner_->finished()) return inner_->Finish();  // its error
-    if (!HasRecord(".data/version") && !HasRecord("version")) {
-      std::string v = std::to_string(options_.version) + "\n";
-      if (Status s = WriteRecord(VersionRecord(options_.version), Bytes(v));
-          !s.ok()) {
-        return s;
-      }
+    // Through this writer, so that the manifest covers them.
+    if (Status s = WriteFrameworkRecords(*this, options_.version); !s.ok()) {
+      return s;
     }
     Manifest manifest;
     manifest.generator = std::string(ManifestGenerator());

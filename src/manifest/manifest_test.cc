@@ -206,14 +206,15 @@ TEST(ManifestTest, WriterListsEveryRecordAndVerifies) {
   EXPECT_EQ(m->generator, ManifestGenerator());
   std::vector<std::string> names;
   for (const ManifestEntry& e : m->records) names.push_back(e.name);
-  EXPECT_EQ(names, (std::vector<std::string>{".data/version", "m/a.py",
-                                             "m/b.pkl", "m/empty.txt"}));
-  EXPECT_EQ(m->records[1].sha256, Sha256(Bytes("print(1)\n")));
+  EXPECT_EQ(names, (std::vector<std::string>{
+                       ".data/serialization_id", ".data/version", "byteorder",
+                       "m/a.py", "m/b.pkl", "m/empty.txt"}));
+  EXPECT_EQ(m->records[3].sha256, Sha256(Bytes("print(1)\n")));
   auto report = Verify(archive);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_TRUE(report->has_manifest);
   EXPECT_FALSE(report->signer.has_value());
-  EXPECT_EQ(report->records_checked, 4u);
+  EXPECT_EQ(report->records_checked, 6u);
 }
 
 TEST(ManifestTest, StreamedRecordsAreHashed) {
@@ -253,10 +254,12 @@ TEST(ManifestTest, ReservedNamesCannotBeWritten) {
             StatusCode::kInvalidArgument);
 }
 
-// `signed_archive`'s manifest and signature over other records.
+// `signed_archive`'s manifest, signature and the framework records it
+// vouches for, over other records.
 std::string Tamper(const std::string& signed_archive, Records records) {
   for (const auto& [name, data] : ReadAll(signed_archive)) {
-    if (name == kManifestRecord || name == kSignatureRecord) {
+    if (name == kManifestRecord || name == kSignatureRecord ||
+        name == kByteorderRecord || name == kSerializationIdRecord) {
       records.emplace_back(name, data);
     }
   }
@@ -420,7 +423,7 @@ TEST(ManifestTest, SignArchiveAddsOrKeepsTheManifest) {
   ASSERT_TRUE(SignArchive(path, key).ok());
   auto report = verify_file();
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_EQ(report->records_checked, 4u);
+  EXPECT_EQ(report->records_checked, 6u);
 
   const std::string signed_once = WriteSigned(kRecords, {});
   write_file(signed_once);  // a manifest: kept byte for byte

@@ -5,10 +5,11 @@ reference for what torch 2.13's PackageExporter emits. Run with torch 2.13:
 
     python3 tests/data/make_torch213_package.py [OUT]
 
-OUT defaults to the file beside this script. Two records differ from run to
-run and from machine to machine: `.data/serialization_id` (random) and
-`.data/python_version` (the interpreter's); everything else is
-deterministic, which tests/python/test_test_data.py checks.
+OUT defaults to the file beside this script. Two records differ from
+machine to machine: `.data/python_version` (the interpreter's) and
+`.data/serialization_id` (derived from every record's CRC-32, that one
+included); everything else is deterministic, which
+tests/python/test_test_data.py checks.
 """
 
 import pathlib

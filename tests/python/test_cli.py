@@ -56,7 +56,8 @@ def test_ls_lists_records_offsets_and_alignment(archive):
     assert out.returncode == 0
     lines = out.stdout.decode().splitlines()
     assert [line.split()[-1] for line in lines[1:]] == [
-        "a.txt", "sub/b.bin", "empty", ".data/version"]
+        "a.txt", "sub/b.bin", "empty", ".data/version", "byteorder",
+        ".data/serialization_id"]
     listing = json.loads(run("ls", "--json", archive).stdout)
     assert listing["prefix"] == "model"
     infos = {i.name: i for i in _core.ArchiveReader(archive).record_infos()}

@@ -3,11 +3,13 @@ hold the same records as torch.package's own exporter writes for the same
 calls."""
 
 import io
+import sys
 import zipfile
 
 import pytest
 
-from hermetic import PackageExporter
+import hermetic
+from hermetic import PackageExporter, PackageImporter, _core
 from packages.export_helpers import fixture_packages  # noqa: F401
 
 torch_package = pytest.importorskip("torch.package")
@@ -70,20 +72,116 @@ def test_torch_loads_every_kind_of_content(archives):
 
 def test_same_records_in_the_same_order_as_torch(archives):
     ours, theirs = contents(archives[0]), contents(archives[1])
-    # torch 2.13 adds these two framework records; readers ignore them.
-    theirs.pop(".data/serialization_id", None)
-    theirs.pop("byteorder", None)
     assert list(ours) == list(theirs)
+    assert list(ours)[-3:] == [".data/version", "byteorder", ".data/serialization_id"]
+
+
+def test_same_file_structure_as_torch(archives):
+    ours = PackageImporter(io.BytesIO(archives[0])).file_structure()
+    theirs = torch_package.PackageImporter(io.BytesIO(archives[1])).file_structure()
+    assert str(ours) == str(theirs)
+    assert ours.has_file("byteorder") and ours.has_file(".data/serialization_id")
+    assert str(PackageImporter(io.BytesIO(archives[0])).file_structure(
+        include=["**/*.txt", "byteorder"])) == str(
+        torch_package.PackageImporter(io.BytesIO(archives[1])).file_structure(
+            include=["**/*.txt", "byteorder"]))
 
 
 def test_same_sources_and_resources_as_torch(archives):
     ours, theirs = contents(archives[0]), contents(archives[1])
-    # Our own mock runtime and stub text; pickles compared by value above.
-    skip = {"_mock.py", "exportee/heavy.py"}
+    # Our own mock runtime and stub text; pickles compared by value above;
+    # the serialization id hashes all of those (compared where they agree,
+    # below).
+    skip = {"_mock.py", "exportee/heavy.py", ".data/serialization_id"}
     for name, data in ours.items():
         if name in skip or name.endswith(".pkl"):
             continue
         assert data == theirs[name], name
+
+
+def fill_identically(exporter):
+    """Calls whose every record hermetic writes with torch's bytes."""
+    import torch
+
+    exporter.save_source_string("m", "A = 1\n")
+    exporter.save_source_string("pkg", "from . import sub\n", is_package=True)
+    exporter.save_source_string("pkg.sub", "X = 2\n")
+    exporter.save_text("r", "n.txt", "hi")
+    exporter.save_binary("r", "b.bin", b"\x00\x01")
+    exporter.save_binary("r", "empty.bin", b"")
+    exporter.save_pickle("r", "p.pkl", {"a": [1, 2.5, "x"], "t": torch.arange(4.0)})
+
+
+@pytest.mark.parametrize("target", ["buffer", "path"])
+def test_whole_archive_is_byte_identical_to_torch_package(tmp_path, target):
+    # byteorder and .data/serialization_id included: the id is torch's own
+    # function of the record names and CRC-32s, not a per-process value.
+    def export(module, folder):
+        if target == "buffer":
+            out = io.BytesIO()
+            with module.PackageExporter(out) as exporter:
+                fill_identically(exporter)
+            return out.getvalue()
+        path = tmp_path / folder / "model.pt"
+        path.parent.mkdir()
+        with module.PackageExporter(str(path)) as exporter:
+            fill_identically(exporter)
+        return path.read_bytes()
+
+    theirs = export(torch_package, "theirs")
+    ours = export(hermetic, "ours")
+    assert ours == theirs
+    assert ours == export(hermetic, "again")
+    with zipfile.ZipFile(io.BytesIO(ours)) as zf:
+        prefix = zf.namelist()[0].partition("/")[0]
+        assert zf.read(prefix + "/byteorder") == sys.byteorder.encode()
+        assert len(zf.read(prefix + "/.data/serialization_id")) == 40
+
+
+def test_reproducible_export_keeps_torchs_serialization_id(tmp_path):
+    # The manifest (hermetic's own) follows the framework records and covers
+    # them; the id itself is the one torch computes for the records before it.
+    a, b = tmp_path / "a" / "m.pt", tmp_path / "b" / "m.pt"
+    for path in (a, b):
+        path.parent.mkdir()
+        with PackageExporter(str(path), manifest=True, reproducible=True) as exporter:
+            fill_identically(exporter)
+    assert a.read_bytes() == b.read_bytes()
+    theirs = io.BytesIO()
+    with torch_package.PackageExporter(theirs) as exporter:
+        fill_identically(exporter)
+    with zipfile.ZipFile(a) as zf:
+        names = [n.partition("/")[2] for n in zf.namelist()]
+        assert names[-4:] == [".data/version", "byteorder", ".data/serialization_id",
+                              ".data/hermetic/manifest"]
+        ours_id = zf.read("m/.data/serialization_id")
+    assert ours_id == contents(theirs.getvalue())[".data/serialization_id"]
+    PackageImporter(str(a), verify=True)  # the manifest covers both records
+
+
+RECORD_COUNTS = [0, 1, 13, 14, 30, 60, 128, 258, 542, 1110, 2358]
+
+
+@pytest.mark.parametrize("count", RECORD_COUNTS)
+def test_archive_writer_matches_torch_writer_through_every_table_growth(count):
+    # torch orders the name half by its hash table's iteration order, which
+    # changes each time the table grows (at 13, 29, 59, ... names).
+    import torch
+
+    records = [(f"d{i % 7}/{'n' * (i % 19)}{i}.bin", bytes([i % 256]) * (i % 3))
+               for i in range(count)]
+    theirs = io.BytesIO()
+    writer = torch._C.PyTorchFileWriter(theirs)
+    writer.set_min_version(6)
+    for name, data in records:
+        writer.write_record(name, data, len(data))
+    writer.write_end_of_file()
+    ours = io.BytesIO()
+    writer = _core.ArchiveWriter(ours)
+    for name, data in records:
+        writer.write_record(name, data)
+    writer.finish()
+    assert ours.getvalue() == theirs.getvalue()
 
 
 def test_fx_graph_module_and_tensors_load_in_torch():

@@ -121,7 +121,7 @@ def _tampered(path, how, tmp_path):
         del recs["pkg/note.txt"]
     elif how == "swapped-manifest":
         # The manifest of another package, whose pkg/mod.py has other bytes
-        # of the same size.
+        # of the same size (so its serialization id differs first).
         other = export(tmp_path / "other" / "m.pt", value=66, manifest=True)
         recs[MANIFEST] = records(other)[MANIFEST]
     elif how == "manifest-edited":
@@ -134,7 +134,8 @@ TAMPERING = {
     "same-size": "record pkg/mod.py: SHA-256 differs from the manifest (changed)",
     "added": "record pkg/evil.py: not in the manifest (added)",
     "removed": "record pkg/note.txt: listed in the manifest but missing (removed)",
-    "swapped-manifest": "record pkg/mod.py: SHA-256 differs from the manifest (changed)",
+    "swapped-manifest":
+        "record .data/serialization_id: SHA-256 differs from the manifest (changed)",
     "manifest-edited": "record .data/hermetic/manifest, line 4",
 }
 

@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
-# Random per export, and the interpreter's version.
+# The interpreter's version, and the id hashing it with the other records.
 VARYING = {"torch_package/.data/serialization_id", "torch_package/.data/python_version"}
 
 
