@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
+#include "hermetic/manifest.h"
+#include "import_bindings.h"
 #include "rules.h"
 
 namespace hermetic {
@@ -19,7 +22,7 @@ constexpr std::array<std::string_view, 5> kSeverityNames = {
 constexpr std::string_view kMockStubStart = "from _mock import MockedObject\n";
 constexpr std::string_view kBytecodePrefix = ".data/bytecode/";
 
-// Records of the format other than sources, pickles and resources.
+// Small text records of the format.
 bool IsFrameworkRecord(std::string_view name) {
   static constexpr std::string_view kNames[] = {
       ".data/version",        "version",   ".data/extern_modules",
@@ -28,6 +31,11 @@ bool IsFrameworkRecord(std::string_view name) {
   for (std::string_view n : kNames) {
     if (name == n) return true;
   }
+  return false;
+}
+
+// ".data/<n>.storage": tensor bytes.
+bool IsStorage(std::string_view name) {
   return name.starts_with(".data/") && name.ends_with(".storage") &&
          name.find('/', 6) == std::string_view::npos;
 }
@@ -43,9 +51,42 @@ bool IsOutOfBandBuffer(std::string_view name) {
          });
 }
 
-bool LooksLikePickle(std::span<const uint8_t> data) {
-  return data.size() >= 3 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5 &&
-         data.back() == '.';
+// PROTO 0-5: the bytes say they are a pickle.
+bool HasProtocolHeader(std::span<const uint8_t> data) {
+  return data.size() >= 2 && data[0] == 0x80 && data[1] <= 5;
+}
+
+bool IsIdentifierPath(std::string_view dotted) {
+  if (dotted.empty()) return false;
+  bool start = true;
+  for (char ch : dotted) {
+    const auto c = static_cast<uint8_t>(ch);
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        c == '_' || c >= 0x80;
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (letter || (!start && c >= '0' && c <= '9')) {
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
+
+// Whether a pickle without a PROTO header (protocols 0 and 1 write none) is
+// one worth a finding rather than bytes that happen to pass the gate (a
+// text "N.B." is a pickle of None): it names a global, every global it names
+// is a dotted identifier as an importable one is, or it names one through
+// STACK_GLOBAL or an EXT code. Ordinary text names no such global.
+bool NamesCode(const PickleScan& s) {
+  if (!s.extension_codes.empty() || s.unresolved_globals > 0) return true;
+  if (s.globals.empty()) return false;
+  return std::all_of(
+      s.globals.begin(), s.globals.end(), [](const PickleGlobal& g) {
+        return IsIdentifierPath(g.module) && IsIdentifierPath(g.name);
+      });
 }
 
 // "a/b.py" -> ("a.b", false), "a/b/__init__.py" -> ("a.b", true).
@@ -82,19 +123,36 @@ class ArchiveScanner {
   }
   // The record's bytes, or nullopt after a finding saying why not.
   std::optional<std::vector<uint8_t>> ReadRecord(const RecordInfo& info);
+  enum class Hidden { kNo, kWithHeader, kWithoutHeader };
   void ScanPickleRecord(const RecordInfo& info, std::span<const uint8_t> data,
-                        bool hidden);
+                        Hidden hidden);
+  void ScanResource(const RecordInfo& info);
   void ClassifyGlobal(std::string_view record, size_t offset,
                       const PickleGlobal& global);
+  bool ClassifyQualifiedGlobal(std::string_view record, int64_t at,
+                               const PickleGlobal& global,
+                               const std::string& shown);
   void ScanSourceRecord(const RecordInfo& info, std::string_view source);
-  void CheckNameUse(std::string_view record, const NameUse& use);
-  void ScanExterns();
+  void FollowAliases(std::string_view record, std::string_view source,
+                     const std::string& module, bool is_package,
+                     const std::vector<ImportRef>& imports);
+  void CheckNameUse(std::string_view record, const NameUse& use,
+                    std::string_view spelled = {});
+  void ReadExterns();
+  void ScanExterns(const RecordInfo& info);
+  void CheckManifest();
   bool IsInterned(std::string_view module) const;
   bool IsUserAllowed(std::string_view module, std::string_view name) const;
+  const std::vector<scan::ImportBinding>& BindingsOf(const std::string& module);
 
   ArchiveReader& reader_;
   const ScanOptions& options_;
-  std::unordered_set<std::string> modules_;  // the archive's own
+  // The archive's own modules and their source records.
+  std::unordered_map<std::string, std::string> modules_;
+  std::unordered_map<std::string, std::vector<scan::ImportBinding>> bindings_;
+  // .data/extern_modules, line by line, once read (nullopt: unreadable).
+  std::optional<std::vector<std::string>> externs_;
+  std::unordered_set<std::string> declared_externs_;
   ScanReport report_;
 };
 
@@ -119,6 +177,25 @@ bool ArchiveScanner::IsInterned(std::string_view module) const {
   return modules_.contains(std::string(module));
 }
 
+const std::vector<scan::ImportBinding>& ArchiveScanner::BindingsOf(
+    const std::string& module) {
+  auto [it, inserted] = bindings_.try_emplace(module);
+  if (inserted) {
+    auto source = modules_.find(module);
+    const RecordInfo* info =
+        source == modules_.end() ? nullptr : reader_.Find(source->second);
+    // An unreadable source is reported where the record is scanned.
+    if (info != nullptr && info->size <= options_.max_record_size) {
+      if (Result<std::vector<uint8_t>> data = reader_.Read(info->name);
+          data.ok()) {
+        it->second = scan::FindImportBindings(std::string_view(
+            reinterpret_cast<const char*>(data->data()), data->size()));
+      }
+    }
+  }
+  return it->second;
+}
+
 bool ArchiveScanner::IsUserAllowed(std::string_view module,
                                    std::string_view name) const {
   for (const std::string& pattern : options_.allowed_globals) {
@@ -133,6 +210,10 @@ void ArchiveScanner::ClassifyGlobal(std::string_view record, size_t offset,
   const std::string shown =
       EscapeName(global.module) + "." + EscapeName(global.name);
   const auto at = static_cast<int64_t>(offset);
+  if (global.name.find('.') != std::string::npos &&
+      ClassifyQualifiedGlobal(record, at, global, shown)) {
+    return;
+  }
   if (const NameRule* rule =
           FindRule(scan::DangerousGlobals(), global.module, global.name)) {
     Add(rule->severity, "pickle.global." + dotted, record, at,
@@ -145,26 +226,81 @@ void ArchiveScanner::ClassifyGlobal(std::string_view record, size_t offset,
              IsUserAllowed(global.module, global.name)) {
     Add(Severity::kInfo, "pickle.global.allowed", record, at,
         "global " + shown + " is a data constructor");
+  } else if (declared_externs_.contains(global.module)) {
+    Add(Severity::kLow, "pickle.global.extern", record, at,
+        "global " + shown +
+            " runs code of a module the package declares extern (the host "
+            "provides it)");
   } else {
     Add(Severity::kMedium, "pickle.global.extern", record, at,
-        "global " + shown + " runs code of a module the host provides");
+        "global " + shown +
+            " runs code of a module the host provides, not declared extern");
   }
+}
+
+// Protocol 4 looks a dotted name up attribute by attribute, so
+// `m` + `a.b.c` reaches whatever m.a.b is when m.a is a module m imported:
+// any tail of the path may be a module under another name. Returns false
+// when the name is a plain global after all: a nested class of one of the
+// archive's modules (its first component is not a name the module's
+// imports bind).
+bool ArchiveScanner::ClassifyQualifiedGlobal(std::string_view record,
+                                             int64_t at,
+                                             const PickleGlobal& global,
+                                             const std::string& shown) {
+  const std::string path = global.module + "." + global.name;
+  const size_t last_dot = path.rfind('.');
+  const std::string_view last = std::string_view(path).substr(last_dot + 1);
+  for (size_t start = 0; start < last_dot;) {
+    std::string_view holder =
+        std::string_view(path).substr(start, last_dot - start);
+    if (const NameRule* rule =
+            FindRule(scan::DangerousGlobals(), holder, last)) {
+      Add(rule->severity,
+          "pickle.global." + std::string(holder) + "." + std::string(last),
+          record, at,
+          "global " + shown + " reaches " + EscapeName(holder) + "." +
+              EscapeName(last) +
+              ", a callable that runs commands, code, imports or I/O");
+      return true;
+    }
+    const size_t dot = path.find('.', start);
+    if (dot == std::string::npos || dot >= last_dot) break;
+    start = dot + 1;
+  }
+  const std::string_view first =
+      std::string_view(global.name).substr(0, global.name.find('.'));
+  if (IsInterned(global.module)) {
+    const std::vector<scan::ImportBinding>& bindings =
+        BindingsOf(global.module);
+    if (std::none_of(
+            bindings.begin(), bindings.end(),
+            [&](const scan::ImportBinding& b) { return b.name == first; })) {
+      return false;  // Outer.Inner of the module's own code
+    }
+  }
+  Add(Severity::kHigh, "pickle.global.qualified", record, at,
+      "global " + shown +
+          " reaches through module attributes: the scan cannot tell what it "
+          "is");
+  return true;
 }
 
 void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
                                       std::span<const uint8_t> data,
-                                      bool hidden) {
+                                      Hidden hidden) {
   Result<PickleScan> scanned = ScanPickle(data, options_.pickle);
   if (!scanned.ok()) {
-    if (hidden) return;  // bytes that only start like a pickle
+    if (hidden != Hidden::kNo) return;  // bytes that only start like a pickle
     Add(Severity::kHigh, "pickle.corrupt", info.name, -1,
         "the pickle gate refuses it: " + scanned.status().message());
     return;
   }
+  const PickleScan& s = *scanned;
+  if (hidden == Hidden::kWithoutHeader && !NamesCode(s)) return;
   ++report_.pickles;
   const size_t first = report_.findings.size();
-  const PickleScan& s = *scanned;
-  if (hidden) {
+  if (hidden != Hidden::kNo) {
     Add(Severity::kLow, "pickle.hidden", info.name, 0,
         "a pickle under a name that does not end in .pkl");
   }
@@ -189,6 +325,10 @@ void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
     if (kind == "storage") {
       Add(Severity::kInfo, "pickle.persistent_id.storage", info.name, at,
           "tensor storages");
+    } else if (kind == "reduce_package") {
+      Add(Severity::kInfo, "pickle.persistent_id.reduce_package", info.name, at,
+          "objects rebuilt by calling a global of the pickle (classified "
+          "on its own) with the importer");
     } else {
       Add(Severity::kMedium, "pickle.persistent_id.other", info.name, at,
           "persistent id of kind '" + EscapeName(kind) +
@@ -213,7 +353,8 @@ constexpr std::string_view kSpecialSourceNames[] = {
     "__import__", "importlib.import_module", "getattr", "setattr", "open",
     "io.open"};
 
-void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
+void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use,
+                                  std::string_view spelled) {
   if (!scan::MayBeRiskySourceName(use.name, kSpecialSourceNames)) return;
   const size_t dot = use.name.rfind('.');
   std::string_view module =
@@ -257,8 +398,45 @@ void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
   }
   if (const NameRule* rule = FindRule(scan::RiskySourceNames(), module, name)) {
     Add(rule->severity, "source." + std::string(use.name), record, use.line,
-        (use.called ? "calls " : "uses ") + shown);
+        (use.called ? "calls " : "uses ") + shown +
+            (spelled.empty() ? "" : " (as " + EscapeName(spelled) + ")"));
   }
+}
+
+// A second pass, only when the imports may bind a risky name to another
+// one: uses spelled through such a binding (`o.system` after `import os as
+// o`, `run` after `from subprocess import run`) are checked as what they
+// stand for.
+void ArchiveScanner::FollowAliases(std::string_view record,
+                                   std::string_view source,
+                                   const std::string& module, bool is_package,
+                                   const std::vector<ImportRef>& imports) {
+  const bool may_bind =
+      std::any_of(imports.begin(), imports.end(), [](const ImportRef& ref) {
+        return scan::MayBeRiskySourceName(ref.module, kSpecialSourceNames);
+      });
+  if (!may_bind) return;
+  std::unordered_map<std::string, std::string> aliases;
+  for (scan::ImportBinding& b : scan::FindImportBindings(source)) {
+    if (b.name != b.target &&
+        scan::MayBeRiskySourceName(b.target, kSpecialSourceNames)) {
+      aliases.insert_or_assign(std::move(b.name), std::move(b.target));
+    }
+  }
+  if (aliases.empty()) return;
+  std::string resolved;
+  // The source scanned once already: it cannot fail now.
+  (void)ScanImports(
+      source, module, is_package, options_.source, [&](const NameUse& use) {
+        const size_t dot = use.name.find('.');
+        auto it = aliases.find(std::string(use.name.substr(0, dot)));
+        if (it == aliases.end()) return;
+        resolved = it->second;
+        if (dot != std::string_view::npos) resolved += use.name.substr(dot);
+        NameUse as_resolved = use;
+        as_resolved.name = resolved;
+        CheckNameUse(record, as_resolved, use.name);
+      });
 }
 
 void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
@@ -271,6 +449,7 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
             " is mocked: any use of it raises at run time");
     return;
   }
+  const size_t first = report_.findings.size();
   Result<std::vector<ImportRef>> imports =
       ScanImports(source, module, is_package, options_.source,
                   [&](const NameUse& use) { CheckNameUse(info.name, use); });
@@ -279,6 +458,12 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
         "cannot be scanned: " + imports.status().message());
     return;
   }
+  FollowAliases(info.name, source, module, is_package, *imports);
+  std::stable_sort(report_.findings.begin() + static_cast<ptrdiff_t>(first),
+                   report_.findings.end(),
+                   [](const Finding& a, const Finding& b) {
+                     return a.position < b.position;
+                   });
   for (const ImportRef& ref : *imports) {
     std::string_view name = ref.name ? std::string_view(*ref.name) : "";
     std::string dotted = Dotted(ref.module, name);
@@ -296,23 +481,74 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
   }
 }
 
-void ArchiveScanner::ScanExterns() {
+// Before any pickle: globals of declared externs are classified apart.
+void ArchiveScanner::ReadExterns() {
   const RecordInfo* info = reader_.Find(".data/extern_modules");
-  if (info == nullptr) return;
-  std::optional<std::vector<uint8_t>> data = ReadRecord(*info);
-  if (!data) return;
+  if (info == nullptr || info->size > options_.max_record_size) return;
+  Result<std::vector<uint8_t>> data = reader_.Read(info->name);
+  if (!data.ok()) return;
   std::string_view text(reinterpret_cast<const char*>(data->data()),
                         data->size());
-  int64_t line = 0;
+  externs_.emplace();
   while (!text.empty()) {
-    ++line;
     size_t end = std::min(text.find('\n'), text.size());
-    std::string_view module = text.substr(0, end);
+    externs_->emplace_back(text.substr(0, end));
     text.remove_prefix(std::min(end + 1, text.size()));
+    if (!externs_->back().empty()) declared_externs_.insert(externs_->back());
+  }
+}
+
+void ArchiveScanner::ScanExterns(const RecordInfo& info) {
+  if (!externs_) {
+    (void)ReadRecord(info);  // the finding that says why not
+    return;
+  }
+  for (size_t i = 0; i < externs_->size(); ++i) {
+    const std::string& module = (*externs_)[i];
     if (module.empty()) continue;
-    Add(Severity::kInfo, "package.extern", info->name, line,
+    Add(Severity::kInfo, "package.extern", info.name,
+        static_cast<int64_t>(i + 1),
         "the host must provide module " + EscapeName(module));
   }
+}
+
+void ArchiveScanner::CheckManifest() {
+  Result<VerifyReport> verified = VerifyManifest(reader_);
+  if (!verified.ok()) {
+    Add(Severity::kHigh, "manifest.mismatch", kManifestRecord, -1,
+        "the archive is not what its manifest lists: " +
+            verified.status().message());
+  } else if (verified->signer) {
+    Add(Severity::kInfo, "manifest.signed", kSignatureRecord, -1,
+        "every record matches the manifest, signed by key " +
+            KeyHex(*verified->signer) +
+            " (trusted or not: the scan is given "
+            "no keys)");
+  } else {
+    Add(Severity::kInfo, "manifest.verified", kManifestRecord, -1,
+        "every record matches the manifest (not signed)");
+  }
+}
+
+// Any record may be unpickled by code that asks for it (load_pickle takes
+// any name), so each is looked at: a PROTO header, or failing that bytes
+// the gate accepts that name code.
+void ArchiveScanner::ScanResource(const RecordInfo& info) {
+  if (info.size < 2 || info.size > options_.max_record_size) return;
+  // Stored records, as most are, are looked at in place.
+  Result<std::span<uint8_t>> view = reader_.View(info.name);
+  std::optional<std::vector<uint8_t>> copy;
+  std::span<const uint8_t> bytes;
+  if (view.ok()) {
+    bytes = *view;
+  } else if ((copy = ReadRecord(info))) {
+    bytes = *copy;
+  } else {
+    return;
+  }
+  ScanPickleRecord(
+      info, bytes,
+      HasProtocolHeader(bytes) ? Hidden::kWithHeader : Hidden::kWithoutHeader);
 }
 
 ScanReport ArchiveScanner::Run() {
@@ -320,13 +556,18 @@ ScanReport ArchiveScanner::Run() {
   report_.records = records.size();
   for (const RecordInfo& info : records) {
     if (info.name.ends_with(".py")) {
-      modules_.insert(ModuleOfSource(info.name).first);
+      modules_.try_emplace(ModuleOfSource(info.name).first, info.name);
     }
   }
+  ReadExterns();
   for (const RecordInfo& info : records) {
     const std::string& name = info.name;
     if (name == ".data/extern_modules") {
-      ScanExterns();
+      ScanExterns(info);
+    } else if (name == kManifestRecord) {
+      CheckManifest();
+    } else if (name == kSignatureRecord) {
+      if (reader_.Find(kManifestRecord) == nullptr) CheckManifest();
     } else if (name.starts_with(kBytecodePrefix)) {
       // .data/bytecode/<magic>/a/b.pyc sits beside a/b.py.
       std::string_view rest =
@@ -344,11 +585,14 @@ ScanReport ArchiveScanner::Run() {
         Add(Severity::kMedium, "bytecode.unchecked", name, -1,
             "bytecode is not checked against the source " + EscapeName(source));
       }
-    } else if (IsFrameworkRecord(name) || IsOutOfBandBuffer(name)) {
+    } else if (IsFrameworkRecord(name)) {
       continue;
+    } else if (IsStorage(name) || IsOutOfBandBuffer(name)) {
+      ScanResource(info);
     } else if (name.starts_with(".data/")) {
       Add(Severity::kLow, "record.unknown", name, -1,
           "a .data/ record the format does not define");
+      ScanResource(info);
     } else if (name.ends_with(".py")) {
       if (std::optional<std::vector<uint8_t>> data = ReadRecord(info)) {
         ScanSourceRecord(
@@ -357,21 +601,10 @@ ScanReport ArchiveScanner::Run() {
       }
     } else if (name.ends_with(".pkl")) {
       if (std::optional<std::vector<uint8_t>> data = ReadRecord(info)) {
-        ScanPickleRecord(info, *data, /*hidden=*/false);
+        ScanPickleRecord(info, *data, Hidden::kNo);
       }
-    } else if (info.size >= 3 && info.size <= options_.max_record_size) {
-      // A resource: a pickle only if its bytes say so. The first bytes
-      // are cheap to check for stored records, which most are.
-      Result<std::span<uint8_t>> view = reader_.View(name);
-      std::optional<std::vector<uint8_t>> copy;
-      std::span<const uint8_t> bytes;
-      if (view.ok()) {
-        bytes = *view;
-      } else if ((copy = ReadRecord(info))) {
-        bytes = *copy;
-      }
-      if (LooksLikePickle(bytes))
-        ScanPickleRecord(info, bytes, /*hidden=*/true);
+    } else {
+      ScanResource(info);
     }
   }
   return std::move(report_);
