@@ -9,19 +9,30 @@
 //    in a pickle, the 1-based line in a source, -1 where neither applies)
 //    and a message. Rule ids are documented in docs/format.md section 7.
 //  - Pickles are the records named *.pkl and any other record (not a
-//    source, storage or out-of-band buffer) whose bytes start with a
-//    protocol 2-5 header and pass the pickle gate (the latter also get
-//    "pickle.hidden"). Every global a pickle names is classified: one of the
-//    archive's own modules or a default data constructor (info), a
-//    known-dangerous callable (high or critical), anything else (medium: it
-//    runs code of a module the host provides). A global the scanner cannot
-//    name (STACK_GLOBAL over computed operands, an EXT code) is high; a
-//    *.pkl the gate refuses is high.
+//    source, bytecode or one of the format's text records: storages,
+//    out-of-band buffers and unknown .data/ records included) that starts
+//    with a PROTO header and passes the pickle gate, or that has no header
+//    (protocols 0 and 1), passes the gate and names code (globals that are
+//    all dotted identifiers, a STACK_GLOBAL or an EXT code), which ordinary
+//    text does not; those get "pickle.hidden". Every global a pickle names
+//    is classified: one of the archive's own modules or a default data
+//    constructor (info), a known-dangerous callable (high or critical, a
+//    qualified name matched on every tail of its path), a qualified name
+//    reaching through module attributes (high), anything else (low for a
+//    module .data/extern_modules lists, medium otherwise: it runs code of a
+//    module the host provides). A global the scanner cannot name
+//    (STACK_GLOBAL over computed operands, an EXT code) is high; a *.pkl
+//    the gate refuses is high.
 //  - Sources (*.py): their imports (info; high when the import itself names
 //    a dangerous callable), risky names with their line (eval, exec,
-//    os.system, subprocess, ...), and mock stubs (low). Externs listed in
-//    .data/extern_modules (info), bytecode records (medium; high without a
-//    source beside them), .data/ records the format does not define (low).
+//    os.system, subprocess, ...; followed through the names the module's
+//    absolute imports bind, `import os as o` then `o.system`), and mock
+//    stubs (low). Externs listed in .data/extern_modules (info), bytecode
+//    records (medium; high without a source beside them), .data/ records
+//    the format does not define (low). With a manifest record, the
+//    manifest and signature are checked as VerifyManifest does (every
+//    record hashed): "manifest.verified" / "manifest.signed" (info) or
+//    "manifest.mismatch" (high).
 //  - A record that cannot be read (CRC mismatch, too large) is a finding
 //    ("record.unreadable", high), not an error: a scan reports as much as
 //    it can. Limits on untrusted input are ScanOptions fields; memory is

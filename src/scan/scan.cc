@@ -4,10 +4,13 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "hermetic/manifest.h"
+#include "import_bindings.h"
 #include "rules.h"
 
 namespace hermetic {
@@ -22,7 +25,7 @@ constexpr std::array<std::string_view, 5> kSeverityNames = {
 constexpr std::string_view kMockStubStart = "from _mock import MockedObject\n";
 constexpr std::string_view kBytecodePrefix = ".data/bytecode/";
 
-// Records of the format other than sources, pickles and resources.
+// Small text records of the format.
 bool IsFrameworkRecord(std::string_view name) {
   static constexpr std::string_view kNames[] = {
       ".data/version",        "version",   ".data/extern_modules",
@@ -31,6 +34,11 @@ bool IsFrameworkRecord(std::string_view name) {
   for (std::string_view n : kNames) {
     if (name == n) return true;
   }
+  return false;
+}
+
+// ".data/<n>.storage": tensor bytes.
+bool IsStorage(std::string_view name) {
   return name.starts_with(".data/") && name.ends_with(".storage") &&
          name.find('/', 6) == std::string_view::npos;
 }
@@ -46,9 +54,42 @@ bool IsOutOfBandBuffer(std::string_view name) {
          });
 }
 
-bool LooksLikePickle(std::span<const uint8_t> data) {
-  return data.size() >= 3 && data[0] == 0x80 && data[1] >= 2 && data[1] <= 5 &&
-         data.back() == '.';
+// PROTO 0-5: the bytes say they are a pickle.
+bool HasProtocolHeader(std::span<const uint8_t> data) {
+  return data.size() >= 2 && data[0] == 0x80 && data[1] <= 5;
+}
+
+bool IsIdentifierPath(std::string_view dotted) {
+  if (dotted.empty()) return false;
+  bool start = true;
+  for (char ch : dotted) {
+    const auto c = static_cast<uint8_t>(ch);
+    const bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        c == '_' || c >= 0x80;
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (letter || (!start && c >= '0' && c <= '9')) {
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
+
+// Whether a pickle without a PROTO header (protocols 0 and 1 write none) is
+// one worth a finding rather than bytes that happen to pass the gate (a
+// text "N.B." is a pickle of None): it names a global, every global it names
+// is a dotted identifier as an importable one is, or it names one through
+// STACK_GLOBAL or an EXT code. Ordinary text names no such global.
+bool NamesCode(const PickleScan& s) {
+  if (!s.extension_codes.empty() || s.unresolved_globals > 0) return true;
+  if (s.globals.empty()) return false;
+  return std::all_of(
+      s.globals.begin(), s.globals.end(), [](const PickleGlobal& g) {
+        return IsIdentifierPath(g.module) && IsIdentifierPath(g.name);
+      });
 }
 
 // "a/b.py" -> ("a.b", false), "a/b/__init__.py" -> ("a.b", true).
@@ -86,24 +127,35 @@ bool StartsDangerousModule(std::string_view component) {
   return std::find(firsts.begin(), firsts.end(), component) != firsts.end();
 }
 
-// The worst dangerous-global rule that (module, name) can reach. A dotted
-// name walks attributes from the module, and any of them may be a module
-// the packaged code imported: pkg.mod + "os.system" is os.system. So every
-// (module, name) split of every tail of the name is a candidate.
-std::optional<Severity> DangerousAlongPath(std::string_view module,
-                                           std::string_view name) {
-  std::optional<Severity> worst;
-  if (const scan::NameRule* rule =
-          scan::FindRule(scan::DangerousGlobals(), module, name)) {
-    worst = rule->severity;
-  }
+// The worst dangerous callable that (module, name) can reach, and its
+// dotted path. A dotted name walks attributes from the module, and any of
+// them may be a module the packaged code imported: pkg.mod + "os.system" is
+// os.system. So every (module, name) split of every tail of the name is a
+// candidate.
+struct Reach {
+  Severity severity;
+  std::string path;
+};
+std::optional<Reach> DangerousAlongPath(std::string_view module,
+                                        std::string_view name) {
+  std::optional<Reach> worst;
+  auto consider = [&](std::string_view head, std::string_view tail) {
+    const scan::NameRule* rule =
+        scan::FindRule(scan::DangerousGlobals(), head, tail);
+    if (rule != nullptr && (!worst || rule->severity > worst->severity)) {
+      worst = Reach{rule->severity, Dotted(head, tail)};
+    }
+  };
+  consider(module, name);
   // No qualname of real code is this deep; judging a deeper one would cost
   // time quadratic in its length, and refusing it loses nothing.
   constexpr size_t kMaxComponents = 32;
   std::vector<size_t> starts = {0};  // offsets of the name's components
   for (size_t i = name.find('.'); i != std::string_view::npos;
        i = name.find('.', i + 1)) {
-    if (starts.size() == kMaxComponents) return Severity::kHigh;
+    if (starts.size() == kMaxComponents) {
+      return Reach{Severity::kHigh, Dotted(module, name)};
+    }
     starts.push_back(i + 1);
   }
   // No rule's module has more components than this.
@@ -115,12 +167,8 @@ std::optional<Severity> DangerousAlongPath(std::string_view module,
     if (!StartsDangerousModule(component)) continue;
     for (size_t cut = first + 1; cut < starts.size() && cut <= first + kMaxHead;
          ++cut) {
-      const std::string_view head =
-          name.substr(starts[first], starts[cut] - 1 - starts[first]);
-      if (const scan::NameRule* rule = scan::FindRule(
-              scan::DangerousGlobals(), head, name.substr(starts[cut]))) {
-        if (!worst || rule->severity > *worst) worst = rule->severity;
-      }
+      consider(name.substr(starts[first], starts[cut] - 1 - starts[first]),
+               name.substr(starts[cut]));
     }
   }
   return worst;
@@ -141,18 +189,33 @@ class ArchiveScanner {
   }
   // The record's bytes, or nullopt after a finding saying why not.
   std::optional<std::vector<uint8_t>> ReadRecord(const RecordInfo& info);
+  enum class Hidden { kNo, kWithHeader, kWithoutHeader };
   void ScanPickleRecord(const RecordInfo& info, std::span<const uint8_t> data,
-                        bool hidden);
+                        Hidden hidden);
+  void ScanResource(const RecordInfo& info);
   void ClassifyGlobal(std::string_view record, size_t offset,
                       const PickleGlobal& global);
+  bool IsNestedClass(const PickleGlobal& global);
   void ScanSourceRecord(const RecordInfo& info, std::string_view source);
-  void CheckNameUse(std::string_view record, const NameUse& use);
-  void ScanExterns();
+  void FollowAliases(std::string_view record, std::string_view source,
+                     const std::string& module, bool is_package,
+                     const std::vector<ImportRef>& imports);
+  void CheckNameUse(std::string_view record, const NameUse& use,
+                    std::string_view spelled = {});
+  void ReadExterns();
+  void ScanExterns(const RecordInfo& info);
+  void CheckManifest();
   bool IsInterned(std::string_view module) const;
+  const std::vector<scan::ImportBinding>& BindingsOf(const std::string& module);
 
   ArchiveReader& reader_;
   const ScanOptions& options_;
-  std::unordered_set<std::string> modules_;  // the archive's own
+  // The archive's own modules and their source records.
+  std::unordered_map<std::string, std::string> modules_;
+  std::unordered_map<std::string, std::vector<scan::ImportBinding>> bindings_;
+  // .data/extern_modules, line by line, once read (nullopt: unreadable).
+  std::optional<std::vector<std::string>> externs_;
+  std::unordered_set<std::string> declared_externs_;
   ScanReport report_;
 };
 
@@ -177,49 +240,104 @@ bool ArchiveScanner::IsInterned(std::string_view module) const {
   return modules_.contains(std::string(module));
 }
 
+const std::vector<scan::ImportBinding>& ArchiveScanner::BindingsOf(
+    const std::string& module) {
+  auto [it, inserted] = bindings_.try_emplace(module);
+  if (inserted) {
+    auto source = modules_.find(module);
+    const RecordInfo* info =
+        source == modules_.end() ? nullptr : reader_.Find(source->second);
+    // An unreadable source is reported where the record is scanned.
+    if (info != nullptr && info->size <= options_.max_record_size) {
+      if (Result<std::vector<uint8_t>> data = reader_.Read(info->name);
+          data.ok()) {
+        it->second = scan::FindImportBindings(std::string_view(
+            reinterpret_cast<const char*>(data->data()), data->size()));
+      }
+    }
+  }
+  return it->second;
+}
+
 void ArchiveScanner::ClassifyGlobal(std::string_view record, size_t offset,
                                     const PickleGlobal& global) {
   const std::string shown =
       EscapeName(global.module) + "." + EscapeName(global.name);
   const auto at = static_cast<int64_t>(offset);
+  if (std::optional<Reach> reach =
+          DangerousAlongPath(global.module, global.name)) {
+    const bool direct = reach->path == Dotted(global.module, global.name);
+    Add(reach->severity, "pickle.global." + reach->path, record, at,
+        "global " + shown +
+            (direct ? " is" : " reaches " + EscapeName(reach->path) + ",") +
+            " a callable that runs commands, code, imports or I/O");
+    return;
+  }
   const GlobalVerdict verdict = hermetic::ClassifyGlobal(
       global.module, global.name, IsInterned(global.module), options_);
+  if (global.name.find('.') != std::string::npos &&
+      verdict.kind != GlobalClass::kDataConstructor && !IsNestedClass(global)) {
+    Add(Severity::kHigh, "pickle.global.qualified", record, at,
+        "global " + shown +
+            " reaches through module attributes: the scan cannot tell what "
+            "it is");
+    return;
+  }
   switch (verdict.kind) {
-    case GlobalClass::kDangerous:
-      Add(verdict.severity,
-          "pickle.global." + Dotted(global.module, global.name), record, at,
-          "global " + shown +
-              " is a callable that runs commands, code, imports or I/O");
-      break;
+    case GlobalClass::kDangerous:  // found above
     case GlobalClass::kInterned:
-      Add(verdict.severity, "pickle.global.interned", record, at,
+      Add(Severity::kInfo, "pickle.global.interned", record, at,
           "global " + shown + " of a module in the package");
       break;
     case GlobalClass::kDataConstructor:
-      Add(verdict.severity, "pickle.global.allowed", record, at,
+      Add(Severity::kInfo, "pickle.global.allowed", record, at,
           "global " + shown + " is a data constructor");
       break;
     case GlobalClass::kExtern:
-      Add(verdict.severity, "pickle.global.extern", record, at,
-          "global " + shown + " runs code of a module the host provides");
+      if (declared_externs_.contains(global.module)) {
+        Add(Severity::kLow, "pickle.global.extern", record, at,
+            "global " + shown +
+                " runs code of a module the package declares extern (the "
+                "host provides it)");
+      } else {
+        Add(Severity::kMedium, "pickle.global.extern", record, at,
+            "global " + shown +
+                " runs code of a module the host provides, not declared "
+                "extern");
+      }
       break;
   }
 }
 
+// Protocol 4 looks a dotted name up attribute by attribute, so `m` +
+// `a.b` is whatever m.a.b is. It is a nested class (Outer.Inner) of the
+// module's own code when m is one of the archive's modules and `a` is not
+// a name m's imports bind.
+bool ArchiveScanner::IsNestedClass(const PickleGlobal& global) {
+  if (!IsInterned(global.module)) return false;
+  const std::string_view first =
+      std::string_view(global.name).substr(0, global.name.find('.'));
+  const std::vector<scan::ImportBinding>& bindings = BindingsOf(global.module);
+  return std::none_of(
+      bindings.begin(), bindings.end(),
+      [&](const scan::ImportBinding& b) { return b.name == first; });
+}
+
 void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
                                       std::span<const uint8_t> data,
-                                      bool hidden) {
+                                      Hidden hidden) {
   Result<PickleScan> scanned = ScanPickle(data, options_.pickle);
   if (!scanned.ok()) {
-    if (hidden) return;  // bytes that only start like a pickle
+    if (hidden != Hidden::kNo) return;  // bytes that only start like a pickle
     Add(Severity::kHigh, "pickle.corrupt", info.name, -1,
         "the pickle gate refuses it: " + scanned.status().message());
     return;
   }
+  const PickleScan& s = *scanned;
+  if (hidden == Hidden::kWithoutHeader && !NamesCode(s)) return;
   ++report_.pickles;
   const size_t first = report_.findings.size();
-  const PickleScan& s = *scanned;
-  if (hidden) {
+  if (hidden != Hidden::kNo) {
     Add(Severity::kLow, "pickle.hidden", info.name, 0,
         "a pickle under a name that does not end in .pkl");
   }
@@ -244,6 +362,10 @@ void ArchiveScanner::ScanPickleRecord(const RecordInfo& info,
     if (kind == "storage") {
       Add(Severity::kInfo, "pickle.persistent_id.storage", info.name, at,
           "tensor storages");
+    } else if (kind == "reduce_package") {
+      Add(Severity::kInfo, "pickle.persistent_id.reduce_package", info.name, at,
+          "objects rebuilt by calling a global of the pickle (classified "
+          "on its own) with the importer");
     } else {
       Add(Severity::kMedium, "pickle.persistent_id.other", info.name, at,
           "persistent id of kind '" + EscapeName(kind) +
@@ -268,7 +390,8 @@ constexpr std::string_view kSpecialSourceNames[] = {
     "__import__", "importlib.import_module", "getattr", "setattr", "open",
     "io.open"};
 
-void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
+void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use,
+                                  std::string_view spelled) {
   if (!scan::MayBeRiskySourceName(use.name, kSpecialSourceNames)) return;
   const size_t dot = use.name.rfind('.');
   std::string_view module =
@@ -312,8 +435,45 @@ void ArchiveScanner::CheckNameUse(std::string_view record, const NameUse& use) {
   }
   if (const NameRule* rule = FindRule(scan::RiskySourceNames(), module, name)) {
     Add(rule->severity, "source." + std::string(use.name), record, use.line,
-        (use.called ? "calls " : "uses ") + shown);
+        (use.called ? "calls " : "uses ") + shown +
+            (spelled.empty() ? "" : " (as " + EscapeName(spelled) + ")"));
   }
+}
+
+// A second pass, only when the imports may bind a risky name to another
+// one: uses spelled through such a binding (`o.system` after `import os as
+// o`, `run` after `from subprocess import run`) are checked as what they
+// stand for.
+void ArchiveScanner::FollowAliases(std::string_view record,
+                                   std::string_view source,
+                                   const std::string& module, bool is_package,
+                                   const std::vector<ImportRef>& imports) {
+  const bool may_bind =
+      std::any_of(imports.begin(), imports.end(), [](const ImportRef& ref) {
+        return scan::MayBeRiskySourceName(ref.module, kSpecialSourceNames);
+      });
+  if (!may_bind) return;
+  std::unordered_map<std::string, std::string> aliases;
+  for (scan::ImportBinding& b : scan::FindImportBindings(source)) {
+    if (b.name != b.target &&
+        scan::MayBeRiskySourceName(b.target, kSpecialSourceNames)) {
+      aliases.insert_or_assign(std::move(b.name), std::move(b.target));
+    }
+  }
+  if (aliases.empty()) return;
+  std::string resolved;
+  // The source scanned once already: it cannot fail now.
+  (void)ScanImports(
+      source, module, is_package, options_.source, [&](const NameUse& use) {
+        const size_t dot = use.name.find('.');
+        auto it = aliases.find(std::string(use.name.substr(0, dot)));
+        if (it == aliases.end()) return;
+        resolved = it->second;
+        if (dot != std::string_view::npos) resolved += use.name.substr(dot);
+        NameUse as_resolved = use;
+        as_resolved.name = resolved;
+        CheckNameUse(record, as_resolved, use.name);
+      });
 }
 
 void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
@@ -326,6 +486,7 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
             " is mocked: any use of it raises at run time");
     return;
   }
+  const size_t first = report_.findings.size();
   Result<std::vector<ImportRef>> imports =
       ScanImports(source, module, is_package, options_.source,
                   [&](const NameUse& use) { CheckNameUse(info.name, use); });
@@ -334,6 +495,12 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
         "cannot be scanned: " + imports.status().message());
     return;
   }
+  FollowAliases(info.name, source, module, is_package, *imports);
+  std::stable_sort(report_.findings.begin() + static_cast<ptrdiff_t>(first),
+                   report_.findings.end(),
+                   [](const Finding& a, const Finding& b) {
+                     return a.position < b.position;
+                   });
   for (const ImportRef& ref : *imports) {
     std::string_view name = ref.name ? std::string_view(*ref.name) : "";
     std::string dotted = Dotted(ref.module, name);
@@ -351,23 +518,74 @@ void ArchiveScanner::ScanSourceRecord(const RecordInfo& info,
   }
 }
 
-void ArchiveScanner::ScanExterns() {
+// Before any pickle: globals of declared externs are classified apart.
+void ArchiveScanner::ReadExterns() {
   const RecordInfo* info = reader_.Find(".data/extern_modules");
-  if (info == nullptr) return;
-  std::optional<std::vector<uint8_t>> data = ReadRecord(*info);
-  if (!data) return;
+  if (info == nullptr || info->size > options_.max_record_size) return;
+  Result<std::vector<uint8_t>> data = reader_.Read(info->name);
+  if (!data.ok()) return;
   std::string_view text(reinterpret_cast<const char*>(data->data()),
                         data->size());
-  int64_t line = 0;
+  externs_.emplace();
   while (!text.empty()) {
-    ++line;
     size_t end = std::min(text.find('\n'), text.size());
-    std::string_view module = text.substr(0, end);
+    externs_->emplace_back(text.substr(0, end));
     text.remove_prefix(std::min(end + 1, text.size()));
+    if (!externs_->back().empty()) declared_externs_.insert(externs_->back());
+  }
+}
+
+void ArchiveScanner::ScanExterns(const RecordInfo& info) {
+  if (!externs_) {
+    (void)ReadRecord(info);  // the finding that says why not
+    return;
+  }
+  for (size_t i = 0; i < externs_->size(); ++i) {
+    const std::string& module = (*externs_)[i];
     if (module.empty()) continue;
-    Add(Severity::kInfo, "package.extern", info->name, line,
+    Add(Severity::kInfo, "package.extern", info.name,
+        static_cast<int64_t>(i + 1),
         "the host must provide module " + EscapeName(module));
   }
+}
+
+void ArchiveScanner::CheckManifest() {
+  Result<VerifyReport> verified = VerifyManifest(reader_);
+  if (!verified.ok()) {
+    Add(Severity::kHigh, "manifest.mismatch", kManifestRecord, -1,
+        "the archive is not what its manifest lists: " +
+            verified.status().message());
+  } else if (verified->signer) {
+    Add(Severity::kInfo, "manifest.signed", kSignatureRecord, -1,
+        "every record matches the manifest, signed by key " +
+            KeyHex(*verified->signer) +
+            " (trusted or not: the scan is given "
+            "no keys)");
+  } else {
+    Add(Severity::kInfo, "manifest.verified", kManifestRecord, -1,
+        "every record matches the manifest (not signed)");
+  }
+}
+
+// Any record may be unpickled by code that asks for it (load_pickle takes
+// any name), so each is looked at: a PROTO header, or failing that bytes
+// the gate accepts that name code.
+void ArchiveScanner::ScanResource(const RecordInfo& info) {
+  if (info.size < 2 || info.size > options_.max_record_size) return;
+  // Stored records, as most are, are looked at in place.
+  Result<std::span<uint8_t>> view = reader_.View(info.name);
+  std::optional<std::vector<uint8_t>> copy;
+  std::span<const uint8_t> bytes;
+  if (view.ok()) {
+    bytes = *view;
+  } else if ((copy = ReadRecord(info))) {
+    bytes = *copy;
+  } else {
+    return;
+  }
+  ScanPickleRecord(
+      info, bytes,
+      HasProtocolHeader(bytes) ? Hidden::kWithHeader : Hidden::kWithoutHeader);
 }
 
 ScanReport ArchiveScanner::Run() {
@@ -375,13 +593,18 @@ ScanReport ArchiveScanner::Run() {
   report_.records = records.size();
   for (const RecordInfo& info : records) {
     if (info.name.ends_with(".py")) {
-      modules_.insert(ModuleOfSource(info.name).first);
+      modules_.try_emplace(ModuleOfSource(info.name).first, info.name);
     }
   }
+  ReadExterns();
   for (const RecordInfo& info : records) {
     const std::string& name = info.name;
     if (name == ".data/extern_modules") {
-      ScanExterns();
+      ScanExterns(info);
+    } else if (name == kManifestRecord) {
+      CheckManifest();
+    } else if (name == kSignatureRecord) {
+      if (reader_.Find(kManifestRecord) == nullptr) CheckManifest();
     } else if (name.starts_with(kBytecodePrefix)) {
       // .data/bytecode/<magic>/a/b.pyc sits beside a/b.py.
       std::string_view rest =
@@ -399,11 +622,14 @@ ScanReport ArchiveScanner::Run() {
         Add(Severity::kMedium, "bytecode.unchecked", name, -1,
             "bytecode is not checked against the source " + EscapeName(source));
       }
-    } else if (IsFrameworkRecord(name) || IsOutOfBandBuffer(name)) {
+    } else if (IsFrameworkRecord(name)) {
       continue;
+    } else if (IsStorage(name) || IsOutOfBandBuffer(name)) {
+      ScanResource(info);
     } else if (name.starts_with(".data/")) {
       Add(Severity::kLow, "record.unknown", name, -1,
           "a .data/ record the format does not define");
+      ScanResource(info);
     } else if (name.ends_with(".py")) {
       if (std::optional<std::vector<uint8_t>> data = ReadRecord(info)) {
         ScanSourceRecord(
@@ -412,21 +638,10 @@ ScanReport ArchiveScanner::Run() {
       }
     } else if (name.ends_with(".pkl")) {
       if (std::optional<std::vector<uint8_t>> data = ReadRecord(info)) {
-        ScanPickleRecord(info, *data, /*hidden=*/false);
+        ScanPickleRecord(info, *data, Hidden::kNo);
       }
-    } else if (info.size >= 3 && info.size <= options_.max_record_size) {
-      // A resource: a pickle only if its bytes say so. The first bytes
-      // are cheap to check for stored records, which most are.
-      Result<std::span<uint8_t>> view = reader_.View(name);
-      std::optional<std::vector<uint8_t>> copy;
-      std::span<const uint8_t> bytes;
-      if (view.ok()) {
-        bytes = *view;
-      } else if ((copy = ReadRecord(info))) {
-        bytes = *copy;
-      }
-      if (LooksLikePickle(bytes))
-        ScanPickleRecord(info, bytes, /*hidden=*/true);
+    } else {
+      ScanResource(info);
     }
   }
   return std::move(report_);
@@ -459,8 +674,8 @@ Result<ScanReport> ScanArchive(ArchiveReader& reader,
 GlobalVerdict ClassifyGlobal(std::string_view module, std::string_view name,
                              bool in_archive, const ScanOptions& options) {
   // Dangerous first: a module of the archive may be named os.
-  if (std::optional<Severity> severity = DangerousAlongPath(module, name)) {
-    return {GlobalClass::kDangerous, *severity};
+  if (std::optional<Reach> reach = DangerousAlongPath(module, name)) {
+    return {GlobalClass::kDangerous, reach->severity};
   }
   if (in_archive) return {GlobalClass::kInterned, Severity::kInfo};
   // The allow-lists name module attributes: a dotted name reaches past

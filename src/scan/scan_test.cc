@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "hermetic/manifest.h"
+
 namespace hermetic {
 namespace {
 
@@ -153,12 +155,32 @@ TEST(ScanTest, OtherGlobalsRunExternCode) {
 }
 
 TEST(ScanTest, PersistentIdsOfOtherKinds) {
-  std::string p = "\x80\x02" + ShortUnicode("reduce_package") +
+  std::string p = "\x80\x02" + ShortUnicode("database_row") +
                   "\x85Q"
                   "NQ0.";
   EXPECT_EQ(Summary(ScanRecords({{"p.pkl", p}})),
-            (Strings{"medium pickle.persistent_id.other p.pkl@19",
-                     "medium pickle.persistent_id.unnamed p.pkl@21"}));
+            (Strings{"medium pickle.persistent_id.other p.pkl@17",
+                     "medium pickle.persistent_id.unnamed p.pkl@19"}));
+}
+
+TEST(ScanTest, ReducePackageIdsAreJudgedByTheGlobalTheyCall) {
+  // torch.package's ("reduce_package", id, func, args): the loader calls
+  // func, a global of the pickle classified like any other.
+  auto id_calling = [](std::string_view module, std::string_view name) {
+    return "\x80\x02(" + ShortUnicode("reduce_package") +
+           "K\x01"
+           "c" +
+           std::string(module) + "\n" + std::string(name) + "\n)tQ.";
+  };
+  EXPECT_EQ(Summary(ScanRecords({{"p.pkl", id_calling("posix", "system")}}),
+                    Severity::kInfo),
+            (Strings{"critical pickle.global.posix.system p.pkl@21",
+                     "info pickle.persistent_id.reduce_package p.pkl@37"}));
+  EXPECT_EQ(Summary(ScanRecords(
+                        {{"p.pkl", id_calling("torch.fx.graph_module",
+                                              "reduce_package_graph_module")}}),
+                    Severity::kLow),
+            (Strings{"medium pickle.global.extern p.pkl@21"}));
 }
 
 TEST(ScanTest, PicklesUnderOtherNamesAndCorruptPickles) {
@@ -276,6 +298,166 @@ TEST(ClassifyGlobalTest, DottedNamesAreJudgedByWhatTheyReach) {
   long_name += "system";
   EXPECT_EQ(ClassifyGlobal("pkg", long_name, true, none).kind,
             GlobalClass::kDangerous);
+}
+
+TEST(ScanTest, AliasesOfRiskyNamesAreFollowed) {
+  ScanReport r = ScanRecords({{"m.py",
+                               "import os as o, json\n"
+                               "import subprocess as sp\n"
+                               "from os import system as s, path\n"
+                               "from subprocess import run\n"
+                               "import numpy as np\n"
+                               "o.system('id')\n"
+                               "sp.check_output(['id'])\n"
+                               "s('id')\n"
+                               "run(['id'])\n"
+                               "np.load(f)\n"
+                               "path.join(a, b)\n"
+                               "x = 'import os as q'; q.system('id')\n"}});
+  EXPECT_EQ(Summary(r), (Strings{"high source.os.system m.py@6",
+                                 "high source.subprocess.check_output m.py@7",
+                                 "high source.os.system m.py@8",
+                                 "high source.subprocess.run m.py@9",
+                                 "high source.import.os.system m.py@-1",
+                                 "high source.import.subprocess.run m.py@-1"}));
+  bool named = false;
+  for (const Finding& f : r.findings) {
+    named |= f.message == "calls os.system (as o.system)";
+  }
+  EXPECT_TRUE(named);
+}
+
+TEST(ScanTest, PicklesWithoutAHeaderAreFoundUnderAnyName) {
+  // Protocols 0 and 1 write no PROTO; neither need a later protocol's
+  // opcodes. Storages and unknown .data/ records are looked at too.
+  const std::string p0 = "cos\nsystem\n(S'id'\ntR.";
+  const std::string p1 = std::string("cposix\nsystem\nq\x00(U\x02idtR.", 24);
+  const std::string no_proto = ShortUnicode("os") + ShortUnicode("system") +
+                               "\x93" + ShortUnicode("id") + "\x85R.";
+  ScanReport r = ScanRecords({{"notes.txt", p0},
+                              {".data/0.storage", p1},
+                              {".data/extra", no_proto},
+                              {"res/blob.bin", "\x80\x02" + p0}});
+  EXPECT_EQ(Summary(r),
+            (Strings{"low pickle.hidden notes.txt@0",
+                     "critical pickle.global.os.system notes.txt@0",
+                     "low pickle.hidden .data/0.storage@0",
+                     "critical pickle.global.posix.system .data/0.storage@0",
+                     "low record.unknown .data/extra@-1",
+                     "low pickle.hidden .data/extra@0",
+                     "critical pickle.global.os.system .data/extra@12",
+                     "low pickle.hidden res/blob.bin@0",
+                     "critical pickle.global.os.system res/blob.bin@2"}));
+  EXPECT_EQ(r.pickles, 4u);
+}
+
+TEST(ScanTest, OrdinaryTextIsNotAPickle) {
+  // Each passes the gate or starts with opcodes, but names no importable
+  // global: "N.B." is a pickle of None, a CSV or JSON fails the gate.
+  ScanReport r =
+      ScanRecords({{"a.txt", "N.B. the weights are in fp16.\n"},
+                   {"b.csv", "a,b\n1,2\n"},
+                   {"c.json", "{\"a\": [1, 2]}"},
+                   {"d.txt", "(S'a note'\nS'another'\nt."},
+                   {"e.txt", "cd build && make\nmake install\n."},
+                   {"f.md", "# Title\n\nText ending with a STOP.\n."}});
+  EXPECT_EQ(Summary(r, Severity::kInfo), Strings{});
+  EXPECT_EQ(r.pickles, 0u);
+}
+
+TEST(ScanTest, QualifiedNamesReachingThroughModulesAreFlagged) {
+  // Protocol 4 resolves "a.b" attribute by attribute: a module attribute
+  // of an allowed or interned module reaches any callable.
+  auto stack_global = [](std::string_view module, std::string_view name) {
+    return "\x80\x04" + ShortUnicode(module) + ShortUnicode(name) + "\x93.";
+  };
+  ScanReport r = ScanRecords(
+      {{"model.py",
+        "import torch\nimport os as _o\nclass Outer:\n  class Inner: pass\n"},
+       {"a.pkl", stack_global("torch.nn.modules.module", "torch.load")},
+       {"b.pkl", stack_global("model", "_o.system")},
+       {"c.pkl", stack_global("model", "torch.nn.Linear")},
+       {"d.pkl", stack_global("model", "Outer.Inner")},
+       {"e.pkl", stack_global("numpy", "testing.sys.modules")},
+       {"f.pkl", stack_global("collections", "OrderedDict.fromkeys")}});
+  EXPECT_EQ(Summary(r, Severity::kInfo),
+            (Strings{"info source.import model.py@-1",
+                     "info source.import model.py@-1",
+                     "high pickle.global.torch.load a.pkl@39",
+                     "high pickle.global.qualified b.pkl@20",
+                     "high pickle.global.qualified c.pkl@26",
+                     "info pickle.global.interned d.pkl@22",
+                     "high pickle.global.sys.modules e.pkl@30",
+                     "high pickle.global.qualified f.pkl@37"}));
+}
+
+TEST(ScanTest, GlobalsOfDeclaredExternsAreLow) {
+  const std::string p =
+      "\x80\x02"
+      "csklearn.pipeline\nPipeline\n"
+      "csklearn.svm\nSVC\n"
+      "ctimeit\ntimeit\n.";
+  ScanReport r = ScanRecords(
+      {{".data/extern_modules", "sklearn.pipeline\ntimeit\n"}, {"p.pkl", p}});
+  EXPECT_EQ(Summary(r), (Strings{"low pickle.global.extern p.pkl@2",
+                                 "medium pickle.global.extern p.pkl@29",
+                                 "critical pickle.global.timeit.timeit "
+                                 "p.pkl@46"}));
+}
+
+// The records of an archive of `records` written with a manifest (and a
+// signature by `key`).
+Records WithManifest(const Records& records,
+                     std::optional<SecretKey> key = std::nullopt) {
+  auto bytes = std::make_shared<std::vector<uint8_t>>();
+  auto inner = ArchiveWriter::OpenMemory(bytes.get());
+  EXPECT_TRUE(inner.ok());
+  ManifestWriteOptions options;
+  options.reproducible = true;
+  options.sign_with = std::move(key);
+  auto writer = WrapWithManifest(std::move(*inner), std::move(options));
+  for (const auto& [name, data] : records) {
+    EXPECT_TRUE(
+        writer
+            ->WriteRecord(name, {reinterpret_cast<const uint8_t*>(data.data()),
+                                 data.size()})
+            .ok());
+  }
+  EXPECT_TRUE(writer->Finish().ok());
+  auto reader = ArchiveReader::OpenBuffer(*bytes, bytes, "mem");
+  EXPECT_TRUE(reader.ok());
+  Records out;
+  for (const RecordInfo& info : (*reader)->records()) {
+    auto data = (*reader)->Read(info.name);
+    EXPECT_TRUE(data.ok());
+    out.emplace_back(info.name, std::string(data->begin(), data->end()));
+  }
+  return out;
+}
+
+TEST(ScanTest, ManifestsAreChecked) {
+  const Records records = {{"m.py", "THRESHOLD = 0.5\n"}};
+  Result<SecretKey> key = GenerateKey();
+  ASSERT_TRUE(key.ok());
+  const Records signed_records = WithManifest(records, *key);
+  EXPECT_EQ(Summary(ScanRecords(WithManifest(records)), Severity::kInfo),
+            (Strings{"info manifest.verified .data/hermetic/manifest@-1"}));
+  EXPECT_EQ(Summary(ScanRecords(signed_records), Severity::kInfo),
+            (Strings{"info manifest.signed .data/hermetic/signature@-1"}));
+
+  Records tampered = signed_records;
+  tampered[0].second = "THRESHOLD = 5.0\n";
+  EXPECT_EQ(Summary(ScanRecords(tampered)),
+            (Strings{"high manifest.mismatch .data/hermetic/manifest@-1"}));
+  Records added = signed_records;
+  added.emplace_back("notes.txt", "harmless\n");
+  ScanReport r = ScanRecords(added);
+  EXPECT_EQ(Summary(r),
+            (Strings{"high manifest.mismatch .data/hermetic/manifest@-1"}));
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_NE(r.findings[0].message.find("notes.txt: not in the manifest"),
+            std::string::npos)
+      << r.findings[0].message;
 }
 
 }  // namespace

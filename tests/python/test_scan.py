@@ -88,10 +88,11 @@ def test_each_malicious_pickle_is_flagged_high_and_nothing_runs(tmp_path, name):
     assert not marker.exists()
 
 
-def test_a_pickle_under_another_name_is_found(tmp_path):
-    # Protocols 2-5 announce themselves (PROTO); 0 and 1 are only looked for
-    # in *.pkl records.
-    data = catalogue(tmp_path / "ran")["stack_global"]
+@pytest.mark.parametrize("name", ["stack_global", "global_opcode"])
+def test_a_pickle_under_another_name_is_found(tmp_path, name):
+    # Protocols 2-5 announce themselves (PROTO); a protocol 0 pickle has no
+    # header and is found by what the gate reads in it.
+    data = catalogue(tmp_path / "ran")[name]
     report = hermetic.scan(write_archive(tmp_path / "a.pt", {"res/weights.bin": data}))
     rules = {f.rule for f in report.findings}
     assert "pickle.hidden" in rules and "pickle.global.posix.system" in rules
@@ -234,3 +235,44 @@ def test_cli_json_matches_the_python_report(tmp_path):
     # Names are escaped: no raw escape byte reaches the terminal.
     assert "odd\\x1bname/r.bin" in {f["record"] for f in doc["findings"]}
     assert b"\x1b" not in run(path).stdout
+
+
+# Bytecode records (hermetic.scan only).
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_bytecode_is_compared_from_the_local_cache_without_compiling(
+        tmp_path, source_tree, monkeypatch, tampered):
+    from hermetic import _bytecode, _bytecode_cache, _importlib
+
+    monkeypatch.setenv("HERMETIC_CACHE_DIR", str(tmp_path / "cache"))
+    source = b"def f():\n    return 1\n"
+    source_tree({"cached_mod.py": source.decode()})
+    path = tmp_path / "a.pt"
+    with hermetic.PackageExporter(path, bytecode=True) as exporter:
+        exporter.save_module("cached_mod")
+    if tampered:
+        reader = _core.ArchiveReader(str(path))
+        records = {n: reader.read(n) for n in reader.records()}
+        reader.close()
+        record = _bytecode.bytecode_record_name("cached_mod", False)
+        other = _bytecode.compile_pyc(b"def f():\n    return 2\n", "cached_mod.py")
+        records[record] = records[record][:16] + other[16:]
+        path = write_archive(tmp_path / "b.pt", records)
+    # What an import of the package leaves in the cache.
+    _bytecode_cache.default_cache().put(
+        _bytecode_cache.source_key(source),
+        compile(_importlib.normalize_line_endings(source), "<torch_package_0>.cached_mod.py",
+                "exec", dont_inherit=True))
+    compiled = []
+    real_compile_pyc = _bytecode.compile_pyc
+    monkeypatch.setattr(_bytecode, "compile_pyc",
+                        lambda *a: compiled.append(a) or real_compile_pyc(*a))
+    (finding,) = [f for f in hermetic.scan(path).findings if f.rule.startswith("bytecode.")]
+    if tampered:
+        # The cache cannot vouch for other code: compiled, and refused.
+        assert (finding.rule, finding.severity) == ("bytecode.mismatch", "high")
+        assert len(compiled) == 1
+    else:
+        assert (finding.rule, finding.severity) == ("bytecode.matches", "info")
+        assert compiled == []
