@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from . import _core
 from ._mangling import demangle, is_mangled
 from ._package_unpickler import python2_name
-from ._scan import SEVERITIES, _rank
+from ._scan import SEVERITIES, _rank, archive_findings
 from .errors import UnsafePackageError
 
 __all__ = ["DEFAULT_ALLOWED_EXTERNS", "DENIED_EXTERNS", "LoadPolicy"]
@@ -73,6 +73,9 @@ class LoadPolicy:
         (its submodules too). A wildcard never matches a dotted name.
     allowed_externs: host modules added to DEFAULT_ALLOWED_EXTERNS and the
         standard library, as PackageExporter.extern patterns ("pkg.**").
+        Trusting a module this way also admits its globals in pickles
+        (``allowed_externs=["sklearn.**"]`` loads a scikit-learn pipeline),
+        except the dangerous ones.
     refuse: the scan severity at or above which a finding refuses the
         package ("info" ... "critical"), or None to ignore the scan.
     accept: scan rule ids (fnmatch patterns, e.g. "source.eval") whose
@@ -112,8 +115,12 @@ def _archive_modules(records: Iterable[str]) -> frozenset[str]:
 class PolicyCheck:
     """A LoadPolicy applied to one opened archive."""
 
-    def __init__(self, policy: LoadPolicy, reader, extern_modules: Sequence[str]):
+    def __init__(self, policy: LoadPolicy, reader, extern_modules: Sequence[str], *,
+                 bytecode_runs: bool = False):
+        """`bytecode_runs`: the importer will run the archive's bytecode
+        records, so the scan compares each with its source."""
         self.policy = policy
+        self._bytecode_runs = bytecode_runs
         self._reader = reader
         self._archive_name = reader.archive.name
         self._modules = _archive_modules(reader.get_all_records())
@@ -156,18 +163,20 @@ class PolicyCheck:
             "(LoadPolicy(allowed_externs=...) adds it)")
 
     def _check_scan(self) -> None:
-        _, _, _, findings = _core.scan_archive(self._reader.archive, self._allowed_globals)
+        _, _, _, findings = archive_findings(
+            self._reader.archive, self._allowed_globals, check_bytecode=self._bytecode_runs)
         threshold = _rank(self.policy.refuse)
-        for severity, rule, record, position, message in findings:
-            if _rank(severity) < threshold:
+        for finding in findings:
+            if _rank(finding.severity) < threshold:
                 continue
-            if any(fnmatch.fnmatchcase(rule, pattern) for pattern in self.policy.accept):
+            if any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in self.policy.accept):
                 continue
+            record, position = finding.record, finding.position
             raise self._refuse(
-                record, message, rule,
-                f"a {severity} finding of hermetic.scan (LoadPolicy(accept=[{rule!r}]) "
-                "accepts it)",
-                where=record if position < 0 else f"{record} (position {position})")
+                record, finding.message, finding.rule,
+                f"a {finding.severity} finding of hermetic.scan "
+                f"(LoadPolicy(accept=[{finding.rule!r}]) accepts it)",
+                where=record if position is None else f"{record} (position {position})")
 
     # ------------------------------------------------------------------
     # Each pickle, on the bytes load_pickle unpickles
@@ -205,7 +214,8 @@ class PolicyCheck:
             raise self._refuse(
                 record, f"global {module}.{name}", "policy.global",
                 f"a callable that runs commands, code, imports or I/O ({severity})")
-        if kind == "extern":
+        if kind == "extern" and not (
+                self._user_externs is not None and self._user_externs.matches(module)):
             raise self._refuse(
                 record, f"global {module}.{name}", "policy.global",
                 "neither in a module of the package nor a data constructor "

@@ -72,20 +72,11 @@ def scan(path, *, allowed_globals=()) -> ScanReport:
     importing, unpickling or running anything in it. `allowed_globals` adds
     data constructors ("module.name" or "module.*") to the default list."""
     raw = os.fsencode(os.fspath(path))
-    records, pickles, sources, findings = _core.scan_archive(raw, list(allowed_globals))
-    findings = [
-        Finding(severity, rule, record, None if position < 0 else position, message)
-        for severity, rule, record, position, message in findings
-    ]
-    if any(f.rule == "bytecode.unchecked" for f in findings):
-        reader = _core.ArchiveReader(os.fsdecode(raw))
-        # compile() of what the importer compiled before is in its cache.
-        cache = None if sys.flags.optimize else _bytecode_cache.default_cache()
-        try:
-            findings = [_check_bytecode(reader, f, cache) if f.rule == "bytecode.unchecked" else f
-                        for f in findings]
-        finally:
-            reader.close()
+    reader = _core.ArchiveReader(os.fsdecode(raw))
+    try:
+        records, pickles, sources, findings = archive_findings(reader, allowed_globals)
+    finally:
+        reader.close()
     return ScanReport(
         path=os.fsdecode(raw),
         records=records,
@@ -93,6 +84,23 @@ def scan(path, *, allowed_globals=()) -> ScanReport:
         sources=sources,
         findings=findings,
     )
+
+
+def archive_findings(reader, allowed_globals=(), *, check_bytecode=True):
+    """(records, pickles, sources, [Finding]) of an open _core.ArchiveReader:
+    the C++ scan, then, with `check_bytecode`, each bytecode record compared
+    with its source (bytecode.matches / bytecode.mismatch)."""
+    records, pickles, sources, found = _core.scan_archive(reader, list(allowed_globals))
+    findings = [
+        Finding(severity, rule, record, None if position < 0 else position, message)
+        for severity, rule, record, position, message in found
+    ]
+    if check_bytecode and any(f.rule == "bytecode.unchecked" for f in findings):
+        # compile() of what the importer compiled before is in its cache.
+        cache = None if sys.flags.optimize else _bytecode_cache.default_cache()
+        findings = [_check_bytecode(reader, f, cache) if f.rule == "bytecode.unchecked" else f
+                    for f in findings]
+    return records, pickles, sources, findings
 
 
 _BYTECODE_DIR = ".data/bytecode/"

@@ -333,9 +333,11 @@ class PackageImporter(Importer):
                     f"package '{file_or_buffer}' needs the external module '{name}' "
                     "but that module has been disallowed"
                 )
+        bytecode_runs = archive_bytecode_trusted(trusted_signer, trust_bytecode=trust_bytecode)
         self._policy = None
         if policy is not None:
-            self._policy = PolicyCheck(policy, reader, extern_modules)
+            self._policy = PolicyCheck(policy, reader, extern_modules,
+                                       bytecode_runs=bytecode_runs)
             self._policy.check_archive()
         self.root = _build_module_tree(extern_modules, reader.get_all_records())
 
@@ -369,8 +371,7 @@ class PackageImporter(Importer):
         self._real_files = real_files if real_files is True else frozenset(real_files)
         # Top-level package -> folder of its real files.
         self._file_roots = {}
-        self._module_code = ModuleCode(
-            reader, archive_bytecode_trusted(trusted_signer, trust_bytecode=trust_bytecode))
+        self._module_code = ModuleCode(reader, bytecode_runs)
 
     def Unpickler(self, *args, **kwargs):  # noqa: N802 (torch's attribute name)
         return PackageUnpickler(self, *args, **kwargs)

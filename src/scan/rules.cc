@@ -151,6 +151,10 @@ constexpr std::string_view kAllowedGlobals[] = {
     "torch.nn.parameter.Buffer",
     "torch.nn.parameter.UninitializedParameter",
     "torch.nn.modules.**",
+    // Rebuilds a GraphModule from the code torch.package saved as a module
+    // of the package (scanned as any source) and a dict of its attributes.
+    "torch.fx.graph_module.reduce_package_graph_module",
+    "torch.fx._symbolic_trace.Tracer",  // a GraphModule's tracer class
     "torch.float*",
     "torch.bfloat16",
     "torch.half",
