@@ -36,7 +36,7 @@ def archive(tmp_path):
 def test_help_documents_every_command_and_the_exit_codes():
     top = run("--help")
     assert top.returncode == 0
-    for command in ("info", "ls", "tree", "cat", "verify", "extract", "scan",
+    for command in ("info", "ls", "tree", "tensors", "cat", "verify", "extract", "scan",
                     "keygen", "sign", "version"):
         assert command in top.stdout.decode()
         sub = run(command, "--help")
@@ -632,3 +632,75 @@ def test_info_and_tree_escape_names(tmp_path):
         assert out.returncode == 0, out.stderr
         assert b"\x1b" not in out.stdout and b"\xe2\x80\xae" not in out.stdout
         assert b"\\x1b[2Jred\\xe2\\x80\\xaetxt" in out.stdout
+
+
+def test_tensors_match_what_loading_gives(tmp_path):
+    torch = pytest.importorskip("torch")
+    from hermetic import PackageExporter, PackageImporter
+
+    w = torch.arange(12.0).reshape(3, 4)
+    obj = {"w": w, "t": w.t(), "row": w[1],
+           "p": torch.nn.Parameter(torch.ones(2, dtype=torch.float16)),
+           "u": torch.ones(2, 3, dtype=torch.uint16),
+           "lin": torch.nn.Linear(3, 2), "n": 5}
+    path = tmp_path / "t.pt"
+    with PackageExporter(str(path)) as e:
+        e.extern("torch.**")
+        e.save_pickle("m", "x.pkl", obj)
+    out = run("tensors", "--json", path)
+    assert out.returncode == 0, out.stderr
+    listing = json.loads(out.stdout)
+    [pickle] = listing["pickles"]
+    assert pickle["record"] == "m/x.pkl" and pickle["error"] is None
+    loaded = PackageImporter(str(path)).load_pickle("m", "x.pkl")
+    by_name = {t["name"]: t for t in pickle["tensors"]}
+    assert set(by_name) == {"w", "t", "row", "p", "u", "lin.weight", "lin.bias"}
+    records = _zip_records(path)
+    for name, entry in by_name.items():
+        tensor = loaded[name] if "." not in name else getattr(
+            loaded["lin"], name.split(".")[1])
+        assert entry["known"], entry
+        assert entry["dtype"] == str(tensor.dtype).removeprefix("torch.")
+        assert entry["shape"] == list(tensor.shape)
+        assert entry["stride"] == list(tensor.stride())
+        assert entry["storage_offset"] == tensor.storage_offset()
+        assert entry["parameter"] == isinstance(tensor, torch.nn.Parameter)
+        assert entry["storage_size"] == len(records[entry["storage"]])
+        assert entry["storage_size"] == tensor.untyped_storage().nbytes()
+    assert by_name["w"]["bytes"] == 48 and by_name["row"]["bytes"] == 16
+    assert by_name["w"]["storage"] == by_name["t"]["storage"] == by_name["row"]["storage"]
+    assert by_name["w"]["shared_by"] == 3 and by_name["p"]["shared_by"] == 1
+    assert listing["storages"] == 5
+
+    text = run("tensors", path, "m/x.pkl").stdout.decode().splitlines()
+    assert text[0] == "m/x.pkl"
+    assert text[1].split() == ["name", "dtype", "shape", "bytes", "storage", "shared"]
+    row = next(line for line in text if line.split()[0] == "row")
+    assert row.split()[1:] == ["float32", "[4]", "16", "B", by_name["w"]["storage"], "by", "3"]
+    storage_bytes = sum(len(v) for k, v in records.items() if k.endswith(".storage"))
+    assert storage_bytes < 1024
+    assert text[-1] == f"7 tensors in 1 pickle, 5 storages, {storage_bytes} B"
+
+
+def test_tensors_needs_no_torch_and_names_bad_pickles(zip_archive):
+    # A pickle of a tensor written by hand: nothing to import.
+    def s(text):
+        return b"X" + len(text).to_bytes(4, "little") + text.encode()
+
+    storage = b"(" + s("storage") + b"ctorch\nDoubleStorage\nK\x00" + s("cpu") + b"K\x06tQ"
+    tensor = (b"ctorch._utils\n_rebuild_tensor_v2\n(" + storage + b"K\x00(K\x02K\x03t(K\x03K\x01t"
+              b"\x89)tR")
+    good = b"\x80\x03}(" + s("x") + tensor + b"u."
+    path = zip_archive("hand", {"a.pkl": good, "bad.pkl": b"\x80\x03(", ".data/version": "6\n",
+                                ".data/0.storage": bytes(48)})
+    out = run("tensors", "--json", path, "a.pkl")
+    assert out.returncode == 0, out.stderr
+    [entry] = json.loads(out.stdout)["pickles"][0]["tensors"]
+    assert (entry["name"], entry["dtype"], entry["shape"], entry["bytes"]) == ("x", "float64", [2, 3], 48)
+    everything = run("tensors", path)
+    assert everything.returncode == 1
+    assert b"record bad.pkl" in everything.stderr
+    assert b"bad.pkl\n  cannot be indexed" in everything.stdout
+    assert b"1 tensor in 2 pickles" in everything.stdout
+    missing = run("tensors", path, "nope.pkl")
+    assert missing.returncode == 3 and b"no record nope.pkl" in missing.stderr

@@ -14,6 +14,7 @@ int ExitCodeFor(const Status& s) {
     case StatusCode::kOk:
       return kExitOk;
     case StatusCode::kCorruptArchive:
+    case StatusCode::kCorruptPickle:
     case StatusCode::kIntegrity:
       return kExitDamaged;
     case StatusCode::kNotFound:

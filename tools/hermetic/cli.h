@@ -66,6 +66,7 @@ int Info(const std::vector<std::string>& args);
 int Keygen(const std::vector<std::string>& args);
 int Ls(const std::vector<std::string>& args);
 int Sign(const std::vector<std::string>& args);
+int Tensors(const std::vector<std::string>& args);
 int Tree(const std::vector<std::string>& args);
 
 }  // namespace hermetic::cli

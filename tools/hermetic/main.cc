@@ -26,8 +26,9 @@ constexpr char kExitCodes[] =
     "  0  success\n"
     "  1  the archive is damaged or unsafe (bad structure, CRC mismatch,\n"
     "     records that differ from the manifest, a signature missing, invalid\n"
-    "     or by an untrusted key, a record that would land outside DIR);\n"
-    "     for scan, a finding at or above --fail-on\n"
+    "     or by an untrusted key, a record that would land outside DIR,\n"
+    "     or a pickle that cannot be read; for scan, a finding at or above\n"
+    "     --fail-on\n"
     "  2  usage error (what was wrong is printed before the usage)\n"
     "  3  a file, directory or record cannot be found, read or written\n"
     "  4  anything else (unsupported feature, out of memory, internal error)\n";
@@ -61,6 +62,16 @@ const std::map<std::string_view, std::string_view>& Usages() {
        "files, each sorted by name). --include and --exclude take the same\n"
        "'/'-separated globs as file_structure(include=, exclude=). --json\n"
        "prints the tree as nested objects (a file's value is its size).\n"},
+      {"tensors",
+       "usage: hermetic tensors [--json] ARCHIVE [PICKLE]\n"
+       "List every tensor the pickles of ARCHIVE hold (or only PICKLE's),\n"
+       "read from the pickle bytes without running anything (torch is not\n"
+       "needed): its name (the path to it in the pickle, as in a\n"
+       "state_dict), dtype, shape, the bytes of its storage it spans, the\n"
+       "storage record and how many tensors share that storage. What the\n"
+       "pickle computes in ways the reader cannot follow is shown as\n"
+       "unknown, with the reason. A pickle that cannot be read is named on\n"
+       "standard error, with exit code 1.\n"},
       {"cat",
        "usage: hermetic cat ARCHIVE RECORD\n"
        "Write the bytes of RECORD (a name without the top-level folder) to\n"
@@ -111,6 +122,7 @@ void PrintMainHelp(FILE* out) {
       "  info [--json] ARCHIVE        format, compatibility, kinds, largest\n"
       "  ls [--json] ARCHIVE [GLOB]   list records (--kind KIND)\n"
       "  tree ARCHIVE                 records as a tree\n"
+      "  tensors ARCHIVE [PICKLE]     tensors: dtype, shape, bytes, storage\n"
       "  cat ARCHIVE RECORD           print one record\n"
       "  verify ARCHIVE [--key K]     check CRC-32s, manifest, signature\n"
       "  extract ARCHIVE DIR          unpack into DIR\n"
@@ -218,6 +230,7 @@ int Main(int argc, char** argv) {
       commands = {{"info", Info},
                   {"ls", Ls},
                   {"tree", Tree},
+                  {"tensors", Tensors},
                   {"cat", Cat},
                   {"verify", Verify},
                   {"extract", Extract},
