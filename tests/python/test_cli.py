@@ -674,9 +674,15 @@ def test_tensors_match_what_loading_gives(tmp_path):
 
     text = run("tensors", path, "m/x.pkl").stdout.decode().splitlines()
     assert text[0] == "m/x.pkl"
-    assert text[1].split() == ["name", "dtype", "shape", "bytes", "storage", "shared"]
-    row = next(line for line in text if line.split()[0] == "row")
-    assert row.split()[1:] == ["float32", "[4]", "16", "B", by_name["w"]["storage"], "by", "3"]
+    assert text[1].split() == ["name", "dtype", "shape", "bytes", "storage", "notes"]
+    rows = {line.split()[0]: line.split()[1:] for line in text[2:-1]}
+    assert rows["row"] == ["float32", "[4]", "16", "B", by_name["w"]["storage"], "shared", "by",
+                           "3"]
+    assert rows["p"] == ["float16", "[2]", "4", "B", by_name["p"]["storage"], "parameter"]
+    assert rows["lin.weight"][-1] == "parameter"
+    # The storage column starts at the same place on every line.
+    column = text[1].index("storage")
+    assert all(line[column:].startswith(".data/") for line in text[2:-1])
     storage_bytes = sum(len(v) for k, v in records.items() if k.endswith(".storage"))
     assert storage_bytes < 1024
     assert text[-1] == f"7 tensors in 1 pickle, 5 storages, {storage_bytes} B"

@@ -52,11 +52,10 @@ void PrintText(const std::vector<PickleTensors>& pickles,
     }
     // Column widths from the rows, so that long names stay aligned.
     std::vector<std::vector<std::string>> rows;
-    rows.push_back({"name", "dtype", "shape", "bytes", "storage", "shared"});
+    rows.push_back({"name", "dtype", "shape", "bytes", "storage", "notes"});
     for (const TensorInfo& t : p.index.tensors) {
       ++tensors;
       std::string name = t.name.empty() ? "?" : EscapeName(t.name);
-      if (t.parameter) name += " (parameter)";
       if (!t.known) {
         rows.push_back(
             {name, "?", "?", "?", "?", "unknown: " + t.unknown_reason});
@@ -65,9 +64,14 @@ void PrintText(const std::vector<PickleTensors>& pickles,
       std::string storage = EscapeName(t.StorageRecord());
       if (reader.Find(t.StorageRecord()) == nullptr) storage += " (missing)";
       size_t shared = uses.at(t.storage_key);
+      std::string notes = t.parameter ? "parameter" : "";
+      if (shared > 1) {
+        notes.append(notes.empty() ? "" : ", ")
+            .append("shared by ")
+            .append(std::to_string(shared));
+      }
       rows.push_back({name, t.dtype.empty() ? "? " + t.storage_type : t.dtype,
-                      Dims(t.shape), BytesText(t), storage,
-                      shared > 1 ? "by " + std::to_string(shared) : ""});
+                      Dims(t.shape), BytesText(t), storage, notes});
     }
     std::vector<size_t> width(rows[0].size(), 0);
     for (const auto& row : rows) {
