@@ -36,7 +36,7 @@ def archive(tmp_path):
 def test_help_documents_every_command_and_the_exit_codes():
     top = run("--help")
     assert top.returncode == 0
-    for command in ("info", "ls", "tree", "tensors", "cat", "verify", "extract", "scan",
+    for command in ("info", "ls", "tree", "tensors", "diff", "cat", "verify", "extract", "scan",
                     "keygen", "sign", "version"):
         assert command in top.stdout.decode()
         sub = run(command, "--help")
@@ -710,3 +710,121 @@ def test_tensors_needs_no_torch_and_names_bad_pickles(zip_archive):
     assert b"1 tensor in 2 pickles" in everything.stdout
     missing = run("tensors", path, "nope.pkl")
     assert missing.returncode == 3 and b"no record nope.pkl" in missing.stderr
+
+
+def _apply_unified(old, hunks):
+    """`old` with the hunks of `hermetic diff --source` (indented by 4)
+    applied; checks each hunk's header against its lines."""
+    import re
+
+    lines = old.splitlines(keepends=True)
+    out, at = [], 0
+    body = [line[4:] for line in hunks]
+    i = 0
+    while i < len(body):
+        m = re.fullmatch(r"@@ -(\d+),(\d+) \+(\d+),(\d+) @@", body[i])
+        assert m, body[i]
+        a_start, a_len, b_start, b_len = map(int, m.groups())
+        a_start -= a_len > 0
+        out += lines[at:a_start]
+        at = a_start
+        i += 1
+        seen_a = seen_b = 0
+        while i < len(body) and not body[i].startswith("@@"):
+            op, text = body[i][0], body[i][1:] + "\n"
+            if op in " -":
+                assert lines[at] == text, (lines[at], text)
+                at += 1
+                seen_a += 1
+            if op in " +":
+                out.append(text)
+                seen_b += 1
+            i += 1
+        assert (seen_a, seen_b) == (a_len, b_len)
+    return "".join(out + lines[at:])
+
+
+@pytest.fixture
+def two_versions(tmp_path, source_tree):
+    """(a, b): one package, then a second with a module changed, one added,
+    an extern added, a tensor reshaped and a resource removed."""
+    import random
+    import sys
+
+    from hermetic import PackageExporter
+
+    rng = random.Random(4)
+    lines = [f"V{i} = {i}\n" for i in range(60)]
+    changed = list(lines)
+    for _ in range(8):
+        changed[rng.randrange(len(changed))] = f"W = {rng.random()}\n"
+    changed.insert(30, "import json\n")
+    changed += ["TAIL = 1\n"]
+    paths = []
+    for version, body, extra in (("a", lines, False), ("b", changed, True)):
+        root = source_tree({"pk/__init__.py": "".join(body), "pk/more.py": "M = 1\n"})
+        for name in [m for m in sys.modules if m == "pk" or m.startswith("pk.")]:
+            del sys.modules[name]
+        import pk  # noqa: F401
+
+        path = tmp_path / f"{version}.pt"
+        with PackageExporter(str(path)) as e:
+            e.intern("pk.**")
+            e.save_module("pk")
+            if extra:
+                e.save_module("pk.more")
+            e.save_pickle("d", "data.pkl", {"n": [1, 2, 3] if extra else [1, 2]})
+            if not extra:
+                e.save_text("d", "old.txt", "x")
+        paths.append((path, root / "pk" / "__init__.py", "".join(body)))
+    return paths
+
+
+def test_diff_reports_what_changed_by_kind(two_versions):
+    (a, _, old), (b, _, new) = two_versions
+    same = run("diff", a, a)
+    assert same.returncode == 0 and same.stdout.decode().endswith("no differences\n")
+    out = run("diff", "--json", a, b)
+    assert out.returncode == 1, out.stderr
+    d = json.loads(out.stdout)
+    assert d["modules"]["added"] == ["pk.more"] and d["modules"]["removed"] == []
+    assert [c["name"] for c in d["modules"]["changed"]] == ["pk"]
+    assert d["externs"]["added"] == ["json"] and d["externs"]["removed"] == []
+    assert [c["name"] for c in d["pickles"]["changed"]] == ["d/data.pkl"]
+    assert d["records"]["removed"] == ["d/old.txt"]
+    assert d["differences"] == 5 + len(d["records"]["changed"])
+    text = run("diff", "--source", a, b).stdout.decode().splitlines()
+    start = text.index("  ~ pk  (%s -> %s)" % (
+        _human(len(old)), _human(len(new))))
+    hunks = []
+    for line in text[start + 1:]:
+        if not line.startswith("    "):
+            break
+        hunks.append(line)
+    assert hunks and _apply_unified(old, hunks) == new
+
+
+def _human(n):
+    return f"{n} B" if n < 1024 else f"{n / 1024:.1f} KiB"
+
+
+def test_diff_compares_tensors_by_name(tmp_path):
+    torch = pytest.importorskip("torch")
+    from hermetic import PackageExporter
+
+    def export(name, obj):
+        path = tmp_path / name
+        with PackageExporter(str(path)) as e:
+            e.extern("torch.**")
+            e.save_pickle("m", "w.pkl", obj)
+        return path
+
+    a = export("a.pt", {"w": torch.zeros(2, 3), "b": torch.zeros(3), "same": torch.ones(4),
+                        "gone": torch.ones(1)})
+    b = export("b.pt", {"w": torch.zeros(3, 3), "b": torch.ones(3), "same": torch.ones(4),
+                        "new": torch.ones(1, dtype=torch.int64)})
+    d = json.loads(run("diff", "--json", a, b).stdout)["tensors"]
+    assert d["added"] == ["m/w.pkl: new"] and d["removed"] == ["m/w.pkl: gone"]
+    assert {c["name"]: c["change"] for c in d["changed"]} == {
+        "m/w.pkl: w": "float32 [2, 3] -> float32 [3, 3]",
+        "m/w.pkl: b": "float32 [3], storage bytes differ"}

@@ -28,7 +28,7 @@ constexpr char kExitCodes[] =
     "     records that differ from the manifest, a signature missing, invalid\n"
     "     or by an untrusted key, a record that would land outside DIR,\n"
     "     or a pickle that cannot be read; for scan, a finding at or above\n"
-    "     --fail-on\n"
+    "     --fail-on; for diff, a difference\n"
     "  2  usage error (what was wrong is printed before the usage)\n"
     "  3  a file, directory or record cannot be found, read or written\n"
     "  4  anything else (unsupported feature, out of memory, internal error)\n";
@@ -72,6 +72,16 @@ const std::map<std::string_view, std::string_view>& Usages() {
        "pickle computes in ways the reader cannot follow is shown as\n"
        "unknown, with the reason. A pickle that cannot be read is named on\n"
        "standard error, with exit code 1.\n"},
+      {"diff",
+       "usage: hermetic diff [--json] [--source] A B\n"
+       "Show what changed from package A to package B: modules (interned\n"
+       "sources) and mocked modules added, removed or changed, externs\n"
+       "added or removed, pickles, the tensors the pickles hold (by pickle\n"
+       "and name: added, removed, dtype, shape or stride changed, or the\n"
+       "bytes of their storage changed) and every other record. Bytes are\n"
+       "compared by size and CRC-32. --source adds a unified diff of each\n"
+       "changed module's source. Nothing is run. Exits 0 when nothing\n"
+       "differs and 1 when something does (as diff(1)).\n"},
       {"cat",
        "usage: hermetic cat ARCHIVE RECORD\n"
        "Write the bytes of RECORD (a name without the top-level folder) to\n"
@@ -123,6 +133,7 @@ void PrintMainHelp(FILE* out) {
       "  ls [--json] ARCHIVE [GLOB]   list records (--kind KIND)\n"
       "  tree ARCHIVE                 records as a tree\n"
       "  tensors ARCHIVE [PICKLE]     tensors: dtype, shape, bytes, storage\n"
+      "  diff A B                     what changed between two packages\n"
       "  cat ARCHIVE RECORD           print one record\n"
       "  verify ARCHIVE [--key K]     check CRC-32s, manifest, signature\n"
       "  extract ARCHIVE DIR          unpack into DIR\n"
@@ -231,6 +242,7 @@ int Main(int argc, char** argv) {
                   {"ls", Ls},
                   {"tree", Tree},
                   {"tensors", Tensors},
+                  {"diff", Diff},
                   {"cat", Cat},
                   {"verify", Verify},
                   {"extract", Extract},
