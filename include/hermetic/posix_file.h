@@ -131,6 +131,10 @@ Status RenameAt(const Fd& dir, const std::string& from, const std::string& to,
 Status Unlink(const std::string& path, std::string_view context);
 Status UnlinkAt(const Fd& dir, const std::string& name,
                 std::string_view context);
+// rmdir(2) / unlinkat(AT_REMOVEDIR): only an empty directory goes.
+Status RemoveDirectory(const std::string& path, std::string_view context);
+Status RemoveDirectoryAt(const Fd& dir, const std::string& name,
+                         std::string_view context);
 
 // mkostemp(3): `path_template` ends in "XXXXXX", replaced by the name made;
 // the file is new, mode 0600, open read-write.

@@ -176,11 +176,15 @@ TEST(ScanTest, ReducePackageIdsAreJudgedByTheGlobalTheyCall) {
                     Severity::kInfo),
             (Strings{"critical pickle.global.posix.system p.pkl@21",
                      "info pickle.persistent_id.reduce_package p.pkl@37"}));
+  EXPECT_EQ(Summary(ScanRecords({{"p.pkl", id_calling("mylib", "make")}}),
+                    Severity::kLow),
+            (Strings{"medium pickle.global.extern p.pkl@21"}));
+  // fx's own reduction imports the GraphModule's code from the package.
   EXPECT_EQ(Summary(ScanRecords(
                         {{"p.pkl", id_calling("torch.fx.graph_module",
                                               "reduce_package_graph_module")}}),
                     Severity::kLow),
-            (Strings{"medium pickle.global.extern p.pkl@21"}));
+            Strings{});
 }
 
 TEST(ScanTest, PicklesUnderOtherNamesAndCorruptPickles) {

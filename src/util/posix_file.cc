@@ -212,6 +212,19 @@ Status UnlinkAt(const Fd& dir, const std::string& name,
   return Status::Ok();
 }
 
+Status RemoveDirectory(const std::string& path, std::string_view context) {
+  if (::rmdir(path.c_str()) != 0) return LastError(context);
+  return Status::Ok();
+}
+
+Status RemoveDirectoryAt(const Fd& dir, const std::string& name,
+                         std::string_view context) {
+  if (::unlinkat(dir.get(), name.c_str(), AT_REMOVEDIR) != 0) {
+    return LastError(context);
+  }
+  return Status::Ok();
+}
+
 Result<Fd> CreateTempFile(std::string* path_template,
                           std::string_view context) {
   int fd = ::mkostemp(path_template->data(), O_CLOEXEC);

@@ -149,6 +149,23 @@ TEST_F(PosixFileTest, RenameAndUnlinkRelativeToADirectory) {
   EXPECT_EQ(gone.message(), std::string("unlink c: ") + std::strerror(ENOENT));
 }
 
+TEST_F(PosixFileTest, RemoveDirectoryRemovesOnlyEmptyDirectories) {
+  ASSERT_TRUE(MakeDirectory(Path("d"), 0755, "mkdir").ok());
+  ASSERT_TRUE(MakeDirectory(Path("d/e"), 0755, "mkdir").ok());
+  Result<Fd> dir = Fd::Open(dir_, O_RDONLY | O_DIRECTORY, "open");
+  ASSERT_TRUE(dir.ok());
+  Status full = RemoveDirectoryAt(*dir, "d", "rmdir d");
+  EXPECT_EQ(full.code(), StatusCode::kIOError);
+  EXPECT_EQ(full.message(),
+            std::string("rmdir d: ") + std::strerror(ENOTEMPTY));
+  ASSERT_TRUE(RemoveDirectory(Path("d/e"), "rmdir").ok());
+  ASSERT_TRUE(RemoveDirectoryAt(*dir, "d", "rmdir").ok());
+  EXPECT_EQ(Stat(Path("d"), "")->kind, FileKind::kMissing);
+  WriteFile("f", "1");
+  EXPECT_FALSE(RemoveDirectory(Path("f"), "rmdir f").ok());
+  EXPECT_EQ(Stat(Path("f"), "")->kind, FileKind::kRegular);
+}
+
 TEST_F(PosixFileTest, TempFilesAreNewAndNamed) {
   std::string templ = Path("t-XXXXXX");
   Result<Fd> t = CreateTempFile(&templ, "mkostemp");

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cli.h"
 #include "hermetic/archive.h"
 #include "hermetic/manifest.h"
 #include "hermetic/posix_file.h"
@@ -28,23 +29,29 @@ Status WriteNewFile(const std::string& path, std::string_view text,
 
 }  // namespace
 
-Status Keygen(const std::vector<std::string>& args) {
-  if (args.size() != 1) return Status::InvalidArgument("");
+int Keygen(const std::vector<std::string>& args) {
+  static const ArgSpec kSpec{.command = "keygen",
+                             .flags = {},
+                             .options = {},
+                             .required = {"KEY"},
+                             .optional = {}};
+  std::optional<Args> a = ParseArgs(args, kSpec);
+  if (!a) return kExitUsage;
   auto key = GenerateKey();
-  if (!key.ok()) return key.status();
-  const std::string& path = args[0];
+  if (!key.ok()) return Fail(key.status());
+  const std::string& path = a->positional[0];
   const std::string pub_path = path + ".pub";
   const PublicKey pub = key->public_key();
   if (Status s = WriteNewFile(path, FormatSecretKey(*key), 0600); !s.ok()) {
-    return s;
+    return Fail(s);
   }
   if (Status s = WriteNewFile(pub_path, FormatPublicKey(pub), 0644); !s.ok()) {
-    return s;
+    return Fail(s);
   }
   std::printf("wrote %s (secret) and %s (public key %s)\n",
               EscapeName(path).c_str(), EscapeName(pub_path).c_str(),
               KeyHex(pub).c_str());
-  return Status::Ok();
+  return kExitOk;
 }
 
 }  // namespace hermetic::cli
