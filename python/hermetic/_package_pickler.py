@@ -213,7 +213,11 @@ class PickleContext:
             except _Restart as restart:
                 tier = restart.tier
                 continue
-            except PicklingError:
+            except (PicklingError, AttributeError):
+                # The C pickler raises AttributeError for a function it
+                # cannot name ("Can't pickle local object"); the PYTHON tier
+                # raises torch's PicklingError for it, and whatever other
+                # error the object's own code raised, again.
                 if tier != _TIER_FAST:
                     raise
                 tier = _TIER_PYTHON

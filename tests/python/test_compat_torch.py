@@ -53,9 +53,9 @@ KNOWN_DIFFERENCES = {
         "and raises ValueError for any module name longer than one letter; "
         "hermetic treats the source as one node",
     ("packaging_errors", "lambda_pickle"):
-        "a function that cannot be named (a local lambda) reaches CPython's C "
-        "pickler in hermetic, which raises AttributeError \"Can't pickle local "
-        "object\"; torch's pure-Python pickler raises PicklingError",
+        "same PicklingError for a function that cannot be named (a local "
+        "lambda); hermetic's message says \"<obj> was not found as ...\" where "
+        "torch's says \"it's not found as ...\"",
     ("repackaging", "without_importer"):
         "same PicklingError; hermetic's message also says which importer the "
         "class came from and to list it before sys_importer",
