@@ -290,6 +290,12 @@ class PackageImporter(Importer):
     their own folder (see _files). Others keep torch.package's mangled
     ``__file__``.
 
+    expose: top-level packages of the archive that the host's own import
+    system sees under their plain names while the importer is open
+    (``import lib`` anywhere gets the packaged ``lib``): for libraries that
+    import themselves by name through importlib (transformers does, with
+    real_files). ImportError if the host already has a module of that name.
+
     trust_bytecode: run the bytecode records the archive carries (see
     _bytecode) instead of its source; an archive signed by one of
     trusted_keys is trusted so too. Off by default: a record's header is
@@ -309,7 +315,7 @@ class PackageImporter(Importer):
 
     def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
                  verify=False, trusted_keys=None, trust_bytecode=False, policy=None,
-                 safe=False, real_files=()):
+                 safe=False, real_files=(), expose=()):
         if safe:
             if policy is not None:
                 raise TypeError("PackageImporter takes policy= or safe=True, not both")
@@ -319,6 +325,14 @@ class PackageImporter(Importer):
         # Everything that can fail on a bad archive runs before any shared
         # state (mangle counter, registries) is touched.
         reader, filename = _open_records(file_or_buffer, verify)
+        if isinstance(expose, str):
+            expose = (expose,)
+        for top in expose:
+            taken = sys.modules.get(top)
+            if top in _exposed or (taken is not None and
+                                   not getattr(taken, "__torch_package__", False)):
+                raise ImportError(f"cannot expose package {top!r} of {filename}: the "
+                                  "interpreter already has a module of that name")
         if verify:
             reader.archive.verify()
         trusted_signer = None
@@ -366,6 +380,9 @@ class PackageImporter(Importer):
         sys.modules[prefix] = root_module
         registered_prefixes[prefix] = self
         _install_mangled_finder()
+        self._exposed = tuple(expose)
+        for top in self._exposed:
+            _exposed[top] = self
         if isinstance(real_files, str):
             real_files = (real_files,)
         self._real_files = real_files if real_files is True else frozenset(real_files)
@@ -386,6 +403,9 @@ class PackageImporter(Importer):
                 del sys.modules[name]
         self._registered.clear()
         registered_prefixes.pop(self._mangler.parent_name(), None)
+        for top in self._exposed:
+            if _exposed.get(top) is self:
+                del _exposed[top]
 
     def __enter__(self):
         return self
@@ -918,24 +938,32 @@ class _ImportedLoader:
 class _MangledFinder:
     """Answers importlib for mangled names (``importlib.import_module(
     "<torch_package_0>.pkg.mod")``, which lazy-loading libraries call with
-    their own __name__) from the open importer that owns the prefix."""
+    their own __name__) from the open importer that owns the prefix, and for
+    the plain names of packages an importer exposes."""
 
     @staticmethod
     def find_spec(fullname, path=None, target=None):
-        if not fullname.startswith("<") or not is_mangled(fullname):
-            return None
-        importer = registered_prefixes.get(fullname.partition(".")[0])
-        if importer is None:
-            return None
-        module = importer.import_module(demangle(fullname))
-        if not getattr(module, "__torch_package__", False):
-            return None  # an extern: the environment's own module, by its own name
+        if fullname.startswith("<") and is_mangled(fullname):
+            importer = registered_prefixes.get(fullname.partition(".")[0])
+            name = demangle(fullname)
+        else:
+            importer = _exposed.get(fullname.partition(".")[0])
+            name = fullname
+        if importer is None or not isinstance(importer._node(name), (_PackageNode, _ModuleNode)):
+            return None  # not in the archive; an extern is the host's by its own name
+        module = importer.import_module(name)
         # importlib would take a module already in sys.modules by its own
         # __spec__, whose name is the demangled one, and register it under
         # that: out until importlib puts it back under `fullname`.
         if sys.modules.get(fullname) is module:
             del sys.modules[fullname]
+        importer._registered[fullname] = module
         return importlib.util.spec_from_loader(fullname, _ImportedLoader(module))
+
+
+# Top-level name -> the open importer that exposes that package of its
+# archive under the plain name (PackageImporter(expose=...)).
+_exposed = {}
 
 
 def _install_mangled_finder():

@@ -169,3 +169,38 @@ def test_mangled_names_never_reach_a_re_export(tmp_path):
     assert b"torch_package" not in out.read_bytes()
     with PackageImporter(str(out)) as again:
         assert again.load_pickle("res", "c.pkl").name == "c"
+
+
+SELF_IMPORTING = {
+    "selfimport": "import importlib\n\nhelpers = importlib.import_module('selfimport.helpers')\n",
+    "selfimport.helpers": "VALUE = 42\n",
+}
+
+
+def _self_importing(tmp_path):
+    return _package(tmp_path, SELF_IMPORTING, packages={"selfimport"})
+
+
+def test_a_library_importing_itself_by_name_needs_expose(tmp_path):
+    path = _self_importing(tmp_path)
+    with PackageImporter(str(path)) as importer:
+        with pytest.raises(ModuleNotFoundError):
+            importer.import_module("selfimport")
+    with PackageImporter(str(path), expose="selfimport") as importer:
+        lib = importer.import_module("selfimport")
+        assert lib.helpers.VALUE == 42
+        assert lib.helpers is importer.import_module("selfimport.helpers")
+        assert sys.modules["selfimport"] is lib
+        import selfimport  # the host's import system sees the packaged one
+
+        assert selfimport is lib
+        with pytest.raises(ImportError, match="already has a module of that name"):
+            PackageImporter(str(path), expose="selfimport")
+    assert "selfimport" not in sys.modules and "selfimport.helpers" not in sys.modules
+
+
+def test_expose_refuses_a_name_the_host_has(tmp_path):
+    path = _package(tmp_path, {"json": "X = 1\n"})
+    with pytest.raises(ImportError, match="cannot expose package 'json'"):
+        PackageImporter(str(path), expose=["json"])
+    assert "json" in sys.modules and not getattr(sys.modules["json"], "__torch_package__", False)
