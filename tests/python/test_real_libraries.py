@@ -1,0 +1,104 @@
+"""Real libraries interned (the slow tier): each exported with the library
+interned, then loaded and run in a fresh process where the installed copy
+cannot be imported, its output compared with the original's. The lines of
+policy each needs are what the README lists. The fast tier of the same
+mechanisms is test_registration.py and test_real_files.py."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+_HERMETIC_PATH = os.path.dirname(os.path.dirname(os.path.abspath(
+    __import__("hermetic").__file__)))
+
+# Prepended to the loading process: the installed copy of LIBRARY cannot be
+# imported, as on a machine without it.
+_BLOCK = textwrap.dedent("""\
+    import sys
+    class _NotInstalled:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == LIBRARY or name.startswith(LIBRARY + "."):
+                import importlib.machinery
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                if spec is not None and "site-packages" in (spec.origin or ""):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+    sys.meta_path.insert(0, _NotInstalled)
+    """)
+
+
+def _python(code, cwd, library=None):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [_HERMETIC_PATH, os.environ.get("PYTHONPATH", "")]))
+    if library is not None:
+        code = f"LIBRARY = {library!r}\n" + _BLOCK + code
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_sympy_interned_imports_and_computes(tmp_path):
+    pytest.importorskip("sympy")
+    computation = ("x = sympy.Symbol('x'); "
+                   "print(sympy.integrate(sympy.sin(x) ** 2, x), sympy.factor(x ** 3 - 1))")
+    expected = _python("import sympy; " + computation, tmp_path)
+    _python(textwrap.dedent("""\
+        import sys
+        from hermetic import PackageExporter
+        import sympy
+        stdlib = sorted(sys.stdlib_module_names)
+        with PackageExporter("sympy.pt") as exporter:
+            exporter.intern("sympy.**")
+            exporter.extern(["mpmath.**"] + stdlib + [m + ".**" for m in stdlib])
+            exporter.mock("**", exclude=["sympy.**"])
+            exporter.save_module("sympy")
+        print("exported")
+        """), tmp_path)
+    loaded = _python(textwrap.dedent("""\
+        from hermetic import PackageImporter
+        sympy = PackageImporter("sympy.pt").import_module("sympy")
+        """) + computation, tmp_path, library="sympy")
+    assert loaded == expected
+
+
+def test_transformers_gpt2_interned_loads_and_matches(tmp_path):
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch")
+    _python(textwrap.dedent("""\
+        import sys, torch
+        from transformers import GPT2Config, GPT2LMHeadModel
+        from hermetic import PackageExporter
+        torch.manual_seed(0)
+        config = GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64)
+        model = GPT2LMHeadModel(config).eval()
+        with torch.no_grad():
+            torch.save(model(torch.arange(10).unsqueeze(0)).logits, "expected.pt")
+        stdlib = sorted(sys.stdlib_module_names)
+        with PackageExporter("gpt2.pt") as exporter:
+            exporter.intern("transformers.**")
+            exporter.extern(["torch.**", "numpy.**", "safetensors.**", "huggingface_hub.**",
+                             "tokenizers.**", "packaging.**", "regex.**", "yaml.**",
+                             "tqdm.**", "requests.**", "filelock.**", "typing_extensions",
+                             "fsspec.**"] + stdlib + [m + ".**" for m in stdlib])
+            exporter.mock("**", exclude=["transformers.**"])
+            exporter.save_pickle("model", "model.pkl", model)
+        print("exported")
+        """), tmp_path)
+    result = _python(textwrap.dedent("""\
+        import torch
+        from hermetic import PackageImporter
+        importer = PackageImporter("gpt2.pt", real_files=["transformers"],
+                                   expose=["transformers"])
+        model = importer.load_pickle("model", "model.pkl")
+        with torch.no_grad():
+            logits = model(torch.arange(10).unsqueeze(0)).logits
+        print(torch.allclose(logits, torch.load("expected.pt")))
+        """), tmp_path, library="transformers")
+    assert result == "True"
