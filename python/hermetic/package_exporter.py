@@ -119,6 +119,11 @@ class PackageExporter:
     records give the same bytes. sign_with: a secret key (path or bytes of a
     key file from ``hermetic keygen``) that signs the manifest (implies
     manifest).
+    environment: also write ``.data/hermetic/environment``: the Python
+    version, platform, and the distribution and version that provides each
+    extern (see _environment); importers warn when theirs differ.
+    torch.package ignores it. Off by default so that archives stay
+    byte-identical to torch.package's for the same content.
     ``bytecode=True`` also writes compiled code of the interned modules read
     from files (``.data/bytecode/``, docs/format.md section 9), which importers run
     only when they trust the archive; off by default.
@@ -129,8 +134,10 @@ class PackageExporter:
     def __init__(self, f: Union[str, os.PathLike, io.IOBase],
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
                  debug: bool = False, *, manifest: bool = False,
-                 reproducible: bool = False, sign_with=None, bytecode: bool = False):
+                 reproducible: bool = False, sign_with=None, bytecode: bool = False,
+                 environment: bool = False):
         self.debug = debug
+        self._environment = environment
         # Compile interned modules read from files into .data/bytecode/
         # records (see _bytecode); importers run them only if trusted.
         self._bytecode = bytecode
@@ -404,6 +411,11 @@ class PackageExporter:
         try:
             with _collector_paused():
                 self._validate()
+                if self._environment:
+                    from . import _environment
+
+                    self._engine.write_record(
+                        _environment.RECORD, _environment.describe(self.externed_modules()))
                 self._engine.finish(self._on_action, platform.python_version())
         except BaseException:
             self._abort()

@@ -35,7 +35,7 @@ try:
 except ImportError:  # Python < 3.11
     from importlib.abc import Traversable, TraversableResources
 
-from . import _core, _manifest
+from . import _core, _environment, _manifest
 from ._bytecode import ModuleCode, archive_bytecode_trusted
 from ._directory_reader import DirectoryReader, RecordReader
 from ._files import materialize
@@ -296,6 +296,13 @@ class PackageImporter(Importer):
     import themselves by name through importlib (transformers does, with
     real_files). ImportError if the host already has a module of that name.
 
+    strict: an archive that records its environment
+    (``.data/hermetic/environment``, PackageExporter(environment=True)) is
+    compared with this interpreter at open: each extern distribution whose
+    version differs or that is missing, and another Python major.minor,
+    warn (EnvironmentMismatchWarning) naming both; with strict=True they
+    raise EnvironmentMismatchError (an ImportError) instead.
+
     trust_bytecode: run the bytecode records the archive carries (see
     _bytecode) instead of its source; an archive signed by one of
     trusted_keys is trusted so too. Off by default: a record's header is
@@ -315,7 +322,7 @@ class PackageImporter(Importer):
 
     def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
                  verify=False, trusted_keys=None, trust_bytecode=False, policy=None,
-                 safe=False, real_files=(), expose=()):
+                 safe=False, real_files=(), expose=(), strict=False):
         if safe:
             if policy is not None:
                 raise TypeError("PackageImporter takes policy= or safe=True, not both")
@@ -353,6 +360,9 @@ class PackageImporter(Importer):
             self._policy = PolicyCheck(policy, reader, extern_modules,
                                        bytecode_runs=bytecode_runs)
             self._policy.check_archive()
+        if reader.has_record(_environment.RECORD):
+            _environment.check(_utf8_record(reader, _environment.RECORD), filename,
+                               strict=strict)
         self.root = _build_module_tree(extern_modules, reader.get_all_records())
 
         self.filename = filename

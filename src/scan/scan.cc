@@ -28,8 +28,13 @@ constexpr std::string_view kBytecodePrefix = ".data/bytecode/";
 // Small text records of the format.
 bool IsFrameworkRecord(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      ".data/version",        "version",   ".data/extern_modules",
-      ".data/python_version", "byteorder", ".data/serialization_id",
+      ".data/version",
+      "version",
+      ".data/extern_modules",
+      ".data/python_version",
+      "byteorder",
+      ".data/serialization_id",
+      ".data/hermetic/environment",
   };
   for (std::string_view n : kNames) {
     if (name == n) return true;

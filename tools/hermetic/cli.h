@@ -69,6 +69,7 @@ int Ls(const std::vector<std::string>& args);
 int Sign(const std::vector<std::string>& args);
 int Tensors(const std::vector<std::string>& args);
 int Tree(const std::vector<std::string>& args);
+int Requirements(const std::vector<std::string>& args);
 
 }  // namespace hermetic::cli
 

@@ -72,6 +72,12 @@ const std::map<std::string_view, std::string_view>& Usages() {
        "pickle computes in ways the reader cannot follow is shown as\n"
        "unknown, with the reason. A pickle that cannot be read is named on\n"
        "standard error, with exit code 1.\n"},
+      {"requirements",
+       "usage: hermetic requirements [--json] ARCHIVE\n"
+       "Print the distributions that provided the package's externs when\n"
+       "it was made, one 'name==version' per line (a pip requirements\n"
+       "file), from its environment record (PackageExporter(...,\n"
+       "environment=True)); exit 3 when it has none.\n"},
       {"diff",
        "usage: hermetic diff [--json] [--source] A B\n"
        "Show what changed from package A to package B: modules (interned\n"
@@ -133,6 +139,7 @@ void PrintMainHelp(FILE* out) {
       "  ls [--json] ARCHIVE [GLOB]   list records (--kind KIND)\n"
       "  tree ARCHIVE                 records as a tree\n"
       "  tensors ARCHIVE [PICKLE]     tensors: dtype, shape, bytes, storage\n"
+      "  requirements ARCHIVE         the externs' distributions, pinned\n"
       "  diff A B                     what changed between two packages\n"
       "  cat ARCHIVE RECORD           print one record\n"
       "  verify ARCHIVE [--key K]     check CRC-32s, manifest, signature\n"
@@ -242,6 +249,7 @@ int Main(int argc, char** argv) {
                   {"ls", Ls},
                   {"tree", Tree},
                   {"tensors", Tensors},
+                  {"requirements", Requirements},
                   {"diff", Diff},
                   {"cat", Cat},
                   {"verify", Verify},

@@ -29,6 +29,7 @@ bool IsFrameworkRecord(std::string_view name) {
       ".data/serialization_id",
       ".data/hermetic/manifest",
       ".data/hermetic/signature",
+      ".data/hermetic/environment",
   };
   return std::find(std::begin(kNames), std::end(kNames), name) !=
          std::end(kNames);
