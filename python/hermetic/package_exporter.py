@@ -392,7 +392,8 @@ class PackageExporter:
     def _validate(self) -> None:
         message = self._engine.validate(self.debug)
         if message is not None:
-            raise PackagingError(self.dependency_graph, self.debug, message)
+            raise PackagingError(self.dependency_graph, self.debug,
+                                 message + self._suggestions())
         unmatched = set(self._engine.unmatched_patterns())
         for index, info in enumerate(self.patterns.values()):
             if not info.allow_empty:
@@ -402,6 +403,30 @@ class PackageExporter:
             raise EmptyMatchError(
                 f"Exporter did not match any modules to {group}, which was "
                 "marked as allow_empty=False")
+
+    def _suggestions(self) -> str:
+        """What to add to the exporter for the modules no pattern matched,
+        grouped by top-level package (torch's text has no such hint)."""
+        graph = self.dependency_graph
+        tops, extensions = set(), set()
+        for name in graph.nodes:
+            error = graph.nodes[name].get("error")
+            if error is PackagingErrorReason.NO_ACTION:
+                tops.add(name.partition(".")[0])
+            elif error is PackagingErrorReason.IS_EXTENSION_MODULE:
+                extensions.add(name.partition(".")[0])
+        lines = []
+        if tops:
+            patterns = ", ".join(repr(f"{top}.**") for top in sorted(tops))
+            lines.append(f"    exporter.extern([{patterns}])   # the host provides them, or")
+            lines.append(f"    exporter.mock([{patterns}])     # stubs that fail if used, or")
+            lines.append(f"    exporter.intern([{patterns}])   # their source goes in the package")
+        if extensions:
+            patterns = ", ".join(repr(f"{top}.**") for top in sorted(extensions))
+            lines.append(f"    exporter.extern([{patterns}])   # C extensions cannot be interned")
+        if not lines:
+            return ""
+        return "\nOne of these lines before saving would resolve them:\n" + "\n".join(lines) + "\n"
 
     def close(self) -> None:
         """Checks the package and writes it. The exporter cannot be used

@@ -52,6 +52,11 @@ KNOWN_DIFFERENCES = {
         "torch's all_paths iterates the source name's characters as nodes "
         "and raises ValueError for any module name longer than one letter; "
         "hermetic treats the source as one node",
+    ("packaging_errors", "no_action"):
+        "same PackagingError text, then hermetic adds the extern/mock/intern "
+        "lines that would resolve the modules no pattern matched",
+    ("packaging_errors", "no_action_debug"):
+        "as no_action, with debug=True",
     ("packaging_errors", "lambda_pickle"):
         "same PicklingError for a function that cannot be named (a local "
         "lambda); hermetic's message says \"<obj> was not found as ...\" where "
