@@ -766,3 +766,17 @@ def test_source_is_the_loaders_text_whatever_the_file_encoding(source_tree, tmp_
         module = importlib.import_module(f"enc.{name}")
         expected = module.__loader__.get_source(module.__name__).encode("utf-8")
         assert read_record(path, f"enc/{name}.py") == expected
+
+
+def test_packaging_error_suggests_the_lines_that_resolve_it():
+    import io
+
+    import hermetic
+
+    with pytest.raises(hermetic.PackagingError) as info:
+        with hermetic.PackageExporter(io.BytesIO()) as exporter:
+            exporter.save_source_string("m", "import numpy\nimport numpy.linalg\nimport yaml\n")
+    text = str(info.value)
+    assert text.index("Module did not match") < text.index("would resolve them")
+    assert "exporter.extern(['numpy.**', 'yaml.**'])" in text
+    assert "exporter.mock(['numpy.**', 'yaml.**'])" in text
