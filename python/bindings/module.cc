@@ -1,6 +1,7 @@
 #include <new>
 
 #include "bindings.h"
+#include "hermetic/manifest.h"
 
 NB_MODULE(_core, m) {
   m.doc() = "hermetic's C++ core. Private: use the hermetic package instead.";
@@ -8,6 +9,10 @@ NB_MODULE(_core, m) {
   // CPython tears down after nanobind's leak check: readers alive then are
   // not leaks, and the report would print on every such exit.
   nanobind::set_leak_warnings(false);
+  // pyproject.toml's version, compiled in: the one the manifest records.
+  const std::string_view version = hermetic::ManifestGenerator().substr(
+      std::string_view("hermetic ").size());
+  m.attr("__version__") = nanobind::str(version.data(), version.size());
   // Calls that know their archive and record name them; this catches the
   // rest, so that no allocation failure reaches Python as a bare
   // MemoryError.

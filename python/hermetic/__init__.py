@@ -6,6 +6,7 @@ Code written for torch.package works after changing its import:
 never imports torch; tensors are handled when torch is installed.
 """
 
+from ._core import __version__
 from .analyze.is_from_package import is_from_package
 from .errors import CorruptArchiveError, HermeticError, UnsafePackageError
 from .file_structure_representation import Directory
@@ -31,6 +32,7 @@ def load_weights(path, package, resource, map_location=None):
 
 
 __all__ = [
+    "__version__",
     "CorruptArchiveError",
     "Directory",
     "EmptyMatchError",

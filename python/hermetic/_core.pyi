@@ -14,6 +14,9 @@ from typing import Callable, Iterable, Optional, Protocol, Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
+# pyproject.toml's version, compiled in (the manifest's generator records it).
+__version__: str
+
 # --------------------------------------------------------------------------
 # Archive (src/archive, include/hermetic/archive.h)
 

@@ -45,6 +45,8 @@ def surface(source):
                 else:
                     found[name] = {params(node)}
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                if not prefix and node.target.id.startswith("__"):
+                    continue  # module dunders (__version__): stubgen leaves them out
                 if prefix or not node.target.id[0].isupper():  # not a type alias
                     found[prefix + node.target.id] = "attribute"
             elif isinstance(node, ast.Assign) and prefix:
@@ -75,3 +77,13 @@ def test_surface_sees_a_changed_parameter():
     assert before["A.f"] != after["A.f"]
     assert surface("class A:\n    x: int\n")["A.x"] == surface(
         "class A:\n    @property\n    def x(self) -> int: ...\n")["A.x"]
+
+
+def test_version_is_pyprojects_and_the_package_is_typed():
+    import re
+
+    import hermetic
+
+    pyproject = (STUB.parents[2] / "pyproject.toml").read_text()
+    assert hermetic.__version__ == re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1)
+    assert (STUB.parent / "py.typed").is_file()
