@@ -6,6 +6,9 @@ Code written for torch.package works after changing its import:
 never imports torch; tensors are handled when torch is installed.
 """
 
+import os
+from typing import Any
+
 from ._core import __version__
 from .analyze.is_from_package import is_from_package
 from .errors import CorruptArchiveError, HermeticError, UnsafePackageError
@@ -24,7 +27,8 @@ from ._policy import LoadPolicy
 from ._scan import Finding, ScanReport, scan
 
 
-def load_weights(path, package, resource, map_location=None):
+def load_weights(path: "str | os.PathLike[str] | bytes", package: str, resource: str,
+                 map_location: "Any" = None) -> "Any":
     """The tensors and plain containers of pickle `resource` of `package` in
     the archive at `path`, running none of the package's code (see
     PackageImporter.load_weights)."""

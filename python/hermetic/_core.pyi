@@ -41,7 +41,7 @@ class ArchiveWriter:
     file name's stem, or "archive" for a buffer target.
     """
 
-    def __init__(self, target: Union[str, os.PathLike, object], *,
+    def __init__(self, target: Union[str, os.PathLike[str], object], *,
                  compute_crc32: bool = True) -> None: ...
     @property
     def archive_name(self) -> str: ...
@@ -73,7 +73,7 @@ class ArchiveReader:
     a record name the archive and the record; an allocation that fails
     raises ResourceLimitError (a MemoryError)."""
 
-    def __init__(self, source: Union[str, os.PathLike, Buffer, object], *,
+    def __init__(self, source: Union[str, os.PathLike[str], Buffer, object], *,
                  verify_crc: bool = False) -> None: ...
     @property
     def prefix(self) -> str: ...  # top-level folder; folder name for a directory
@@ -264,7 +264,7 @@ class ExportEngine:
     A call from a second thread while one is running raises StateError.
     """
 
-    def __init__(self, target: Union[str, os.PathLike, object],
+    def __init__(self, target: Union[str, os.PathLike[str], object],
                  provider: SourceProvider, mock_source: str,
                  stdlib_modules: Iterable[str], manifest: bool = False,
                  reproducible: bool = False,
@@ -304,7 +304,7 @@ class ExportEngine:
     def rdeps(self, module_name: str) -> list[str]: ...
     def graph(self) -> DiGraph: ...  # a copy
     def dependency_graph(self, sources: bool = False) -> tuple[
-            DiGraph, list[dict]]:
+            DiGraph, list[dict[str, object]]]:
         """A copy of the graph and each node's attributes in node order,
         under torch's names (action: _ModuleProviderAction, error:
         PackagingErrorReason, provided, is_package, is_pickle,

@@ -29,6 +29,7 @@ import sys
 import tokenize
 import types
 import weakref
+from typing import Any, BinaryIO, Callable, Optional, Sequence, Union
 
 try:
     from importlib.resources.abc import Traversable, TraversableResources
@@ -49,10 +50,15 @@ from ._mangling import PackageMangler, demangle, is_mangled, registered_prefixes
 from ._package_unpickler import PackageUnpickler
 from ._policy import LoadPolicy, PolicyCheck
 from .errors import CorruptArchiveError, CorruptPickleError, HermeticError, ResourceLimitError
-from .file_structure_representation import _create_directory_from_file_list
+from .file_structure_representation import Directory, _create_directory_from_file_list
 from .importer import Importer
 
 __all__ = ["PackageImporter"]
+
+# A package by name or module object, as torch.package's load_* take it.
+PackageName = Union[str, types.ModuleType]
+# A key file's path or bytes (hermetic keygen).
+KeyFile = Union[str, os.PathLike[str], bytes]
 
 # torch depends on numpy without packages being able to record it, and FX
 # code uses builtins without externing it: these may always come from the
@@ -320,9 +326,13 @@ class PackageImporter(Importer):
     (a factory, so the importer serves as torch.load's pickle_module).
     """
 
-    def __init__(self, file_or_buffer, module_allowed=lambda module_name: True, *,
-                 verify=False, trusted_keys=None, trust_bytecode=False, policy=None,
-                 safe=False, real_files=(), expose=(), strict=False):
+    def __init__(self, file_or_buffer: Union[str, os.PathLike[str], bytes, bytearray,
+                                             memoryview, BinaryIO],
+                 module_allowed: Callable[[str], bool] = lambda module_name: True, *,
+                 verify: bool = False, trusted_keys: Optional[Sequence[KeyFile]] = None,
+                 trust_bytecode: bool = False, policy: Optional[LoadPolicy] = None,
+                 safe: bool = False, real_files: Union[bool, str, Sequence[str]] = (),
+                 expose: Union[str, Sequence[str]] = (), strict: bool = False) -> None:
         if safe:
             if policy is not None:
                 raise TypeError("PackageImporter takes policy= or safe=True, not both")
@@ -403,7 +413,7 @@ class PackageImporter(Importer):
     def Unpickler(self, *args, **kwargs):  # noqa: N802 (torch's attribute name)
         return PackageUnpickler(self, *args, **kwargs)
 
-    def close(self):
+    def close(self) -> None:
         """Removes this importer's modules from sys.modules. What was loaded
         keeps working; sys.modules holds the modules, and they hold their
         importer, so an importer never closed stays registered (as an
@@ -417,16 +427,16 @@ class PackageImporter(Importer):
             if _exposed.get(top) is self:
                 del _exposed[top]
 
-    def __enter__(self):
+    def __enter__(self) -> "PackageImporter":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------
     # Public API
 
-    def import_module(self, name, package=None):
+    def import_module(self, name: str, package: Optional[str] = None) -> types.ModuleType:
         """Imports `name` from the package (or its externs) and returns it.
 
         Names mangled by this importer (e.g. an object's __module__) are
@@ -436,11 +446,12 @@ class PackageImporter(Importer):
             name = self._mangler.demangle(name)
         return self._gcd_import(name)
 
-    def load_binary(self, package, resource):
+    def load_binary(self, package: PackageName, resource: str) -> bytes:
         """Bytes of `resource` in `package` (a package name or module)."""
         return self.zip_reader.get_record(self._zipfile_path(package, resource))
 
-    def load_text(self, package, resource, encoding="utf-8", errors="strict"):
+    def load_text(self, package: PackageName, resource: str, encoding: str = "utf-8",
+                  errors: str = "strict") -> str:
         record = self._zipfile_path(package, resource)
         data = self.zip_reader.get_record(record)
         try:
@@ -450,7 +461,8 @@ class PackageImporter(Importer):
                 f"{_where(self.zip_reader, record)}: not {encoding}: {error}"
             ) from error
 
-    def load_pickle(self, package, resource, map_location=None):
+    def load_pickle(self, package: PackageName, resource: str,
+                    map_location: Any = None) -> Any:
         """Unpickles `resource` of `package`, importing the globals it names
         from this package; map_location is torch.load's, for tensors.
 
@@ -484,7 +496,8 @@ class PackageImporter(Importer):
         )
         return self._unpickle(unpickler, record, map_location)
 
-    def load_weights(self, package, resource, map_location=None):
+    def load_weights(self, package: PackageName, resource: str,
+                     map_location: Any = None) -> Any:
         """Tensors and plain containers (a state_dict) of pickle `resource`
         of `package`, running no packaged code and importing nothing from
         the package, whatever policy the importer has (see _weights for
@@ -543,17 +556,18 @@ class PackageImporter(Importer):
             sys.modules["torch"]._utils._validate_loaded_sparse_tensors()
         return result
 
-    def id(self):
+    def id(self) -> str:
         """This importer's mangle prefix, e.g. ``<torch_package_0>``."""
         return self._mangler.parent_name()
 
-    def file_structure(self, *, include="**", exclude=()):
+    def file_structure(self, *, include: Union[str, Sequence[str]] = "**",
+                       exclude: Union[str, Sequence[str]] = ()) -> Directory:
         """A Directory tree of the records matching the '/'-separated globs."""
         return _create_directory_from_file_list(
             self.filename, self.zip_reader.get_all_records(), include, exclude
         )
 
-    def python_version(self):
+    def python_version(self) -> Optional[str]:
         """The exporting Python's version (e.g. "3.11.7"), or None if not
         recorded."""
         if not self.zip_reader.has_record(_PYTHON_VERSION):
@@ -563,14 +577,14 @@ class PackageImporter(Importer):
     # linecache and inspect call these two by name on a module's __loader__.
     # Neither imports anything: a traceback printed while a module's code
     # fails asks for its source, and must not run that code again.
-    def get_source(self, module_name):
+    def get_source(self, module_name: str) -> Optional[str]:
         node = self._node(demangle(module_name))
         record = getattr(node, "source_file", None)
         if record is None:
             return None
         return _decode_source(self.zip_reader, record, self.zip_reader.get_record(record))
 
-    def get_resource_reader(self, fullname):
+    def get_resource_reader(self, fullname: str) -> Optional[TraversableResources]:
         """importlib.resources support for package `fullname` of this archive."""
         name = demangle(fullname)
         if not isinstance(self._node(name), _PackageNode):

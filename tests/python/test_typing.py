@@ -1,0 +1,41 @@
+"""hermetic is typed for its users: mypy --strict accepts a user script of
+the public API (examples/typed/user_script.py), which also runs."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "examples" / "typed" / "user_script.py"
+
+
+def _env():
+    return dict(os.environ, MYPYPATH=str(ROOT / "python"),
+                PYTHONPATH=os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]))
+
+
+def test_mypy_strict_accepts_the_user_script_and_rejects_a_wrong_call(tmp_path):
+    pytest.importorskip("mypy")
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text("from hermetic import PackageImporter\n"
+                     "PackageImporter('p.pt').load_pickle('a', 3)\n")
+    # One run for both files: mypy's start-up is most of its time.
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent",
+         "--cache-dir", str(tmp_path / "mypy-cache"), str(SCRIPT), str(wrong)],
+        capture_output=True, text=True, env=_env())
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert errors and all(line.startswith(str(wrong)) for line in errors), done.stdout
+    assert any("load_pickle" in line for line in errors), done.stdout
+
+
+def test_the_user_script_runs(tmp_path):
+    import hermetic
+
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "p.pt")],
+                          capture_output=True, text=True, env=_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"{hermetic.__version__} dict"
