@@ -102,8 +102,16 @@ def test_cli_requirements_pins_the_extern_distributions(tmp_path, source_tree):
     assert done.stdout.splitlines() == sorted([
         f"numpy=={importlib.metadata.version('numpy')}",
         f"pytest=={importlib.metadata.version('pytest')}"])
+    import json
+
+    info = json.loads(subprocess.run([cli, "info", "--json", str(path)], capture_output=True,
+                                     text=True, check=True).stdout)
+    assert info["environment"]["python"] == platform.python_version()
+    assert info["environment"]["requirements"] == done.stdout.splitlines()
     plain = tmp_path / "plain.pt"
     with PackageExporter(str(plain)) as exporter:
         exporter.save_source_string("m", "X = 1\n")
+    assert json.loads(subprocess.run([cli, "info", "--json", str(plain)], capture_output=True,
+                                     text=True, check=True).stdout)["environment"] is None
     done = subprocess.run([cli, "requirements", str(plain)], capture_output=True, text=True)
     assert done.returncode == 3 and "environment=True" in done.stderr

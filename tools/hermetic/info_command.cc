@@ -48,6 +48,12 @@ struct Summary {
   std::vector<KindTotal> kinds = std::vector<KindTotal>(kAllKinds.size());
   std::optional<size_t> externs;  // lines of .data/extern_modules
   std::optional<std::string> python_version;
+  // From .data/hermetic/environment (docs/format.md section 10).
+  struct Environment {
+    std::string python, platform;
+    std::vector<std::string> pins;  // "distribution==version", sorted
+  };
+  std::optional<Environment> environment;
   ManifestState manifest;
   SignatureState signature;
   // Why torch.package 2.13 cannot read the archive, and what it ignores.
@@ -141,6 +147,36 @@ Result<Summary> Gather(const std::string& path) {
     }
     info.python_version = EscapeName(*v);
   }
+  if (std::optional<std::string> text =
+          ReadText(*reader, ".data/hermetic/environment")) {
+    Summary::Environment env;
+    std::string_view rest = *text;
+    while (!rest.empty()) {
+      const size_t end = rest.find('\n');
+      std::string_view line = rest.substr(0, end);
+      rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+      if (line.starts_with("python ")) {
+        env.python = EscapeName(line.substr(7));
+      } else if (line.starts_with("platform ")) {
+        env.platform = EscapeName(line.substr(9));
+      } else if (line.starts_with("extern ")) {
+        // "extern <module> <distribution> <version>"
+        std::string_view fields = line.substr(7);
+        const size_t a = fields.find(' ');
+        const size_t b =
+            a == std::string_view::npos ? a : fields.find(' ', a + 1);
+        if (b != std::string_view::npos &&
+            fields.find(' ', b + 1) == std::string_view::npos) {
+          env.pins.push_back(EscapeName(fields.substr(a + 1, b - a - 1)) +
+                             "==" + EscapeName(fields.substr(b + 1)));
+        }
+      }
+    }
+    std::sort(env.pins.begin(), env.pins.end());
+    env.pins.erase(std::unique(env.pins.begin(), env.pins.end()),
+                   env.pins.end());
+    info.environment = std::move(env);
+  }
   if (reader->Find(kManifestRecord) != nullptr) {
     info.manifest.present = true;
     Result<std::vector<uint8_t>> bytes = reader->Read(kManifestRecord);
@@ -216,6 +252,18 @@ void PrintText(const Summary& info) {
   }
   for (const std::string& note : info.torch_notes) field("", "note: " + note);
   field("python", info.python_version.value_or("unknown (no record)"));
+  if (const auto& env = info.environment) {
+    std::string pins;
+    for (const std::string& pin : env->pins) {
+      pins.append(pins.empty() ? "" : ", ").append(pin);
+    }
+    field("environment", "python " + env->python + " on " + env->platform);
+    field("", "externs from " +
+                  (pins.empty() ? std::string("the standard library") : pins) +
+                  " (hermetic requirements)");
+  } else {
+    field("environment", "not recorded");
+  }
   const std::optional<Manifest>& m = info.manifest.manifest;
   if (m && m->generator.starts_with("hermetic ")) {
     field("hermetic", m->generator.substr(9) + " (from the manifest)");
@@ -314,6 +362,14 @@ void PrintJson(const Summary& info) {
       .append(JsonList(info.torch_notes))
       .append("}, \"python_version\": ")
       .append(JsonOrNull(info.python_version))
+      .append(", \"environment\": ")
+      .append(info.environment
+                  ? "{\"python\": " + JsonString(info.environment->python) +
+                        ", \"platform\": " +
+                        JsonString(info.environment->platform) +
+                        ", \"requirements\": " +
+                        JsonList(info.environment->pins) + "}"
+                  : std::string("null"))
       .append(", \"hermetic_version\": ")
       .append(JsonOrNull(hermetic_version))
       .append(", \"manifest\": {\"present\": ")
