@@ -538,7 +538,7 @@ def test_info_summarises_the_package(package):
         n for n in records if len(records[n]) == len(records[largest[-1]])}
 
     text = run("info", package).stdout.decode()
-    fields = {line[:14].strip(): line[15:] for line in text.splitlines()[:8]}
+    fields = {line[:14].strip(): line[15:] for line in text.split("\n\n")[0].splitlines()}
     assert fields["format"].startswith(f"zip, {len(records)} records")
     assert fields["torch.package"] == "readable (torch 2.13)"
     assert fields["manifest"].startswith(f"present, {len(records) - 1} records")
