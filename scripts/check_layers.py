@@ -20,7 +20,8 @@ directory and util's headers are on every core component's path:
   - tools/, python/bindings/ and fuzz/ see public headers and their own
     directory only;
   - Python and nanobind only in python/bindings/; GoogleTest only in tests;
-    a third-party library's header only where the map links the library;
+    a third-party library's header only where the map links the library,
+    and never in a public header (they are installed without it);
   - every source under src/ lies in a component directory.
 
 Usage: check_layers.py --root=DIR --component=NAME:DIR:DEP,DEP ... Exits 1
@@ -177,6 +178,9 @@ def judge(root, path, c, quoted, name, public, util, util_headers):
     if top in ("gtest", "gmock") and not TEST_FILE.search(path):
         return "GoogleTest only in *_test.cc and *_test_util.h"
     library = LIBRARY_HEADERS.get(name)
+    if library and is_public:
+        # The installed headers must compile without the library's own.
+        return f"{library} is private to the library: not in public headers"
     if library and (c is None or library not in c.libraries):
         return f"only components that link {library} may include it"
     return None
@@ -224,6 +228,7 @@ def self_test():
         ("tools/cli/main.cc", "#include <nanobind/nanobind.h>", "Python only"),
         ("src/glob/glob.cc", "#include <gtest/gtest.h>", "GoogleTest only"),
         ("src/glob/glob.cc", "#include <zlib.h>", "link PkgConfig::ZLIB"),
+        ("include/hermetic/zip.h", "#include <zlib.h>", "not in public headers"),
         ("src/glob/text.h", "", "shadows"),
         ("src/extra/x.cc", "", "not in a component directory"),
         ("include/hermetic/orphan.h", "", "found none"),

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs every test: the C++ suite (plain and under
 # AddressSanitizer + UndefinedBehaviorSanitizer, warnings as errors, fuzz
-# regression replays included) and the Python suite against the installed
-# wheel, then a fuzz smoke: every fuzz target built with clang (ASan + UBSan)
-# and run for HERMETIC_FUZZ_SECONDS (default 60; 0 skips it) on a temporary
-# copy of its corpus and regressions, failing on any finding. Slow tests run
-# only with HERMETIC_SLOW=1.
+# regression replays included), the Python suite against the installed
+# wheel, the installed C++ library with an example program built against it
+# (examples/cpp/check.sh), then a fuzz smoke: every fuzz target built with
+# clang (ASan + UBSan) and run for HERMETIC_FUZZ_SECONDS (default 60; 0 skips
+# it) on a temporary copy of its corpus and regressions, failing on any
+# finding. Slow tests run only with HERMETIC_SLOW=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,6 +35,10 @@ echo "== Python tests"
 cd "$root/tests/python"
 HERMETIC_CLI="$(command -v hermetic || true)" python3 -m pytest -q -p no:cacheprovider \
   ${HERMETIC_SLOW:+-m "slow or not slow"} .
+
+echo "== C++ library (installed from build/ci; examples/cpp built and run against it)"
+cd "$root"
+bash examples/cpp/check.sh build/ci
 
 fuzz_seconds=${HERMETIC_FUZZ_SECONDS:-60}
 if ((fuzz_seconds > 0)); then
