@@ -1,5 +1,7 @@
-// hermetic._core.scan_archive / classify_global: the static report of
-// include/hermetic/scan.h and its classification of pickle globals.
+// hermetic._core.scan_archive / classify_global / index_tensors: the static
+// report of include/hermetic/scan.h, its classification of pickle globals,
+// and the tensor index of include/hermetic/tensor_index.h.
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
 #include <nanobind/stl/tuple.h>
@@ -10,6 +12,7 @@
 
 #include "bindings.h"
 #include "hermetic/scan.h"
+#include "hermetic/tensor_index.h"
 
 namespace hermetic::python {
 
@@ -38,6 +41,24 @@ ScanReport ScanSource(nb::handle source, const ScanOptions& options) {
 constexpr const char* kGlobalClassNames[] = {"dangerous", "interned", "allowed",
                                              "extern"};
 
+nb::list IndexTensorsPy(nb::handle data) {
+  std::shared_ptr<PyBuffer> buffer = PyBuffer::Get(data);
+  Result<TensorIndex> index = [&] {
+    nb::gil_scoped_release nogil;
+    return IndexTensors(buffer->span());
+  }();
+  nb::list out;
+  for (const TensorInfo& t : ValueOrRaise(std::move(index)).tensors) {
+    std::optional<uint64_t> span = t.SpanBytes();
+    out.append(nb::make_tuple(NameStr(t.name), t.position, t.parameter, t.known,
+                              NameStr(t.unknown_reason), NameStr(t.dtype),
+                              nb::cast(t.shape), nb::cast(t.stride),
+                              NameStr(t.StorageRecord()), t.storage_offset,
+                              span ? nb::cast(*span) : nb::none()));
+  }
+  return out;
+}
+
 }  // namespace
 
 void BindScan(nb::module_& m) {
@@ -61,6 +82,9 @@ void BindScan(nb::module_& m) {
       "path as bytes, as os.fsencode gives, or an open ArchiveReader), each "
       "finding (severity, rule, record, position, message), position -1 "
       "where none applies. Nothing in the archive runs.");
+  m.def("index_tensors", &IndexTensorsPy, nb::arg("data"),
+        "The tensors a pickle holds, read without unpickling it "
+        "(tensor_index.h).");
   m.def(
       "classify_global",
       [](const std::string& module, const std::string& name, bool in_archive,

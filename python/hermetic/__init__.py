@@ -25,6 +25,7 @@ from .package_exporter import EmptyMatchError, PackageExporter, PackagingError
 from .package_importer import PackageImporter
 from ._policy import LoadPolicy
 from ._scan import Finding, ScanReport, scan
+from ._inspect import Package, TensorMeta, open
 
 
 def load_weights(path: "str | os.PathLike[str] | bytes", package: str, resource: str,
@@ -44,6 +45,7 @@ __all__ = [
     "GlobGroup",
     "HermeticError",
     "Importer",
+    "Package",
     "LoadPolicy",
     "ObjMismatchError",
     "ObjNotFoundError",
@@ -52,9 +54,11 @@ __all__ = [
     "PackageImporter",
     "PackagingError",
     "ScanReport",
+    "TensorMeta",
     "UnsafePackageError",
     "is_from_package",
     "load_weights",
+    "open",
     "scan",
     "sys_importer",
 ]

@@ -171,6 +171,13 @@ def scan_archive(
     none applies. Nothing in the archive runs; hermetic.scan wraps it in a
     ScanReport."""
 
+def index_tensors(
+    data: Buffer,
+) -> list[tuple[str, int, bool, bool, str, str, list[int], list[int], str, int, Optional[int]]]:
+    """The tensors a pickle holds, read without unpickling it (tensor_index.h):
+    (name, position, parameter, known, unknown reason, dtype, shape, stride,
+    storage record, storage offset, bytes spanned or None), pickle order."""
+
 def classify_global(
     module: str, name: str, in_archive: bool, allowed_globals: Sequence[str] = []
 ) -> tuple[str, str]:
