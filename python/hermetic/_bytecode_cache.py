@@ -27,8 +27,17 @@ can write entries could make this user run their code). Size: at most
 entries (oldest mtime; a hit refreshes an hour-old mtime) are removed when
 a process has written an eighth of that since it last looked.
 
+Writing: the importer hands new entries to `put_later`, which encodes
+them at once and leaves the file work (creating, writing and renaming a
+file costs more than compiling a small module on some file systems) to one
+daemon thread per cache; until its file is in place an entry is served
+from memory. Interpreter exit waits for the queue to drain (at most
+`_EXIT_FLUSH_SECONDS`); whatever is still queued then, or when the process
+dies, is simply not cached.
+
 Concurrent processes: an entry is written to a temporary file in the
-folder and renamed into place, so a reader sees a whole entry or none.
+folder and renamed into place, so a reader sees a whole entry or none, in
+a crash as in a clean exit.
 Entries are still untrusted input (a full disk, a crash, another tool): a
 reader checks the format tag, that the entry's recorded key is the key it
 asked for, the SHA-256 of the payload, and that the payload unmarshals to
@@ -36,15 +45,19 @@ a code object; anything else is a miss, and the recompiled code replaces
 the entry. No cache failure (unwritable folder, disk full) raises.
 """
 
+import atexit
+import collections
 import hashlib
 import importlib.util
+import itertools
 import marshal
 import os
 import sys
-import itertools
+import threading
 import time
 import types
 import warnings
+import weakref
 
 __all__ = ["BytecodeCache", "default_cache", "source_key"]
 
@@ -60,6 +73,8 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, 
 _temp_numbers = itertools.count()
 # A hit refreshes the entry's mtime (its age for eviction) at most this often.
 _TOUCH_AFTER_SECONDS = 3600
+# How long interpreter exit waits for queued entries to be written.
+_EXIT_FLUSH_SECONDS = 10.0
 
 # Everything besides the source that compile(source, name, "exec",
 # dont_inherit=True) output depends on. Bump the leading tag when the
@@ -117,12 +132,25 @@ class BytecodeCache:
         # Bytes this process wrote since it last summed the folder; starts
         # over the threshold so the first write looks at the folder.
         self._unchecked = max_bytes
+        # put_later's entries not yet in place, by key (also served by get)
+        # and in order; the writer thread runs while the queue is not empty.
+        self._pending = {}
+        self._queue = collections.deque()
+        self._pending_bytes = 0
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._writing = False
+        _live_caches.add(self)
 
     def _path(self, key):
         return os.path.join(self.directory, key.hex() + _SUFFIX)
 
     def get(self, key):
         """The code object cached for `key`, or None."""
+        entry = self._pending.get(key)
+        if entry is not None:
+            # A code object of its own: the caller fixes up its file names.
+            return _decode(entry, key)
         path = self._path(key)
         try:
             with open(path, "rb") as file:
@@ -139,13 +167,74 @@ class BytecodeCache:
         return code
 
     def put(self, key, code):
-        """Stores `code` for `key`; returns whether it did."""
+        """Stores `code` for `key` now; returns whether it did."""
+        entry = self._entry(key, code)
+        return entry is not None and self._write(key, entry)
+
+    def put_later(self, key, code):
+        """Stores `code` for `key` from the writer thread; returns whether
+        the entry was taken. get() returns it from now on."""
+        entry = self._entry(key, code)
+        if entry is None:
+            return False
+        with self._lock:
+            if key in self._pending:
+                return True
+            # Bounds the memory a slow writer holds: past it, the caller
+            # writes for itself.
+            queued = self._pending_bytes + len(entry) <= self.max_bytes // 8
+            if queued and not self._writing:
+                try:
+                    threading.Thread(target=self._drain, name="hermetic-bytecode-cache",
+                                     daemon=True).start()
+                    self._writing = True
+                except RuntimeError:  # no new threads at interpreter shutdown
+                    queued = False
+            if queued:
+                self._pending[key] = entry
+                self._queue.append(key)
+                self._pending_bytes += len(entry)
+        return True if queued else self._write(key, entry)
+
+    def flush(self, timeout=None):
+        """Waits until every entry put_later took is written (or failed);
+        returns whether none is left."""
+        with self._lock:
+            return self._drained.wait_for(lambda: not self._writing, timeout)
+
+    def _drain(self):
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._writing = False
+                    self._drained.notify_all()
+                    return
+                key = self._queue.popleft()
+                entry = self._pending[key]
+            try:
+                self._write(key, entry)
+            finally:
+                with self._lock:
+                    del self._pending[key]
+                    self._pending_bytes -= len(entry)
+
+    def _forget_pending(self):
+        """In a forked child: the parent's writer is not running here, and
+        the parent writes its entries."""
+        self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
+        self._pending, self._queue, self._pending_bytes = {}, collections.deque(), 0
+        self._writing = False
+
+    def _entry(self, key, code):
+        """The encoded entry, or None if it cannot or must not be stored."""
         try:
             entry = _encode(key, code)
         except ValueError:  # unmarshallable constants
-            return False
-        if len(entry) > self.max_bytes // 8:
-            return False
+            return None
+        return entry if len(entry) <= self.max_bytes // 8 else None
+
+    def _write(self, key, entry):
         # Unique among the processes of this machine; O_EXCL refuses any
         # file already there (another writer's, a planted link).
         temp = os.path.join(self.directory, f"{_TEMP_PREFIX}{os.getpid()}-{next(_temp_numbers)}")
@@ -165,8 +254,10 @@ class BytecodeCache:
                 os.close(fd)
             _unlink(temp)
             return False
-        self._unchecked += len(entry)
-        if self._unchecked > self.max_bytes // 8:
+        with self._lock:
+            self._unchecked += len(entry)
+            due = self._unchecked > self.max_bytes // 8
+        if due:
             self.evict()
         return True
 
@@ -234,6 +325,27 @@ def _max_bytes(environ):
 
 _caches = {}
 _refused = set()
+_live_caches = weakref.WeakSet()
+
+
+def flush(timeout=None):
+    """Waits until every cache of this process has written what put_later
+    took; returns whether all have."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    done = True
+    for cache in list(_live_caches):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done = cache.flush(left) and done
+    return done
+
+
+def _forget_pending_in_child():
+    for cache in list(_live_caches):
+        cache._forget_pending()
+
+
+atexit.register(flush, _EXIT_FLUSH_SECONDS)
+os.register_at_fork(after_in_child=_forget_pending_in_child)
 
 
 def _usable(directory):
