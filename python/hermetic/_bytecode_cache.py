@@ -29,11 +29,19 @@ a process has written an eighth of that since it last looked.
 
 Writing: the importer hands new entries to `put_later`, which encodes
 them at once and leaves the file work (creating, writing and renaming a
-file costs more than compiling a small module on some file systems) to one
-daemon thread per cache; until its file is in place an entry is served
-from memory. Interpreter exit waits for the queue to drain (at most
-`_EXIT_FLUSH_SECONDS`); whatever is still queued then, or when the process
-dies, is simply not cached.
+file can cost more than compiling a small module) to a writer process it
+starts the first time (`python -I -S`, this file's `_serve_writes`),
+through a pipe. A process, not a thread: a thread needs the GIL back after
+each system call, and on a loaded machine every such hand-over stalled the
+importing thread until the writer was scheduled (measured: slower than
+writing in place). The pipe is written without blocking; what does not fit
+waits in memory for the next put_later, and interpreter exit hands the rest
+over and closes the pipe without waiting for the writer, which ends when it
+has written everything. Frames are length-prefixed, so a writer whose pipe
+closes midway (the importing process died) drops the incomplete entry.
+Recent entries are also kept in memory (at most max_bytes / 8) and served
+by get() before their file is in place. If no writer can be started, entries
+are written in place.
 
 Concurrent processes: an entry is written to a temporary file in the
 folder and renamed into place, so a reader sees a whole entry or none, in
@@ -47,11 +55,15 @@ the entry. No cache failure (unwritable folder, disk full) raises.
 
 import atexit
 import collections
+import fcntl
 import hashlib
 import importlib.util
 import itertools
 import marshal
 import os
+import select
+import struct
+import subprocess
 import sys
 import threading
 import time
@@ -73,8 +85,6 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, 
 _temp_numbers = itertools.count()
 # A hit refreshes the entry's mtime (its age for eviction) at most this often.
 _TOUCH_AFTER_SECONDS = 3600
-# How long interpreter exit waits for queued entries to be written.
-_EXIT_FLUSH_SECONDS = 10.0
 
 # Everything besides the source that compile(source, name, "exec",
 # dont_inherit=True) output depends on. Bump the leading tag when the
@@ -132,14 +142,13 @@ class BytecodeCache:
         # Bytes this process wrote since it last summed the folder; starts
         # over the threshold so the first write looks at the folder.
         self._unchecked = max_bytes
-        # put_later's entries not yet in place, by key (also served by get)
-        # and in order; the writer thread runs while the queue is not empty.
-        self._pending = {}
-        self._queue = collections.deque()
-        self._pending_bytes = 0
+        # Recent put_later entries by key, served by get() (their files may
+        # not be in place yet), oldest first, at most max_bytes // 8.
+        self._recent = collections.OrderedDict()
+        self._recent_bytes = 0
         self._lock = threading.Lock()
-        self._drained = threading.Condition(self._lock)
-        self._writing = False
+        self._writer = None  # _WriterProcess
+        self._writer_failed = False  # none could be started: write in place
         _live_caches.add(self)
 
     def _path(self, key):
@@ -147,7 +156,7 @@ class BytecodeCache:
 
     def get(self, key):
         """The code object cached for `key`, or None."""
-        entry = self._pending.get(key)
+        entry = self._recent.get(key)
         if entry is not None:
             # A code object of its own: the caller fixes up its file names.
             return _decode(entry, key)
@@ -172,59 +181,54 @@ class BytecodeCache:
         return entry is not None and self._write(key, entry)
 
     def put_later(self, key, code):
-        """Stores `code` for `key` from the writer thread; returns whether
-        the entry was taken. get() returns it from now on."""
+        """Stores `code` for `key` through the writer process; returns
+        whether the entry was taken. get() returns it from now on."""
         entry = self._entry(key, code)
         if entry is None:
             return False
         with self._lock:
-            if key in self._pending:
+            if key in self._recent:
                 return True
-            # Bounds the memory a slow writer holds: past it, the caller
-            # writes for itself.
-            queued = self._pending_bytes + len(entry) <= self.max_bytes // 8
-            if queued and not self._writing:
-                try:
-                    threading.Thread(target=self._drain, name="hermetic-bytecode-cache",
-                                     daemon=True).start()
-                    self._writing = True
-                except RuntimeError:  # no new threads at interpreter shutdown
-                    queued = False
-            if queued:
-                self._pending[key] = entry
-                self._queue.append(key)
-                self._pending_bytes += len(entry)
-        return True if queued else self._write(key, entry)
+            self._recent[key] = entry
+            self._recent_bytes += len(entry)
+            while self._recent_bytes > self.max_bytes // 8:
+                self._recent_bytes -= len(self._recent.popitem(last=False)[1])
+            if self._writer is None and not self._writer_failed:
+                self._writer = _WriterProcess.start(self.directory, self.max_bytes)
+                self._writer_failed = self._writer is None
+            writer = self._writer
+            if writer is not None and writer.send(key, entry):
+                return True
+            self._writer = None  # gone: the next put_later starts another
+        return self._write(key, entry)
 
     def flush(self, timeout=None):
-        """Waits until every entry put_later took is written (or failed);
-        returns whether none is left."""
+        """Hands every entry put_later took to the writer and waits until it
+        has written them (or failed); returns whether it has."""
         with self._lock:
-            return self._drained.wait_for(lambda: not self._writing, timeout)
-
-    def _drain(self):
-        while True:
+            writer, self._writer = self._writer, None
+        done = writer is None or writer.finish(timeout)
+        if done:
+            # Everything is in the folder now (or failed to be): get() reads
+            # it there again.
             with self._lock:
-                if not self._queue:
-                    self._writing = False
-                    self._drained.notify_all()
-                    return
-                key = self._queue.popleft()
-                entry = self._pending[key]
-            try:
-                self._write(key, entry)
-            finally:
-                with self._lock:
-                    del self._pending[key]
-                    self._pending_bytes -= len(entry)
+                self._recent.clear()
+                self._recent_bytes = 0
+        return done
 
-    def _forget_pending(self):
-        """In a forked child: the parent's writer is not running here, and
-        the parent writes its entries."""
+    def _close(self):
+        """At interpreter exit: hands the rest over, without waiting."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.finish(timeout=0)
+
+    def _forget_writer(self):
+        """In a forked child: the parent's writer is not this process's."""
         self._lock = threading.Lock()
-        self._drained = threading.Condition(self._lock)
-        self._pending, self._queue, self._pending_bytes = {}, collections.deque(), 0
-        self._writing = False
+        if self._writer is not None:
+            self._writer.abandon()
+        self._writer = None
 
     def _entry(self, key, code):
         """The encoded entry, or None if it cannot or must not be stored."""
@@ -327,6 +331,120 @@ _caches = {}
 _refused = set()
 _live_caches = weakref.WeakSet()
 
+# A writer process ends when nothing came for this long.
+_WRITER_IDLE_SECONDS = 10.0
+# A frame to the writer: the key, the entry's length, the entry.
+_FRAME = struct.Struct("<32sQ")
+# Run by the writer process (`python -I -S -c`): loads this file by path
+# under a private name, not the hermetic package.
+_WRITER_SCRIPT = """\
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("_hermetic_cache_writer", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+module._serve_writes(sys.argv[2], int(sys.argv[3]))
+"""
+
+
+class _WriterProcess:
+    """The writer process of one cache and the write end of its pipe."""
+
+    def __init__(self, process):
+        self._process = process
+        self._fd = process.stdin.fileno()
+        os.set_blocking(self._fd, False)
+        try:  # fewer full-pipe waits (Linux)
+            fcntl.fcntl(self._fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except (AttributeError, OSError):
+            pass
+        self._backlog = bytearray()  # frames the pipe had no room for yet
+
+    @classmethod
+    def start(cls, directory, max_bytes):
+        """A new writer, or None if none can be started."""
+        if not sys.executable:
+            return None
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WRITER_SCRIPT, os.path.abspath(__file__),
+                 directory, str(max_bytes)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                close_fds=True, start_new_session=True)
+        except (OSError, RuntimeError, ValueError):  # RuntimeError: at shutdown
+            return None
+        return cls(process)
+
+    def send(self, key, entry):
+        """Queues one entry; False if the writer is gone."""
+        self._backlog += _FRAME.pack(key, len(entry))
+        self._backlog += entry
+        return self._push()
+
+    def _push(self):
+        try:
+            while self._backlog:
+                written = os.write(self._fd, self._backlog)
+                del self._backlog[:written]
+        except BlockingIOError:
+            pass
+        except OSError:  # EPIPE: the writer died
+            self.abandon()
+            return False
+        return True
+
+    def finish(self, timeout):
+        """Hands the backlog over and closes the pipe; waits at most
+        `timeout` seconds (None: until done) for the writer to end and
+        returns whether it did."""
+        try:
+            os.set_blocking(self._fd, True)
+            self._push()
+            self._process.stdin.close()
+        except OSError:
+            pass
+        if timeout == 0:
+            return self._process.poll() is not None
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def abandon(self):
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        self._backlog.clear()
+
+
+def _serve_writes(directory, max_bytes, fd=0, idle_seconds=_WRITER_IDLE_SECONDS):
+    """The writer process: writes every whole frame read from `fd` until it
+    ends, or nothing came for `idle_seconds` (the sender starts another
+    writer when it finds the pipe closed); an incomplete last frame (its
+    sender died) is dropped."""
+    cache = BytecodeCache(directory, max_bytes)
+    data = bytearray()
+    while True:
+        try:
+            if not select.select([fd], [], [], idle_seconds)[0]:
+                return
+            chunk = os.read(fd, 1 << 20)
+        except OSError:
+            return
+        if not chunk:
+            return
+        data += chunk
+        start = 0
+        while len(data) - start >= _FRAME.size:
+            key, size = _FRAME.unpack_from(data, start)
+            end = start + _FRAME.size + size
+            if end > len(data):
+                break
+            cache._write(key, bytes(data[start + _FRAME.size:end]))
+            start = end
+        del data[:start]
+
 
 def flush(timeout=None):
     """Waits until every cache of this process has written what put_later
@@ -339,13 +457,18 @@ def flush(timeout=None):
     return done
 
 
-def _forget_pending_in_child():
+def _close_all():
     for cache in list(_live_caches):
-        cache._forget_pending()
+        cache._close()
 
 
-atexit.register(flush, _EXIT_FLUSH_SECONDS)
-os.register_at_fork(after_in_child=_forget_pending_in_child)
+def _forget_writers_in_child():
+    for cache in list(_live_caches):
+        cache._forget_writer()
+
+
+atexit.register(_close_all)
+os.register_at_fork(after_in_child=_forget_writers_in_child)
 
 
 def _usable(directory):

@@ -134,8 +134,14 @@ constexpr std::array<uint8_t, 256> kOpClass = [] {
 }();
 bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 
-// What precedes the first token: a statement boundary.
-constexpr Token kBeforeSource{};
+// What the lexer skips or ends a line on between tokens.
+constexpr std::array<bool, 256> kLayoutChar = [] {
+  std::array<bool, 256> t{};
+  for (char c : std::string_view(" \t\f\r#\\\n")) {
+    t[static_cast<unsigned char>(c)] = true;
+  }
+  return t;
+}();
 
 // One open bracket (or the module itself, or an f-string and its fields).
 // Findings of the primary expression being scanned at this level wait in
@@ -342,15 +348,17 @@ class Scanner {
 
   LevelStack levels_;
   int call_depth_ = 0;
-  // The tokens before the current one, newest first: slots of ring_, which
-  // the lexer fills in turn (copying four tokens along per token was a
-  // measurable share of a scan).
-  std::array<Token, 5> ring_;
-  size_t slot_ = 0;
-  const Token* prev_ = &kBeforeSource;
-  const Token* prev2_ = &kBeforeSource;
-  const Token* prev3_ = &kBeforeSource;
-  const Token* prev4_ = &kBeforeSource;
+  // The current token and the four before it, newest first, in five slots
+  // that rotate: the lexer writes each token into the slot of the one that
+  // has just become too old (copying four tokens along per token was a
+  // measurable share of a scan). Default tokens are statement boundaries,
+  // which is what precedes the first.
+  std::array<Token, 5> slots_;
+  Token* current_ = &slots_[0];
+  Token* prev_ = &slots_[1];
+  Token* prev2_ = &slots_[2];
+  Token* prev3_ = &slots_[3];
+  Token* prev4_ = &slots_[4];
 
   // Decorator and def/class bookkeeping (see Deferred).
   std::vector<Deferred> deferred_;
@@ -515,7 +523,11 @@ size_t Scanner::SkipTripleQuotedText(size_t p, char quote) {
   const char* stop = found ? static_cast<const char*>(found) : end;
   const void* backslash = std::memchr(from, '\\', stop - from);
   if (backslash) stop = static_cast<const char*>(backslash);
-  line_ += static_cast<int>(std::count(from, stop, '\n'));
+  // A plain loop the compiler vectorises (std::count's predicate it did
+  // not).
+  int lines = 0;
+  for (const char* c = from; c < stop; ++c) lines += *c == '\n';
+  line_ += lines;
   return stop - data;
 }
 
@@ -605,64 +617,73 @@ Status Scanner::Lex(Token* tok) {
 Status Scanner::LexCode(Token* tok) {
   while (pos_ < src_.size()) {
     unsigned char c = src_[pos_];
-    if (c == ' ') {
-      // Runs of spaces (indentation, alignment) are most of the whitespace.
-      size_t end = pos_ + 1;
-      while (end < src_.size() && src_[end] == ' ') ++end;
-      if (at_line_start_) line_indent_ += end - pos_;
-      pos_ = end;
-      continue;
-    }
-    if (c == '\t' || c == '\f' || c == '\r') {
-      // Indentation as Python's tokenizer counts it: tabs to the next
-      // multiple of 8, form feed restarts, and a backslash continuation
-      // before the first token keeps counting on the next line.
-      if (at_line_start_) {
-        if (c == '\t') line_indent_ = (line_indent_ / 8 + 1) * 8;
-        if (c == '\f') line_indent_ = 0;
+    // One test for the bytes that begin a token (most), and the chain only
+    // for whitespace, comments and line ends.
+    if (kLayoutChar[c]) {
+      if (c == ' ') {
+        // Runs of spaces (indentation, alignment) are most of the whitespace.
+        size_t end = pos_ + 1;
+        while (end < src_.size() && src_[end] == ' ') ++end;
+        if (at_line_start_) line_indent_ += end - pos_;
+        pos_ = end;
+        continue;
       }
-      ++pos_;
-      continue;
-    }
-    if (c == '#') {
-      const void* newline =
-          std::memchr(src_.data() + pos_, '\n', src_.size() - pos_);
-      pos_ = newline ? static_cast<const char*>(newline) - src_.data()
-                     : src_.size();
-      continue;
-    }
-    if (c == '\\') {
-      size_t p = pos_ + 1;
-      if (p < src_.size() && src_[p] == '\r') ++p;
-      if (p >= src_.size()) {
-        return SyntaxError("unexpected EOF while parsing", line_);
+      if (c == '\t' || c == '\f' || c == '\r') {
+        // Indentation as Python's tokenizer counts it: tabs to the next
+        // multiple of 8, form feed restarts, and a backslash continuation
+        // before the first token keeps counting on the next line.
+        if (at_line_start_) {
+          if (c == '\t') line_indent_ = (line_indent_ / 8 + 1) * 8;
+          if (c == '\f') line_indent_ = 0;
+        }
+        ++pos_;
+        continue;
       }
-      if (src_[p] != '\n') {
-        return SyntaxError(
-            "unexpected character after line continuation character", line_);
+      if (c == '#') {
+        const void* newline =
+            std::memchr(src_.data() + pos_, '\n', src_.size() - pos_);
+        pos_ = newline ? static_cast<const char*>(newline) - src_.data()
+                       : src_.size();
+        continue;
       }
-      pos_ = p + 1;
-      ++line_;
-      continue;
-    }
-    if (c == '\n') {
-      ++pos_;
-      ++line_;
-      if (levels_.size() == 1) {
-        at_line_start_ = true;
-        line_indent_ = 0;
-        tok->kind = TokenKind::kNewline;
-        tok->text = "\n";
-        tok->line = line_ - 1;
-        return Status::Ok();
+      if (c == '\\') {
+        size_t p = pos_ + 1;
+        if (p < src_.size() && src_[p] == '\r') ++p;
+        if (p >= src_.size()) {
+          return SyntaxError("unexpected EOF while parsing", line_);
+        }
+        if (src_[p] != '\n') {
+          return SyntaxError(
+              "unexpected character after line continuation character", line_);
+        }
+        pos_ = p + 1;
+        ++line_;
+        continue;
       }
-      continue;
+      if (c == '\n') {
+        ++pos_;
+        ++line_;
+        if (levels_.size() == 1) {
+          at_line_start_ = true;
+          line_indent_ = 0;
+          tok->kind = TokenKind::kNewline;
+          tok->text = "\n";
+          tok->line = line_ - 1;
+          return Status::Ok();
+        }
+        continue;
+      }
     }
     at_line_start_ = false;
     tok->line = line_;
     size_t start = pos_;
     if (IsNameStart(c)) {
-      while (pos_ < src_.size() && IsNameChar(src_[pos_])) ++pos_;
+      // Locals: a char load may alias the members, which would be
+      // reloaded and stored on every byte.
+      const char* data = src_.data();
+      size_t end = pos_ + 1;
+      while (end < src_.size() && IsNameChar(data[end])) ++end;
+      pos_ = end;
       std::string_view word = Text(start, pos_);
       if (pos_ < src_.size() && (src_[pos_] == '\'' || src_[pos_] == '"')) {
         std::optional<StringPrefix> prefix = ParseStringPrefix(word);
@@ -1369,7 +1390,7 @@ Result<std::vector<ImportRef>> Scanner::Run() {
   if (src_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
   levels_.Push(LevelKind::kModule, 0, 1);
   while (true) {
-    Token& tok = ring_[slot_];
+    Token& tok = *current_;
     tok = Token{};
     HERMETIC_RETURN_IF_ERROR(Lex(&tok));
     if (tok.kind == TokenKind::kEnd) {
@@ -1396,11 +1417,11 @@ Result<std::vector<ImportRef>> Scanner::Run() {
       while (!deferred_.empty()) ReleaseDeferred();
       break;
     }
+    current_ = prev4_;
     prev4_ = prev3_;
     prev3_ = prev2_;
     prev2_ = prev_;
     prev_ = &tok;
-    slot_ = slot_ + 1 == ring_.size() ? 0 : slot_ + 1;
   }
   return std::move(out_);
 }

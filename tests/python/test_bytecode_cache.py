@@ -7,6 +7,7 @@ import marshal
 import os
 import subprocess
 import sys
+import time
 import traceback
 
 import pytest
@@ -329,7 +330,7 @@ def test_put_later_is_served_from_memory_then_from_the_folder(tmp_path):
     exec(first, namespace)
     assert namespace["v"] == 0
     assert cache.flush(30)
-    assert not cache._pending and _entries(tmp_path) == [key.hex() + ".code"]
+    assert _entries(tmp_path) == [key.hex() + ".code"]
     assert BytecodeCache(str(tmp_path)).get(key) is not None
 
 
@@ -341,38 +342,69 @@ def _run_python(script, *args):
 
 _QUEUE_AND_EXIT = """\
 import os, sys
-from hermetic import _bytecode_cache
 from hermetic._bytecode_cache import BytecodeCache, source_key
 cache = BytecodeCache(sys.argv[1], 1 << 30)
 for i in range(int(sys.argv[2])):
     code = compile(f"v = {i}\\n" + "w = 0\\n" * 2000, "f", "exec")
     assert cache.put_later(source_key(f"v = {i}\\n".encode()), code)
 if sys.argv[3] == "crash":
-    os._exit(0)  # no atexit: queued entries are dropped
+    os._exit(0)  # no atexit: what is not in the pipe yet is dropped
 """
 
 
-def test_exit_writes_every_queued_entry(tmp_path):
-    """A clean exit waits for the writer thread (atexit), whose queue was
-    still full when the script ended."""
+def _settled_listing(folder, seconds=60):
+    """The folder's names once they stopped changing for a second (the
+    writer process outlives the process that fed it)."""
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        names = sorted(os.listdir(folder))
+        if names == last and not any(name.startswith(".tmp-") for name in names):
+            return names
+        last = names
+        time.sleep(1)
+    return last
+
+
+def test_exit_hands_every_queued_entry_to_the_writer(tmp_path):
+    """A clean exit gives the writer what is left and does not wait for
+    it; the writer writes all of it."""
     assert _run_python(_QUEUE_AND_EXIT, tmp_path, 40, "exit").wait(timeout=120) == 0
+    assert len(_settled_listing(tmp_path)) == 40  # no temporary files left
     assert _assert_whole_entries(tmp_path, [key for key, _ in _codes(40, 0)]) == 40
-    assert len(os.listdir(tmp_path)) == 40  # no temporary files left
 
 
 def test_dying_with_queued_entries_leaves_only_whole_entries(tmp_path):
     assert _run_python(_QUEUE_AND_EXIT, tmp_path, 40, "crash").wait(timeout=120) == 0
-    _assert_whole_entries(tmp_path, [key for key, _ in _codes(40, 0)])
-    # Nothing but whole entries and, at most, the temporary file of the
-    # write the exit cut short, which no reader takes for an entry.
-    others = [name for name in os.listdir(tmp_path) if not name.endswith(".code")]
-    assert all(name.startswith(".tmp-") for name in others) and len(others) <= 1
+    names = _settled_listing(tmp_path)
+    assert all(name.endswith(".code") for name in names)
+    assert _assert_whole_entries(tmp_path, [key for key, _ in _codes(40, 0)]) == len(names)
+
+
+def _frames(codes):
+    return b"".join(
+        _bytecode_cache._FRAME.pack(key, len(entry)) + entry
+        for key, entry in ((key, _bytecode_cache._encode(key, code)) for key, code in codes))
+
+
+def test_writer_drops_the_entry_its_sender_died_in(tmp_path):
+    """The importing process died in the middle of handing over an entry:
+    the writer writes the whole ones and nothing of the cut one."""
+    codes = _codes(3)
+    data = _frames(codes)
+    read, write = os.pipe()
+    os.write(write, data[: len(data) - 100])
+    os.close(write)
+    _bytecode_cache._serve_writes(str(tmp_path), 1 << 30, read)
+    os.close(read)
+    assert _entries(tmp_path) == sorted(key.hex() + ".code" for key, _ in codes[:2])
+    assert len(os.listdir(tmp_path)) == 2
+    assert _assert_whole_entries(tmp_path, [key for key, _ in codes]) == 2
 
 
 _CRASH_MID_WRITE = """\
 import os, sys
 from hermetic import _bytecode_cache
-from hermetic._bytecode_cache import BytecodeCache, source_key
 real_write = os.write
 writes = []
 
@@ -384,27 +416,53 @@ def write_half_then_die(fd, data):
     return real_write(fd, data)
 
 _bytecode_cache.os.write = write_half_then_die
-cache = BytecodeCache(sys.argv[1], 1 << 30)
-for i in range(5):
-    code = compile(f"v = {i}\\n" + "w = 0\\n" * 2000, "f", "exec")
-    assert cache.put_later(source_key(f"v = {i}\\n".encode()), code)
-cache.flush()
+with open(sys.argv[2], "rb") as frames:
+    _bytecode_cache._serve_writes(sys.argv[1], 1 << 30, frames.fileno())
 """
 
 
-def test_crash_in_the_middle_of_a_write_leaves_no_partial_entry(tmp_path):
-    assert _run_python(_CRASH_MID_WRITE, tmp_path).wait(timeout=120) == 7
-    keys = [key for key, _ in _codes(5, 0)]
+def test_writer_dying_in_the_middle_of_a_write_leaves_no_partial_entry(tmp_path):
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    codes = _codes(5)
+    (tmp_path / "frames").write_bytes(_frames(codes))
+    assert _run_python(_CRASH_MID_WRITE, folder, tmp_path / "frames").wait(timeout=120) == 7
+    keys = [key for key, _ in codes]
     # The two entries written before are whole; the third is only a
     # temporary file, which no reader takes for an entry.
-    assert _entries(tmp_path) == sorted(key.hex() + ".code" for key in keys[:2])
-    assert _assert_whole_entries(tmp_path, keys) == 2
-    (temp,) = [name for name in os.listdir(tmp_path) if not name.endswith(".code")]
-    assert temp.startswith(".tmp-") and 0 < os.path.getsize(tmp_path / temp)
+    assert _entries(folder) == sorted(key.hex() + ".code" for key in keys[:2])
+    assert _assert_whole_entries(folder, keys) == 2
+    (temp,) = [name for name in os.listdir(folder) if not name.endswith(".code")]
+    assert temp.startswith(".tmp-") and 0 < os.path.getsize(folder / temp)
     # and once stale, the next eviction removes it.
-    os.utime(tmp_path / temp, (1_000_000, 1_000_000))
-    BytecodeCache(str(tmp_path)).evict()
-    assert len(os.listdir(tmp_path)) == 2
+    os.utime(folder / temp, (1_000_000, 1_000_000))
+    BytecodeCache(str(folder)).evict()
+    assert len(os.listdir(folder)) == 2
+
+
+def test_writer_ends_when_idle(tmp_path):
+    read, write = os.pipe()
+    started = time.monotonic()
+    _bytecode_cache._serve_writes(str(tmp_path), 1 << 30, read, idle_seconds=0.2)
+    assert time.monotonic() - started < 30
+    os.close(read)
+    os.close(write)
+
+
+def test_a_gone_writer_is_replaced(tmp_path):
+    cache = BytecodeCache(str(tmp_path))
+    codes = _codes(2)
+    assert cache.put_later(*codes[0])
+    cache._writer._process.kill()
+    cache._writer._process.wait()
+    # The dead writer's pipe refuses the next entry: written in place, and
+    # the one after goes to a new writer.
+    assert cache.put_later(*codes[1])
+    assert (tmp_path / (codes[1][0].hex() + ".code")).exists()
+    third = _codes(3)[2]
+    assert cache.put_later(*third) and cache._writer is not None
+    assert cache.flush(30)
+    assert (tmp_path / (third[0].hex() + ".code")).exists()
 
 
 _BACKGROUND_WRITER = """\
@@ -419,6 +477,7 @@ for round in range(10):
         assert cache.get(key) is not None
     if round % 3 == 0:
         assert cache.flush(60)
+assert cache.flush(60)
 """
 
 
@@ -439,8 +498,8 @@ def test_background_writes_keep_the_folder_under_the_bound(tmp_path):
     for i in range(200):
         assert cache.put_later(source_key(f"v = {i}\n".encode()),
                                compile(f"v = {i}\n" + "w = 'x'\n" * 200, "f", "exec"))
-        # What waits in memory is bounded too.
-        assert cache._pending_bytes <= max_bytes // 8
+        # What is kept in memory is bounded too.
+        assert cache._recent_bytes <= max_bytes // 8
     assert cache.flush(60)
     total = sum(os.path.getsize(tmp_path / name) for name in os.listdir(tmp_path))
     assert 0 < total <= max_bytes
