@@ -129,8 +129,8 @@ TEST(ImportScanTest, MalformedSourcesAreSafe) {
       // A header without ':' ends at its line; the next def grows the
       // bookkeeping the header's findings were aimed at.
       "def f() -> x\n def g(x=__import__('a')):\n",
-      "def f() -> __import__('r')\n  def g() -> x\n def "
-      "h(y=__import__('a')):\n",
+      ("def f() -> __import__('r')\n  def g() -> x\n def "
+       "h(y=__import__('a')):\n"),
       "@__import__('d')\n def f\n@x\n  class C -> (\n",
       "lambda lambda a=__import__('a'), *, b=__import__('b'): : :",
       "x if __import__('a') else lambda\n else :",
