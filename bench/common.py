@@ -65,15 +65,22 @@ def run_child(script, case, params):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(script, case, params_list, runs):
+def measure(script, case, params_list, runs, keys=None):
     """Stats of `runs` fresh-process runs of the child case with each params
     of params_list, run round-robin so that all contenders see the same
-    spells of load on a shared machine."""
-    seconds = [[] for _ in params_list]
+    spells of load on a shared machine: of the "seconds" each reported, or,
+    given `keys`, a dict of the Stat of each key a child reported."""
+    names = keys or ("seconds",)
+    samples = [{name: [] for name in names} for _ in params_list]
     for _ in range(runs):
-        for samples, params in zip(seconds, params_list):
-            samples.append(run_child(script, case, params)["seconds"])
-    return [Stat(samples) for samples in seconds]
+        for found, params in zip(samples, params_list):
+            report = run_child(script, case, params)
+            for name in names:
+                if name in report:
+                    found[name].append(report[name])
+    stats = [{name: Stat(values) for name, values in found.items() if values}
+             for found in samples]
+    return stats if keys else [found["seconds"] for found in stats]
 
 
 def child_main(cases):

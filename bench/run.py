@@ -2,9 +2,9 @@
 
     python bench/run.py [--quick] [--sizes N] [--runs R] [--skip-others]
 
-W1 code export and W2 code import (sympy), W3 object pickles, a check that a
-code-only package never imports torch, then the archive and tensor (W4)
-benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
+W1 code export and W2 code import (sympy), the scan of the W1 package, W3
+object pickles, a check that a code-only package never imports torch, then
+the archive and tensor (W4) benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
 runs. Tables go to stdout and, unless --no-readme, into bench/README.md.
 """
 
@@ -78,7 +78,7 @@ def main():
     parser.add_argument("--sizes", type=int, default=None,
                         help="sizes per scaling series (default 10; --quick: 1 and 3)")
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per figure")
-    parser.add_argument("--only", choices=("code", "pickles"), default=None)
+    parser.add_argument("--only", choices=("code", "scan", "pickles"), default=None)
     parser.add_argument("--skip-others", action="store_true",
                         help="skip bench_archive.py and bench_tensors.py")
     parser.add_argument("--no-readme", action="store_true")
@@ -91,6 +91,7 @@ def main():
     _ensure_sympy()
     import bench_code
     import bench_pickles
+    import bench_scan
 
     started = datetime.datetime.now(datetime.timezone.utc)
     sections = [
@@ -122,6 +123,8 @@ def main():
                 [],
             )
             bench_code.run(code_sizes, args.runs, workdir, report)
+        if args.only in (None, "scan"):
+            bench_scan.run(args.runs, workdir, report)
         if args.only in (None, "pickles"):
             sizes = common.log_sizes(10_000, 1_000_000, pickle_sizes)
             bench_pickles.run(sizes, args.runs, workdir, report)

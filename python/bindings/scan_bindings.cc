@@ -8,6 +8,8 @@
 #include <nanobind/stl/vector.h>
 
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "bindings.h"
@@ -68,11 +70,20 @@ void BindScan(nb::module_& m) {
         ScanOptions options;
         options.allowed_globals = std::move(allowed_globals);
         ScanReport r = ScanSource(source, options);
+        // A package's findings share a few severities and rules, and each
+        // record's are consecutive: one str object each (most findings of
+        // a large package are its imports, ~17,000 for sympy).
+        std::unordered_map<std::string_view, nb::str> shared;
+        auto str = [&shared](std::string_view text) {
+          auto [it, added] = shared.try_emplace(text);
+          if (added) it->second = NameStr(text);
+          return it->second;
+        };
         nb::list findings;
         for (const Finding& f : r.findings) {
-          findings.append(nb::make_tuple(SeverityName(f.severity),
-                                         NameStr(f.rule), NameStr(f.record),
-                                         f.position, NameStr(f.message)));
+          findings.append(nb::make_tuple(str(SeverityName(f.severity)),
+                                         str(f.rule), str(f.record), f.position,
+                                         NameStr(f.message)));
         }
         return nb::make_tuple(r.records, r.pickles, r.sources, findings);
       },

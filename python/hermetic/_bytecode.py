@@ -164,5 +164,5 @@ class ModuleCode:
             _imp._fix_co_filename(code, filename)
             return code
         code = compile(normalize_line_endings(source), filename, "exec", dont_inherit=True)
-        cache.put(key, code)
+        cache.put_later(key, code)
         return code

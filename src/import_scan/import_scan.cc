@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -59,7 +60,7 @@ constexpr uint64_t Pack(std::string_view w) {
   return v;
 }
 
-constexpr std::array<uint64_t, 32> kKeywords = {
+constexpr std::array<uint64_t, 32> kKeywordList = {
     Pack("and"),    Pack("as"),      Pack("assert"),   Pack("async"),
     Pack("await"),  Pack("break"),   Pack("class"),    Pack("continue"),
     Pack("def"),    Pack("del"),     Pack("elif"),     Pack("else"),
@@ -69,13 +70,42 @@ constexpr std::array<uint64_t, 32> kKeywords = {
     Pack("or"),     Pack("pass"),    Pack("raise"),    Pack("return"),
     Pack("try"),    Pack("while"),   Pack("with"),     Pack("yield")};
 
-bool IsKeyword(std::string_view w) {
-  if (w.size() < 2 || w.size() > 8 || w[0] < 'a' || w[0] > 'y') return false;
-  uint64_t v = Pack(w);
-  for (uint64_t k : kKeywords) {
-    if (k == v) return true;
+// Every name is looked up, so the keywords sit in a table indexed by a
+// multiplicative hash of the packed word that no two keywords share (the
+// multiplier was searched for; kKeywordsCollide checks it at compile time):
+// one probe and one compare per name.
+constexpr uint64_t kKeywordMultiplier = 0x35a35fa367741713;
+constexpr size_t KeywordSlot(uint64_t packed) {
+  return static_cast<size_t>((packed * kKeywordMultiplier) >> 58);
+}
+constexpr std::array<uint64_t, 64> kKeywordTable = [] {
+  std::array<uint64_t, 64> t{};
+  for (uint64_t k : kKeywordList) t[KeywordSlot(k)] = k;
+  return t;
+}();
+constexpr bool kKeywordsCollide = [] {
+  for (uint64_t k : kKeywordList) {
+    if (kKeywordTable[KeywordSlot(k)] != k) return true;
   }
   return false;
+}();
+static_assert(!kKeywordsCollide);
+
+// `w` lies in a buffer ending at `end`.
+bool IsKeyword(std::string_view w, const char* end) {
+  if (w.size() < 2 || w.size() > 8 || w[0] < 'a' || w[0] > 'y') return false;
+  uint64_t v;
+  if constexpr (std::endian::native == std::endian::little) {
+    if (end - w.data() >= 8) {
+      std::memcpy(&v, w.data(), 8);
+      v &= ~uint64_t{0} >> (64 - 8 * w.size());
+    } else {
+      v = Pack(w);
+    }
+  } else {
+    v = Pack(w);
+  }
+  return kKeywordTable[KeywordSlot(v)] == v;
 }
 
 // Bit 1: may start an identifier; bit 2: may continue one. Every non-ASCII
@@ -104,6 +134,15 @@ constexpr std::array<uint8_t, 256> kOpClass = [] {
 }();
 bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 
+// What the lexer skips or ends a line on between tokens.
+constexpr std::array<bool, 256> kLayoutChar = [] {
+  std::array<bool, 256> t{};
+  for (char c : std::string_view(" \t\f\r#\\\n")) {
+    t[static_cast<unsigned char>(c)] = true;
+  }
+  return t;
+}();
+
 // One open bracket (or the module itself, or an f-string and its fields).
 // Findings of the primary expression being scanned at this level wait in
 // `pending`: a later call trailer (`x.f()`) makes them arguments-of-a-call's
@@ -119,6 +158,28 @@ enum class LevelKind : uint8_t {
   kFormatSpec,  // the format spec after ':' in a field
   kParams,      // the parameter list of a def
 };
+
+// The tokens Scanner::Reorder acts on; it ignores the others, which are
+// most tokens (plain names, literals, most operators), so they skip the call.
+constexpr std::array<bool, 256> kReorderOps = [] {
+  std::array<bool, 256> t{};
+  for (char c : std::string_view(";@,=:*WO"))
+    t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+bool MayReorder(const Token& tok) {
+  switch (tok.kind) {
+    case TokenKind::kNewline:
+    case TokenKind::kEnd:
+      return true;
+    case TokenKind::kName:
+      return tok.keyword;
+    case TokenKind::kOp:
+      return kReorderOps[static_cast<unsigned char>(tok.op)];
+    default:
+      return false;
+  }
+}
 
 // Where a level files its findings: the AST visits some children in another
 // order than the source shows them (dict keys before values; a def's
@@ -151,18 +212,16 @@ struct OpenLambda {
   bool after_star = false;  // parameters are keyword-only from here
 };
 
-struct Level {
-  Level(LevelKind k, char o, int l) : kind(k), open(o), line(l) {}
-  LevelKind kind;
-  char open;
-  int line;
+// What a Level holds besides its findings: reset whenever one is opened.
+struct LevelState {
+  LevelKind kind = LevelKind::kModule;
+  char open = 0;
+  int line = 0;
   // For kFString and kFormatSpec: the literal's quote character, whether
   // triple-quoted and raw.
   char quote = 0;
   bool triple = false;
   bool raw = false;
-  std::vector<Finding> pending;  // buckets are set when committed
-  std::vector<Finding> found;    // committed, in source order
   uint8_t bucket = kMain;
   // `A if B else C` is visited B, A, C: where the current expression's
   // findings begin in `found`, and where A and B begin once `if` is seen.
@@ -175,8 +234,48 @@ struct Level {
   bool comprehension = false;  // later `if`s filter a comprehension
   bool after_star = false;     // a def's parameters are keyword-only
   bool kwarg = false;          // the parameter after `**`
-  std::vector<OpenLambda> lambdas;
   static constexpr size_t kNoIf = SIZE_MAX;
+};
+
+struct Level : LevelState {
+  std::vector<Finding> pending;  // buckets are set when committed
+  std::vector<Finding> found;    // committed, in source order
+  std::vector<OpenLambda> lambdas;
+
+  // Keeps the vectors' buffers: see LevelStack.
+  void Reset(LevelKind k, char o, int l) {
+    static_cast<LevelState&>(*this) = LevelState{k, o, l};
+    pending.clear();
+    found.clear();
+    lambdas.clear();
+  }
+};
+
+// The open levels, innermost last. A bracket opens and closes a level, and
+// most brackets hold no findings: a closed level's storage is kept for the
+// next level opened at its depth, so that opening one allocates nothing.
+class LevelStack {
+ public:
+  size_t size() const { return size_; }
+  Level& front() { return storage_.front(); }
+  Level& back() { return storage_[size_ - 1]; }
+  const Level& back() const { return storage_[size_ - 1]; }
+  Level& operator[](size_t i) { return storage_[i]; }
+  const Level& operator[](size_t i) const { return storage_[i]; }
+
+  // Invalidates references to levels, as a vector's push_back does.
+  Level& Push(LevelKind kind, char open, int line) {
+    if (size_ == storage_.size()) storage_.emplace_back();
+    Level& level = storage_[size_++];
+    level.Reset(kind, open, line);
+    return level;
+  }
+  // The level closed, valid until the next Push.
+  Level& Pop() { return storage_[--size_]; }
+
+ private:
+  std::vector<Level> storage_;
+  size_t size_ = 0;
 };
 
 // A decorated (or annotated) def or class: the AST visits its decorators
@@ -207,6 +306,10 @@ class Scanner {
   }
 
   // Lexing.
+  // src_[start, end), without substr's bounds check.
+  std::string_view Text(size_t start, size_t end) const {
+    return std::string_view(src_.data() + start, end - start);
+  }
   Status Lex(Token* tok);
   Status LexCode(Token* tok);
   // The position of the next `quote` or backslash of a triple-quoted
@@ -243,9 +346,19 @@ class Scanner {
   size_t pos_ = 0;
   int line_ = 1;
 
-  std::vector<Level> levels_;
+  LevelStack levels_;
   int call_depth_ = 0;
-  Token prev_, prev2_, prev3_, prev4_;
+  // The current token and the four before it, newest first, in five slots
+  // that rotate: the lexer writes each token into the slot of the one that
+  // has just become too old (copying four tokens along per token was a
+  // measurable share of a scan). Default tokens are statement boundaries,
+  // which is what precedes the first.
+  std::array<Token, 5> slots_;
+  Token* current_ = &slots_[0];
+  Token* prev_ = &slots_[1];
+  Token* prev2_ = &slots_[2];
+  Token* prev3_ = &slots_[3];
+  Token* prev4_ = &slots_[4];
 
   // Decorator and def/class bookkeeping (see Deferred).
   std::vector<Deferred> deferred_;
@@ -394,7 +507,7 @@ Status Scanner::LexStringBody(size_t start, size_t body, char quote,
   }
   pos_ = p + 1;
   tok->kind = TokenKind::kString;
-  tok->text = src_.substr(start, pos_ - start);
+  tok->text = Text(start, pos_);
   tok->line = start_line;
   return Status::Ok();
 }
@@ -410,7 +523,11 @@ size_t Scanner::SkipTripleQuotedText(size_t p, char quote) {
   const char* stop = found ? static_cast<const char*>(found) : end;
   const void* backslash = std::memchr(from, '\\', stop - from);
   if (backslash) stop = static_cast<const char*>(backslash);
-  line_ += static_cast<int>(std::count(from, stop, '\n'));
+  // A plain loop the compiler vectorises (std::count's predicate it did
+  // not).
+  int lines = 0;
+  for (const char* c = from; c < stop; ++c) lines += *c == '\n';
+  line_ += lines;
   return stop - data;
 }
 
@@ -500,58 +617,74 @@ Status Scanner::Lex(Token* tok) {
 Status Scanner::LexCode(Token* tok) {
   while (pos_ < src_.size()) {
     unsigned char c = src_[pos_];
-    if (c == ' ' || c == '\t' || c == '\f' || c == '\r') {
-      // Indentation as Python's tokenizer counts it: tabs to the next
-      // multiple of 8, form feed restarts, and a backslash continuation
-      // before the first token keeps counting on the next line.
-      if (at_line_start_) {
-        if (c == ' ') ++line_indent_;
-        if (c == '\t') line_indent_ = (line_indent_ / 8 + 1) * 8;
-        if (c == '\f') line_indent_ = 0;
+    // One test for the bytes that begin a token (most), and the chain only
+    // for whitespace, comments and line ends.
+    if (kLayoutChar[c]) {
+      if (c == ' ') {
+        // Runs of spaces (indentation, alignment) are most of the whitespace.
+        size_t end = pos_ + 1;
+        while (end < src_.size() && src_[end] == ' ') ++end;
+        if (at_line_start_) line_indent_ += end - pos_;
+        pos_ = end;
+        continue;
       }
-      ++pos_;
-      continue;
-    }
-    if (c == '#') {
-      const void* newline =
-          std::memchr(src_.data() + pos_, '\n', src_.size() - pos_);
-      pos_ = newline ? static_cast<const char*>(newline) - src_.data()
-                     : src_.size();
-      continue;
-    }
-    if (c == '\\') {
-      size_t p = pos_ + 1;
-      if (p < src_.size() && src_[p] == '\r') ++p;
-      if (p >= src_.size()) {
-        return SyntaxError("unexpected EOF while parsing", line_);
+      if (c == '\t' || c == '\f' || c == '\r') {
+        // Indentation as Python's tokenizer counts it: tabs to the next
+        // multiple of 8, form feed restarts, and a backslash continuation
+        // before the first token keeps counting on the next line.
+        if (at_line_start_) {
+          if (c == '\t') line_indent_ = (line_indent_ / 8 + 1) * 8;
+          if (c == '\f') line_indent_ = 0;
+        }
+        ++pos_;
+        continue;
       }
-      if (src_[p] != '\n') {
-        return SyntaxError(
-            "unexpected character after line continuation character", line_);
+      if (c == '#') {
+        const void* newline =
+            std::memchr(src_.data() + pos_, '\n', src_.size() - pos_);
+        pos_ = newline ? static_cast<const char*>(newline) - src_.data()
+                       : src_.size();
+        continue;
       }
-      pos_ = p + 1;
-      ++line_;
-      continue;
-    }
-    if (c == '\n') {
-      ++pos_;
-      ++line_;
-      if (levels_.size() == 1) {
-        at_line_start_ = true;
-        line_indent_ = 0;
-        tok->kind = TokenKind::kNewline;
-        tok->text = "\n";
-        tok->line = line_ - 1;
-        return Status::Ok();
+      if (c == '\\') {
+        size_t p = pos_ + 1;
+        if (p < src_.size() && src_[p] == '\r') ++p;
+        if (p >= src_.size()) {
+          return SyntaxError("unexpected EOF while parsing", line_);
+        }
+        if (src_[p] != '\n') {
+          return SyntaxError(
+              "unexpected character after line continuation character", line_);
+        }
+        pos_ = p + 1;
+        ++line_;
+        continue;
       }
-      continue;
+      if (c == '\n') {
+        ++pos_;
+        ++line_;
+        if (levels_.size() == 1) {
+          at_line_start_ = true;
+          line_indent_ = 0;
+          tok->kind = TokenKind::kNewline;
+          tok->text = "\n";
+          tok->line = line_ - 1;
+          return Status::Ok();
+        }
+        continue;
+      }
     }
     at_line_start_ = false;
     tok->line = line_;
     size_t start = pos_;
     if (IsNameStart(c)) {
-      while (pos_ < src_.size() && IsNameChar(src_[pos_])) ++pos_;
-      std::string_view word = src_.substr(start, pos_ - start);
+      // Locals: a char load may alias the members, which would be
+      // reloaded and stored on every byte.
+      const char* data = src_.data();
+      size_t end = pos_ + 1;
+      while (end < src_.size() && IsNameChar(data[end])) ++end;
+      pos_ = end;
+      std::string_view word = Text(start, pos_);
       if (pos_ < src_.size() && (src_[pos_] == '\'' || src_[pos_] == '"')) {
         std::optional<StringPrefix> prefix = ParseStringPrefix(word);
         if (prefix) {
@@ -562,7 +695,7 @@ Status Scanner::LexCode(Token* tok) {
           if (prefix->f) {
             pos_ = body;
             tok->kind = TokenKind::kFString;
-            tok->text = src_.substr(start, body - start);
+            tok->text = Text(start, body);
             return Status::Ok();
           }
           return LexStringBody(start, body, quote, triple, tok);
@@ -570,7 +703,7 @@ Status Scanner::LexCode(Token* tok) {
       }
       tok->kind = TokenKind::kName;
       tok->text = word;
-      tok->keyword = IsKeyword(word);
+      tok->keyword = IsKeyword(word, src_.data() + src_.size());
       return Status::Ok();
     }
     if (c == '\'' || c == '"') {
@@ -582,7 +715,7 @@ Status Scanner::LexCode(Token* tok) {
         (c == '.' && pos_ + 1 < src_.size() && IsDigit(src_[pos_ + 1]))) {
       SkipNumber();
       tok->kind = TokenKind::kNumber;
-      tok->text = src_.substr(start, pos_ - start);
+      tok->text = Text(start, pos_);
       return Status::Ok();
     }
     tok->kind = TokenKind::kOp;
@@ -608,7 +741,7 @@ Status Scanner::LexCode(Token* tok) {
     } else {
       return SyntaxError("invalid syntax", line_);
     }
-    tok->text = src_.substr(start, pos_ - start);
+    tok->text = Text(start, pos_);
     tok->op = OpCode(tok->text);
     return Status::Ok();
   }
@@ -721,8 +854,8 @@ void Scanner::Reorder(const Token& tok, Level& level) {
     reset();
     return;
   }
-  bool at_start = prev_.kind == TokenKind::kNewline ||
-                  prev_.kind == TokenKind::kEnd || prev_.op == ';';
+  bool at_start = prev_->kind == TokenKind::kNewline ||
+                  prev_->kind == TokenKind::kEnd || prev_->op == ';';
   if (tok.kind == TokenKind::kName && tok.keyword) {
     std::string_view word = tok.text;
     if (word == "if" && !(module && at_start) && !level.comprehension) {
@@ -751,9 +884,9 @@ void Scanner::Reorder(const Token& tok, Level& level) {
                word == "await") {
       return;
     } else if ((word == "def" || word == "class") && module &&
-               (at_start ||
-                (prev_.text == "async" && (prev2_.kind == TokenKind::kNewline ||
-                                           prev2_.kind == TokenKind::kEnd)))) {
+               (at_start || (prev_->text == "async" &&
+                             (prev2_->kind == TokenKind::kNewline ||
+                              prev2_->kind == TokenKind::kEnd)))) {
       bool decorated = !deferred_.empty() && !deferred_.back().body_started &&
                        deferred_.back().indent == indent_;
       if (!decorated) BeginDeferred();
@@ -763,8 +896,9 @@ void Scanner::Reorder(const Token& tok, Level& level) {
     return;
   }
   if (tok.kind != TokenKind::kOp) return;
-  bool param_start = prev_.op == '(' || prev_.op == ',' ||
-                     (prev_.kind == TokenKind::kName && prev_.text == "lambda");
+  bool param_start =
+      prev_->op == '(' || prev_->op == ',' ||
+      (prev_->kind == TokenKind::kName && prev_->text == "lambda");
   bool in_params = level.kind == LevelKind::kParams && level.lambdas.empty();
   switch (tok.op) {
     case '@':
@@ -829,7 +963,7 @@ void Scanner::Reorder(const Token& tok, Level& level) {
         level.after_star = true;
       }
       // A star in operand position unpacks; after an operand it multiplies.
-      if (!EndsExpression(prev_)) reset();
+      if (!EndsExpression(*prev_)) reset();
       return;
     case 'W':
       reset();
@@ -838,10 +972,10 @@ void Scanner::Reorder(const Token& tok, Level& level) {
       if (tok.text == "**") {
         if (in_params && param_start) level.kwarg = true;
         if (level.kind == LevelKind::kBrace &&
-            (prev_.op == '{' || prev_.op == ',')) {
+            (prev_->op == '{' || prev_->op == ',')) {
           level.bucket = kDictValues;
         }
-        if (!EndsExpression(prev_)) reset();
+        if (!EndsExpression(*prev_)) reset();
       } else if (tok.text == "->") {
         if (module && in_header_) {
           FlushModule();
@@ -888,7 +1022,7 @@ Status Scanner::Open(LevelKind kind, char open, int line) {
   if (levels_.size() > options_.max_bracket_depth) {
     return SyntaxError("too many nested parentheses", line);
   }
-  levels_.push_back(Level(kind, open, line));
+  levels_.Push(kind, open, line);
   if (kind == LevelKind::kCall) ++call_depth_;
   return Status::Ok();
 }
@@ -910,8 +1044,7 @@ Status Scanner::Close(char close, int line) {
     if (top.line != line) reason += " on line " + std::to_string(top.line);
     return SyntaxError(reason, line);
   }
-  Level closed = std::move(levels_.back());
-  levels_.pop_back();
+  Level& closed = levels_.Pop();
   Level& parent = levels_.back();
   if (closed.kind == LevelKind::kCall) {
     --call_depth_;
@@ -987,9 +1120,9 @@ Status Scanner::HandleImportStatement(const Token& tok) {
   if (stmt_ != StmtState::kNone || levels_.size() != 1) return Status::Ok();
   // `import` and `from` begin a statement only right after a statement
   // boundary; elsewhere `from` belongs to `yield from` / `raise ... from`.
-  bool at_start = prev_.kind == TokenKind::kNewline ||
-                  prev_.kind == TokenKind::kEnd || prev_.op == ';' ||
-                  prev_.op == ':';
+  bool at_start = prev_->kind == TokenKind::kNewline ||
+                  prev_->kind == TokenKind::kEnd || prev_->op == ';' ||
+                  prev_->op == ':';
   if (!at_start || tok.kind != TokenKind::kName) return Status::Ok();
   if (tok.text == "import") {
     stmt_ = StmtState::kImportName;
@@ -1017,20 +1150,20 @@ Status Scanner::Handle(const Token& tok) {
     }
     args_.push_back(tok);
   }
-  bool ends = EndsExpression(prev_);
+  bool ends = EndsExpression(*prev_);
   // Tokens that continue the current primary: call, subscript and
   // attribute trailers, and string literals implicitly concatenated to it.
-  bool after_string = prev_.kind == TokenKind::kString || prev_.op == '"';
+  bool after_string = prev_->kind == TokenKind::kString || prev_->op == '"';
   bool trailer = (ends && tok.kind == TokenKind::kOp &&
                   (tok.op == '(' || tok.op == '[' || tok.op == '.')) ||
-                 (tok.kind == TokenKind::kName && prev_.op == '.' &&
-                  prev_.kind == TokenKind::kOp) ||
+                 (tok.kind == TokenKind::kName && prev_->op == '.' &&
+                  prev_->kind == TokenKind::kOp) ||
                  (after_string && (tok.kind == TokenKind::kString ||
                                    tok.kind == TokenKind::kFString));
   if (!trailer) {
     CommitPending(level);
     if (level.kind != LevelKind::kFString &&
-        level.kind != LevelKind::kFormatSpec) {
+        level.kind != LevelKind::kFormatSpec && MayReorder(tok)) {
       Reorder(tok, level);
     }
   }
@@ -1054,8 +1187,7 @@ Status Scanner::Handle(const Token& tok) {
   if (kind == LevelKind::kFString) {
     if (op == '{') return Open(LevelKind::kField, '{', tok.line);
     // The closing quote: the f-string is one atom of the enclosing level.
-    Level closed = std::move(levels_.back());
-    levels_.pop_back();
+    Level& closed = levels_.Pop();
     MoveFindings(closed, &levels_.back().pending);
     if (recording && fstring_nesting_in_candidate_ > 0) {
       --fstring_nesting_in_candidate_;
@@ -1065,8 +1197,7 @@ Status Scanner::Handle(const Token& tok) {
   if (kind == LevelKind::kFormatSpec) {
     if (op == '{') return Open(LevelKind::kField, '{', tok.line);
     // The '}' ending the spec also ends its field.
-    Level spec = std::move(levels_.back());
-    levels_.pop_back();
+    Level& spec = levels_.Pop();
     MoveFindings(spec, &levels_.back().pending);
     return Close('}', tok.line);
   }
@@ -1075,29 +1206,30 @@ Status Scanner::Handle(const Token& tok) {
     // The spec's text is lexed as its literal's: a spec's field may hold a
     // spec too, so the literal is not at a fixed distance below.
     const Level& literal = levels_[levels_.size() - 2];
-    Level spec(LevelKind::kFormatSpec, ':', tok.line);
-    spec.quote = literal.quote;
-    spec.triple = literal.triple;
-    spec.raw = literal.raw;
-    levels_.push_back(std::move(spec));
+    const char quote = literal.quote;
+    const bool triple = literal.triple, raw = literal.raw;
+    Level& spec = levels_.Push(LevelKind::kFormatSpec, ':', tok.line);
+    spec.quote = quote;
+    spec.triple = triple;
+    spec.raw = raw;
     return Status::Ok();
   }
   if (op == '(' && trailer) {
     level.pending.clear();
     Callee callee = Callee::kNone;
-    if (call_depth_ == 0 && prev_.kind == TokenKind::kName) {
-      if (prev_.text == "__import__" && prev2_.op != '.') {
+    if (call_depth_ == 0 && prev_->kind == TokenKind::kName) {
+      if (prev_->text == "__import__" && prev2_->op != '.') {
         callee = Callee::kDunderImport;
-      } else if (prev_.text == "import_module" && prev2_.op == '.' &&
-                 prev3_.text == "importlib" && prev4_.op != '.') {
+      } else if (prev_->text == "import_module" && prev2_->op == '.' &&
+                 prev3_->text == "importlib" && prev4_->op != '.') {
         callee = Callee::kImportModule;
       }
     }
     // `def f(` and `class C(` open parameter and base lists, not calls.
     LevelKind opens = LevelKind::kCall;
-    if (prev_.kind == TokenKind::kName && prev2_.text == "def") {
+    if (prev_->kind == TokenKind::kName && prev2_->text == "def") {
       opens = LevelKind::kParams;
-    } else if (prev_.kind == TokenKind::kName && prev2_.text == "class") {
+    } else if (prev_->kind == TokenKind::kName && prev2_->text == "class") {
       opens = LevelKind::kParen;
     }
     HERMETIC_RETURN_IF_ERROR(Open(opens, '(', tok.line));
@@ -1222,9 +1354,9 @@ void Scanner::TrackName(const Token& tok) {
   }
   if (open_ > 0) ArgumentToken(tok, brackets_[open_ - 1]);
   if (is_name) {
-    const bool attribute = prev_.kind == TokenKind::kOp && prev_.op == '.';
-    const bool defined = prev_.kind == TokenKind::kName && prev_.keyword &&
-                         (prev_.text == "def" || prev_.text == "class");
+    const bool attribute = prev_->kind == TokenKind::kOp && prev_->op == '.';
+    const bool defined = prev_->kind == TokenKind::kName && prev_->keyword &&
+                         (prev_->text == "def" || prev_->text == "class");
     if (!attribute && !defined && stmt_ == StmtState::kNone) {
       chain_first_ = tok.text;
       chain_dotted_ = false;
@@ -1256,10 +1388,10 @@ Result<std::vector<ImportRef>> Scanner::Run() {
         "source code string cannot contain null bytes");
   }
   if (src_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
-  levels_.push_back(Level(LevelKind::kModule, 0, 1));
-  prev_.kind = TokenKind::kEnd;
+  levels_.Push(LevelKind::kModule, 0, 1);
   while (true) {
-    Token tok;
+    Token& tok = *current_;
+    tok = Token{};
     HERMETIC_RETURN_IF_ERROR(Lex(&tok));
     if (tok.kind == TokenKind::kEnd) {
       if (levels_.size() > 1) {
@@ -1273,7 +1405,8 @@ Result<std::vector<ImportRef>> Scanner::Run() {
     }
     if (levels_.size() == 1 && tok.kind != TokenKind::kNewline &&
         tok.kind != TokenKind::kEnd &&
-        (prev_.kind == TokenKind::kNewline || prev_.kind == TokenKind::kEnd)) {
+        (prev_->kind == TokenKind::kNewline ||
+         prev_->kind == TokenKind::kEnd)) {
       StartLogicalLine();
     }
     HERMETIC_RETURN_IF_ERROR(HandleImportStatement(tok));
@@ -1284,10 +1417,11 @@ Result<std::vector<ImportRef>> Scanner::Run() {
       while (!deferred_.empty()) ReleaseDeferred();
       break;
     }
+    current_ = prev4_;
     prev4_ = prev3_;
     prev3_ = prev2_;
     prev2_ = prev_;
-    prev_ = tok;
+    prev_ = &tok;
   }
   return std::move(out_);
 }
