@@ -13,6 +13,9 @@ root=$PWD
 jobs=${HERMETIC_JOBS:-2}
 
 bash scripts/setup.sh
+# The import scanner's whole-of-sympy test (setup.sh pins sympy 1.14.0).
+export HERMETIC_SYMPY_DIR
+HERMETIC_SYMPY_DIR=$(python3 -c 'import os, sympy; print(os.path.dirname(sympy.__file__))')
 
 echo "== C++ tests (Release, -Werror)"
 cmake -S . -B build/ci -G Ninja -DCMAKE_BUILD_TYPE=Release -DHERMETIC_WERROR=ON
