@@ -268,7 +268,7 @@ def run(sizes, runs, workdir, report):
             "No archive carries bytecode. hermetic compiles packaged source into its local "
             "bytecode cache: cold = an empty cache folder in every process, warm = a folder "
             "an untimed import of the same archive filled. Cold imports hand new entries to "
-            "the cache's writer thread; the fourth column is how long waiting for the ones "
+            "the cache's writer process (after the first 32, written in place); the fourth column is how long waiting for the ones "
             "still queued when the imports end takes (interpreter exit does that wait)."
         ],
     )
