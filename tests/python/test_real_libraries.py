@@ -68,20 +68,30 @@ def test_sympy_interned_imports_and_computes(tmp_path):
     assert loaded == expected
 
 
-def test_transformers_gpt2_interned_loads_and_matches(tmp_path):
+TRANSFORMERS_MODELS = {
+    "gpt2": ("from transformers import GPT2Config as Config, GPT2LMHeadModel as Model\n"
+             "config = Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64)\n",
+             "logits"),
+    "bert": ("from transformers import BertConfig as Config, BertModel as Model\n"
+             "config = Config(num_hidden_layers=2, num_attention_heads=2, hidden_size=32,\n"
+             "                intermediate_size=37, vocab_size=100, max_position_embeddings=64)\n",
+             "last_hidden_state"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSFORMERS_MODELS))
+def test_transformers_model_interned_loads_and_matches(tmp_path, name):
     pytest.importorskip("transformers")
     pytest.importorskip("torch")
-    _python(textwrap.dedent("""\
-        import sys, torch
-        from transformers import GPT2Config, GPT2LMHeadModel
+    make, output = TRANSFORMERS_MODELS[name]
+    _python("import sys, torch\n" + make + textwrap.dedent(f"""\
         from hermetic import PackageExporter
         torch.manual_seed(0)
-        config = GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64)
-        model = GPT2LMHeadModel(config).eval()
+        model = Model(config).eval()
         with torch.no_grad():
-            torch.save(model(torch.arange(10).unsqueeze(0)).logits, "expected.pt")
+            torch.save(model(torch.arange(10).unsqueeze(0)).{output}, "expected.pt")
         stdlib = sorted(sys.stdlib_module_names)
-        with PackageExporter("gpt2.pt") as exporter:
+        with PackageExporter("model.pt") as exporter:
             exporter.intern("transformers.**")
             exporter.extern(["torch.**", "numpy.**", "safetensors.**", "huggingface_hub.**",
                              "tokenizers.**", "packaging.**", "regex.**", "yaml.**",
@@ -91,14 +101,14 @@ def test_transformers_gpt2_interned_loads_and_matches(tmp_path):
             exporter.save_pickle("model", "model.pkl", model)
         print("exported")
         """), tmp_path)
-    result = _python(textwrap.dedent("""\
+    result = _python(textwrap.dedent(f"""\
         import torch
         from hermetic import PackageImporter
-        importer = PackageImporter("gpt2.pt", real_files=["transformers"],
+        importer = PackageImporter("model.pt", real_files=["transformers"],
                                    expose=["transformers"])
         model = importer.load_pickle("model", "model.pkl")
         with torch.no_grad():
-            logits = model(torch.arange(10).unsqueeze(0)).logits
-        print(torch.allclose(logits, torch.load("expected.pt")))
+            out = model(torch.arange(10).unsqueeze(0)).{output}
+        print(torch.allclose(out, torch.load("expected.pt")))
         """), tmp_path, library="transformers")
     assert result == "True"
