@@ -86,4 +86,4 @@ def test_version_is_pyprojects_and_the_package_is_typed():
 
     pyproject = (STUB.parents[2] / "pyproject.toml").read_text()
     assert hermetic.__version__ == re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1)
-    assert (STUB.parent / "py.typed").is_file()
+    assert (pathlib.Path(hermetic.__file__).parent / "py.typed").is_file()

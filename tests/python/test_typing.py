@@ -13,8 +13,17 @@ SCRIPT = ROOT / "examples" / "typed" / "user_script.py"
 
 
 def _env():
-    return dict(os.environ, MYPYPATH=str(ROOT / "python"),
-                PYTHONPATH=os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")]))
+    # The hermetic under test (the installed wheel in CI, the source tree
+    # with its built _core otherwise), for mypy and the script alike.
+    import hermetic
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(hermetic.__file__)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    # mypy finds an installed package through its py.typed and refuses
+    # site-packages on MYPYPATH; the source tree needs MYPYPATH.
+    if os.path.basename(here) not in ("site-packages", "dist-packages"):
+        env["MYPYPATH"] = here
+    return env
 
 
 def test_mypy_strict_accepts_the_user_script_and_rejects_a_wrong_call(tmp_path):
