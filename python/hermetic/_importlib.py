@@ -15,6 +15,17 @@ def normalize_line_endings(source):
     return source.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
+def source_module(record):
+    """The module a record is the source of ("a/b.py" -> "a.b",
+    "a/b/__init__.py" -> "a.b"), or None for any other record."""
+    if not record.endswith(".py") or record.startswith(".data/"):
+        return None
+    path = record[: -len(".py")]
+    if path.endswith("/__init__"):
+        path = path[: -len("/__init__")]
+    return path.replace("/", ".")
+
+
 # The absolute name of a relative import: the import scanner's own rule, so
 # that packaged code and the exporter's dependency scan agree.
 # InvalidArgumentError (a ValueError) past the top-level package.

@@ -10,6 +10,7 @@ import os
 from typing import Optional, Union
 
 from . import _core
+from ._importlib import source_module
 from ._scan import ScanReport, scan
 
 __all__ = ["Package", "TensorMeta", "open"]
@@ -50,12 +51,9 @@ class Package:
     @property
     def modules(self) -> list[str]:
         """Packaged modules (interned sources and mock stubs), by name."""
-        names = []
-        for record in self.records:
-            if record.endswith(".py") and not record.startswith(".data/") and record != "_mock.py":
-                name = record[: -len(".py")].replace("/", ".")
-                names.append(name[: -len(".__init__")] if name.endswith(".__init__") else name)
-        return names
+        # _mock.py is the mocks' shared helper, not a module of the package.
+        return [name for name in map(source_module, self.records)
+                if name is not None and name != "_mock"]
 
     @property
     def externs(self) -> list[str]:

@@ -33,6 +33,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from . import _core
+from ._importlib import source_module
 from ._mangling import demangle, is_mangled
 from ._package_unpickler import python2_name
 from ._scan import SEVERITIES, _rank, archive_findings
@@ -101,15 +102,7 @@ class LoadPolicy:
 
 def _archive_modules(records: Iterable[str]) -> frozenset[str]:
     """Modules whose source the archive holds (mock stubs included)."""
-    modules = set()
-    for record in records:
-        if not record.endswith(".py") or record.startswith(".data/"):
-            continue
-        path = record[: -len(".py")]
-        if path.endswith("/__init__"):
-            path = path[: -len("/__init__")]
-        modules.add(path.replace("/", "."))
-    return frozenset(modules)
+    return frozenset(filter(None, map(source_module, records)))
 
 
 class PolicyCheck:
