@@ -474,7 +474,7 @@ class PackageImporter(Importer):
         exceptions raised by code the load runs (packaged or extern classes,
         their imports) propagate unchanged.
         """
-        record, data, scan = self._checked_pickle(package, resource)
+        record, data, scan = self._checked_pickle(self._zipfile_path(package, resource))
         if self._policy is not None:
             self._policy.check_pickle(record, scan)
         buffers = None
@@ -507,16 +507,19 @@ class PackageImporter(Importer):
         """
         from ._weights import WeightsUnpickler
 
-        record, data, scan = self._checked_pickle(package, resource)
+        # The record by name: resolving the package as load_pickle does
+        # would import it, running its __init__.
+        name = package if isinstance(package, str) else demangle(package.__name__)
+        record, data, scan = self._checked_pickle(
+            f"{name.replace('.', '/')}/{normalize_resource(resource)}")
         unpickler = WeightsUnpickler(
             self, io.BufferedReader(io.BytesIO(data)), map_location=map_location, record=record)
         unpickler.check(scan)
         return self._unpickle(unpickler, record, map_location)
 
-    def _checked_pickle(self, package, resource):
-        """(record, bytes, gate scan) of a pickle resource: its bytes passed
+    def _checked_pickle(self, record):
+        """(record, bytes, gate scan) of a pickle record: its bytes passed
         _core.check_pickle, else CorruptPickleError naming the record."""
-        record = self._zipfile_path(package, resource)
         data = self.zip_reader.get_record(record)
         try:
             scan = _core.check_pickle(data)

@@ -322,6 +322,22 @@ def test_load_weights_refuses_packaged_classes_without_importing_them(tmp_path):
     assert not marker.exists()
 
 
+def test_load_weights_never_imports_the_package_it_reads_from(tmp_path):
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "imported"
+    state = torch.nn.Linear(2, 2).state_dict()
+
+    def fill(exporter):
+        exporter.save_source_string("model", f"open({str(marker)!r}, 'w').close()\n",
+                                    is_package=True)
+        exporter.save_pickle("model", "sd.pkl", state)
+
+    path = package(tmp_path / "pkg.pt", fill)
+    loaded = hermetic.load_weights(str(path), "model", "sd.pkl")
+    assert all(torch.equal(loaded[k], state[k]) for k in state)
+    assert not marker.exists()
+
+
 def test_load_weights_takes_its_globals_from_the_host_not_the_archive(tmp_path):
     # The archive carries its own "collections"; a state_dict naming
     # collections.OrderedDict must get the host's class and run none of it.
