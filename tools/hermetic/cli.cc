@@ -109,4 +109,28 @@ std::string HumanSize(uint64_t bytes) {
   return buf;
 }
 
+std::vector<std::string> EnvironmentPins(std::string_view record) {
+  std::vector<std::string> pins;
+  while (!record.empty()) {
+    const size_t end = record.find('\n');
+    std::string_view line = record.substr(0, end);
+    record.remove_prefix(end == std::string_view::npos ? record.size()
+                                                       : end + 1);
+    // "extern <module> <distribution> <version>"; other lines say other
+    // things (python, platform, stdlib and unknown externs).
+    std::vector<std::string_view> fields;
+    for (size_t space; (space = line.find(' ')) != std::string_view::npos;) {
+      fields.push_back(line.substr(0, space));
+      line.remove_prefix(space + 1);
+    }
+    fields.push_back(line);
+    if (fields.size() == 4 && fields[0] == "extern") {
+      pins.push_back(EscapeName(fields[2]) + "==" + EscapeName(fields[3]));
+    }
+  }
+  std::sort(pins.begin(), pins.end());
+  pins.erase(std::unique(pins.begin(), pins.end()), pins.end());
+  return pins;
+}
+
 }  // namespace hermetic::cli

@@ -71,6 +71,11 @@ int Tensors(const std::vector<std::string>& args);
 int Tree(const std::vector<std::string>& args);
 int Requirements(const std::vector<std::string>& args);
 
+// The "distribution==version" pins of an environment record
+// (.data/hermetic/environment, docs/format.md section 10): sorted, unique,
+// escaped for the terminal.
+std::vector<std::string> EnvironmentPins(std::string_view record);
+
 }  // namespace hermetic::cli
 
 #endif  // HERMETIC_TOOLS_HERMETIC_CLI_H_

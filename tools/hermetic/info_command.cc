@@ -150,6 +150,7 @@ Result<Summary> Gather(const std::string& path) {
   if (std::optional<std::string> text =
           ReadText(*reader, ".data/hermetic/environment")) {
     Summary::Environment env;
+    env.pins = EnvironmentPins(*text);
     std::string_view rest = *text;
     while (!rest.empty()) {
       const size_t end = rest.find('\n');
@@ -159,22 +160,8 @@ Result<Summary> Gather(const std::string& path) {
         env.python = EscapeName(line.substr(7));
       } else if (line.starts_with("platform ")) {
         env.platform = EscapeName(line.substr(9));
-      } else if (line.starts_with("extern ")) {
-        // "extern <module> <distribution> <version>"
-        std::string_view fields = line.substr(7);
-        const size_t a = fields.find(' ');
-        const size_t b =
-            a == std::string_view::npos ? a : fields.find(' ', a + 1);
-        if (b != std::string_view::npos &&
-            fields.find(' ', b + 1) == std::string_view::npos) {
-          env.pins.push_back(EscapeName(fields.substr(a + 1, b - a - 1)) +
-                             "==" + EscapeName(fields.substr(b + 1)));
-        }
       }
     }
-    std::sort(env.pins.begin(), env.pins.end());
-    env.pins.erase(std::unique(env.pins.begin(), env.pins.end()),
-                   env.pins.end());
     info.environment = std::move(env);
   }
   if (reader->Find(kManifestRecord) != nullptr) {

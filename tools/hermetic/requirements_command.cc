@@ -2,7 +2,6 @@
 // came from, as a pip requirements file, read from the environment record
 // (.data/hermetic/environment, docs/format.md section 10).
 #include <cstdio>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,25 +34,8 @@ int Requirements(const std::vector<std::string>& args) {
     }
     return Fail(record.status());
   }
-  // "extern <module> <distribution> <version>"; other lines say other
-  // things (python, platform, stdlib and unknown externs).
-  std::set<std::string> pins;
-  std::string_view text(reinterpret_cast<const char*>(record->data()),
-                        record->size());
-  while (!text.empty()) {
-    const size_t end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    std::vector<std::string_view> fields;
-    for (size_t space; (space = line.find(' ')) != std::string_view::npos;) {
-      fields.push_back(line.substr(0, space));
-      line.remove_prefix(space + 1);
-    }
-    fields.push_back(line);
-    if (fields.size() == 4 && fields[0] == "extern") {
-      pins.insert(EscapeName(fields[2]) + "==" + EscapeName(fields[3]));
-    }
-  }
+  const std::vector<std::string> pins = EnvironmentPins(std::string_view(
+      reinterpret_cast<const char*>(record->data()), record->size()));
   std::string out;
   if (a->Has("--json")) {
     out = "{\"requirements\": [";
