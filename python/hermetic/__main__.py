@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import sysconfig
+from typing import Optional, Sequence
 
 
 def _find_cli():
@@ -26,7 +27,7 @@ def _find_cli():
     return shutil.which("hermetic")
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     cli = _find_cli()
     if cli is None:

@@ -10,7 +10,7 @@ characters, and fails on a node that is not iterable). An unknown node is
 the core graph's one error: InvalidArgumentError, a ValueError as in torch.
 """
 
-from typing import Hashable, Iterator
+from typing import Any, Dict, Hashable, Iterator, List, Set, Tuple
 
 from . import _core
 
@@ -57,7 +57,7 @@ class DiGraph:
         result._node = dict(zip(names, attributes))
         return result
 
-    def add_node(self, n: Hashable, **kwargs) -> None:
+    def add_node(self, n: Hashable, **kwargs: Any) -> None:
         """Adds n if new, then merges kwargs into its attributes."""
         attrs = self._node.get(n)
         if attrs is None:
@@ -78,7 +78,7 @@ class DiGraph:
         return iter(self._nodes_of(self._graph.predecessors(self._name(n))))
 
     @property
-    def edges(self) -> Iterator[tuple]:
+    def edges(self) -> Iterator[Tuple[Hashable, Hashable]]:
         """(u, v) pairs in node order, then successor order."""
         edges = self._graph.edges()
         if self._objects:
@@ -87,7 +87,7 @@ class DiGraph:
         return iter(edges)
 
     @property
-    def nodes(self) -> dict:
+    def nodes(self) -> Dict[Hashable, Dict[str, Any]]:
         """Node name -> attribute dict, in insertion order."""
         return self._node
 
@@ -97,18 +97,18 @@ class DiGraph:
     def __len__(self) -> int:
         return len(self._node)
 
-    def __contains__(self, n) -> bool:
+    def __contains__(self, n: object) -> bool:
         try:
             return n in self._node
         except TypeError:
             return False
 
-    def forward_transitive_closure(self, src: Hashable) -> set:
+    def forward_transitive_closure(self, src: Hashable) -> Set[Hashable]:
         """Every node reachable from src, including src."""
         reached = self._graph.forward_transitive_closure(self._name(src))
         return {src, *self._nodes_of(reached)}
 
-    def backward_transitive_closure(self, src: Hashable) -> set:
+    def backward_transitive_closure(self, src: Hashable) -> Set[Hashable]:
         """Every node from which src is reachable, including src."""
         reached = self._graph.backward_transitive_closure(self._name(src))
         return {src, *self._nodes_of(reached)}
@@ -117,7 +117,7 @@ class DiGraph:
         """DOT text of the subgraph of all paths from src to dst."""
         return self._labelled(self._graph.all_paths_dot(self._name(src), self._name(dst)))
 
-    def first_path(self, dst: Hashable) -> list:
+    def first_path(self, dst: Hashable) -> List[Hashable]:
         """A path root -> dst that always follows the earliest-added
         predecessor."""
         return self._nodes_of(self._graph.first_path(self._name(dst)))

@@ -40,7 +40,7 @@ class Package:
     only. Use as a context manager, or close()."""
 
     def __init__(self, path: Union[str, os.PathLike[str]]):
-        self.path = os.fspath(path)
+        self.path: str = os.fspath(path)
         self._reader = _core.ArchiveReader(self.path)
         self.records: list[str] = self._reader.records()
 

@@ -88,7 +88,7 @@ class LoadPolicy:
     refuse: str | None = "high"
     accept: Sequence[str] = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for field in ("allowed_globals", "allowed_externs", "accept"):
             value = getattr(self, field)
             if isinstance(value, str):

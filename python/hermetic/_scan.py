@@ -16,6 +16,7 @@ import importlib.util
 import marshal
 import os
 import sys
+from typing import Sequence, Union
 
 from . import _bytecode, _bytecode_cache, _core
 from .errors import HermeticError
@@ -26,7 +27,7 @@ __all__ = ["SEVERITIES", "Finding", "ScanReport", "scan"]
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
-def _rank(severity):
+def _rank(severity: str) -> int:
     try:
         return SEVERITIES.index(severity)
     except ValueError:
@@ -67,7 +68,8 @@ class ScanReport:
         return not self.at_least("medium")
 
 
-def scan(path, *, allowed_globals=()) -> ScanReport:
+def scan(path: Union[str, "os.PathLike[str]"], *,
+         allowed_globals: Sequence[str] = ()) -> ScanReport:
     """Scans the archive (or unzipped package folder) at `path` without
     importing, unpickling or running anything in it. `allowed_globals` adds
     data constructors ("module.name" or "module.*") to the default list."""

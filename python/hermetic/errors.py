@@ -6,6 +6,7 @@ unwritable target, as with the standard library.
 """
 
 import pickle
+from typing import Optional
 
 
 class HermeticError(Exception):
@@ -66,7 +67,8 @@ class UnsafePackageError(HermeticError, pickle.UnpicklingError):
     finding refused) and ``rule`` (the policy or scan rule id) say what.
     """
 
-    def __init__(self, message, *, record=None, subject=None, rule=None):
+    def __init__(self, message: str, *, record: Optional[str] = None,
+                 subject: Optional[str] = None, rule: Optional[str] = None):
         super().__init__(message)
         self.record = record
         self.subject = subject

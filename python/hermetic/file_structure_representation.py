@@ -4,6 +4,8 @@
 compare against it keep working.
 """
 
+from typing import Dict
+
 from .glob_group import GlobGroup
 
 __all__ = ["Directory"]
@@ -21,12 +23,12 @@ class Directory:
     Built by PackageImporter.file_structure().
     """
 
-    def __init__(self, name, is_dir):
+    def __init__(self, name: str, is_dir: bool):
         self.name = name
         self.is_dir = is_dir
-        self.children = {}
+        self.children: Dict[str, Directory] = {}
 
-    def _add_file(self, file_path):
+    def _add_file(self, file_path: str) -> None:
         *folders, file_name = file_path.split("/")
         node = self
         for folder in folders:
@@ -36,7 +38,7 @@ class Directory:
             node = child
         node.children[file_name] = Directory(file_name, False)
 
-    def has_file(self, filename):
+    def has_file(self, filename: str) -> bool:
         """Whether the '/'-separated path names a file or a folder below."""
         node = self
         for part in filename.split("/"):
@@ -45,7 +47,7 @@ class Directory:
                 return False
         return True
 
-    def __str__(self):
+    def __str__(self) -> str:
         lines = []
         self._draw(lines, "", _ROOT)
         return "".join(lines)

@@ -4,7 +4,7 @@ Matching runs in C++ (_core.GlobGroup); this wrapper keeps the patterns as the
 user gave them because str()/repr() and error messages show them raw.
 """
 
-from typing import Iterable, Union
+from typing import Iterable, List, Union
 
 from . import _core
 
@@ -13,7 +13,7 @@ GlobPattern = Union[str, Iterable[str]]
 __all__ = ["GlobGroup", "GlobPattern"]
 
 
-def _as_list(pattern: GlobPattern) -> list:
+def _as_list(pattern: GlobPattern) -> List[str]:
     if isinstance(pattern, str):
         return [pattern]
     return list(pattern)
@@ -32,8 +32,8 @@ class GlobGroup:
                  separator: str = "."):
         self._include_arg = include
         self._exclude_arg = exclude
-        self.include = _as_list(include)
-        self.exclude = _as_list(exclude)
+        self.include: List[str] = _as_list(include)
+        self.exclude: List[str] = _as_list(exclude)
         self.separator = separator
         self._group = _core.GlobGroup(self.include, self.exclude, separator)
 

@@ -11,6 +11,8 @@ import importlib
 import logging
 import pickle
 from abc import ABC, abstractmethod
+from types import ModuleType
+from typing import Any, Dict, Optional, Tuple
 
 from ._mangling import demangle, get_mangle_prefix, is_mangled
 
@@ -22,7 +24,7 @@ __all__ = [
     "sys_importer",
 ]
 
-_log = logging.getLogger(__name__)
+_log: logging.Logger = logging.getLogger(__name__)
 
 
 class ObjNotFoundError(Exception):
@@ -72,13 +74,13 @@ class Importer(ABC):
     get_name raises ObjNotFoundError or ObjMismatchError.
     """
 
-    modules: dict
+    modules: Dict[str, ModuleType]
 
     @abstractmethod
-    def import_module(self, module_name):
+    def import_module(self, module_name: str) -> ModuleType:
         """Same contract as importlib.import_module."""
 
-    def get_name(self, obj, name=None):
+    def get_name(self, obj: Any, name: Optional[str] = None) -> Tuple[str, str]:
         """(module name, qualified name) under which this environment finds obj.
 
         name: overrides the object's own __qualname__/__name__ (for
@@ -115,7 +117,7 @@ class Importer(ABC):
             f"{obj_importer} before {found_importer}."
         )
 
-    def whichmodule(self, obj, name):
+    def whichmodule(self, obj: Any, name: str) -> str:
         """Name of the module obj belongs to: its __module__, else the first of
         self.modules that holds it under `name`, else "__main__".
         (Unlike pickle.whichmodule it never searches sys.modules.)"""
@@ -137,10 +139,10 @@ class Importer(ABC):
 class _SysImporter(Importer):
     """The running Python's own import system."""
 
-    def import_module(self, module_name):
+    def import_module(self, module_name: str) -> ModuleType:
         return importlib.import_module(module_name)
 
-    def whichmodule(self, obj, name):
+    def whichmodule(self, obj: Any, name: str) -> str:
         # __module__ first: newer pickle.whichmodule imports candidate names,
         # which fails on mangled ones.
         module_name = getattr(obj, "__module__", None)
@@ -149,7 +151,7 @@ class _SysImporter(Importer):
         return pickle.whichmodule(obj, name)
 
 
-sys_importer = _SysImporter()
+sys_importer: Importer = _SysImporter()
 
 
 def _is_placeholder_package(module):
@@ -168,10 +170,10 @@ def _is_placeholder_package(module):
 class OrderedImporter(Importer):
     """Tries several importers in order; the first that succeeds wins."""
 
-    def __init__(self, *importers):
+    def __init__(self, *importers: Importer):
         self._importers = list(importers)
 
-    def import_module(self, module_name):
+    def import_module(self, module_name: str) -> ModuleType:
         last_error = None
         for importer in self._importers:
             if not isinstance(importer, Importer):
@@ -190,7 +192,7 @@ class OrderedImporter(Importer):
             raise last_error
         raise ModuleNotFoundError(module_name)
 
-    def get_name(self, obj, name=None):
+    def get_name(self, obj: Any, name: Optional[str] = None) -> Tuple[str, str]:
         for importer in self._importers:
             try:
                 return importer.get_name(obj, name)
@@ -206,7 +208,7 @@ class OrderedImporter(Importer):
             f"Could not find obj {obj} and name {name} in any of the importers {self._importers}"
         )
 
-    def whichmodule(self, obj, name):
+    def whichmodule(self, obj: Any, name: str) -> str:
         for importer in self._importers:
             module_name = importer.whichmodule(obj, name)
             if module_name != "__main__":

@@ -18,7 +18,8 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from types import TracebackType
+from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
 from . import _core, _manifest
 from ._bytecode import write_bytecode
@@ -80,17 +81,19 @@ class RemovableHandle:
 
     _ids = itertools.count()
 
-    def __init__(self, hooks: dict):
+    def __init__(self, hooks: Dict[int, ActionHook]):
         self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
+        self.id: int = next(RemovableHandle._ids)
 
     def remove(self) -> None:
         self._hooks.pop(self.id, None)
 
-    def __enter__(self):
+    def __enter__(self) -> "RemovableHandle":
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback):
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc_value: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> None:
         self.remove()
 
 
@@ -131,16 +134,17 @@ class PackageExporter:
 
     importer: Importer
 
-    def __init__(self, f: Union[str, os.PathLike, io.IOBase],
+    def __init__(self, f: Union[str, "os.PathLike[str]", io.IOBase],
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
                  debug: bool = False, *, manifest: bool = False,
-                 reproducible: bool = False, sign_with=None, bytecode: bool = False,
+                 reproducible: bool = False, sign_with: Union[None, str, "os.PathLike[str]", bytes] = None, bytecode: bool = False,
                  environment: bool = False):
         self.debug = debug
         self._environment = environment
         # Compile interned modules read from files into .data/bytecode/
         # records (see _bytecode); importers run them only if trusted.
         self._bytecode = bytecode
+        self.buffer: Optional[io.IOBase]
         if isinstance(f, (str, os.PathLike)):
             target = os.fspath(f)
             self.buffer = None
@@ -161,11 +165,11 @@ class PackageExporter:
                 "importer arg should be an Importer or a sequence of Importers, "
                 f"got {type(importer)} instead.")
 
-        self.patterns: dict = {}
-        self.serialized_reduces: dict = {}
-        self._extern_hooks: dict = {}
-        self._mock_hooks: dict = {}
-        self._intern_hooks: dict = {}
+        self.patterns: Dict[GlobGroup, _PatternInfo] = {}
+        self.serialized_reduces: Dict[int, Any] = {}
+        self._extern_hooks: Dict[int, ActionHook] = {}
+        self._mock_hooks: Dict[int, ActionHook] = {}
+        self._intern_hooks: Dict[int, ActionHook] = {}
         self._hooks_by_action = {
             _ModuleProviderAction.EXTERN: self._extern_hooks,
             _ModuleProviderAction.MOCK: self._mock_hooks,
@@ -316,7 +320,7 @@ class PackageExporter:
         return self._register(self._intern_hooks, hook)
 
     @staticmethod
-    def _register(hooks: dict, hook: ActionHook) -> RemovableHandle:
+    def _register(hooks: Dict[int, ActionHook], hook: ActionHook) -> RemovableHandle:
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
         return handle
@@ -349,20 +353,20 @@ class PackageExporter:
         """DOT text of the subgraph of every path from src to dst."""
         return DiGraph._from_core(self._engine.graph()).all_paths(src, dst)
 
-    def get_rdeps(self, module_name: str) -> list:
+    def get_rdeps(self, module_name: str) -> List[str]:
         """The nodes that directly depend on `module_name`."""
         return self._engine.rdeps(module_name)
 
-    def externed_modules(self) -> list:
+    def externed_modules(self) -> List[str]:
         return self._engine.modules_with_action(_ModuleProviderAction.EXTERN)
 
-    def interned_modules(self) -> list:
+    def interned_modules(self) -> List[str]:
         return self._engine.modules_with_action(_ModuleProviderAction.INTERN)
 
-    def mocked_modules(self) -> list:
+    def mocked_modules(self) -> List[str]:
         return self._engine.modules_with_action(_ModuleProviderAction.MOCK)
 
-    def denied_modules(self) -> list:
+    def denied_modules(self) -> List[str]:
         return self._engine.modules_with_action(_ModuleProviderAction.DENY)
 
     # -- closing ------------------------------------------------------------
@@ -456,7 +460,9 @@ class PackageExporter:
     def __enter__(self) -> "PackageExporter":
         return self
 
-    def __exit__(self, exc_type, exc_value, traceback) -> None:
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc_value: Optional[BaseException],
+                 traceback: Optional[TracebackType]) -> None:
         if exc_type is not None:
             # Unlike torch, which finalises a half-written archive, leave
             # nothing behind.

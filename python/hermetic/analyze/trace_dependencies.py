@@ -1,13 +1,13 @@
 """Find the modules a callable uses by running it."""
 
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, List, Tuple
 
 __all__ = ["trace_dependencies"]
 
 
 def trace_dependencies(callable: Callable[..., Any],
-                       inputs: Iterable[tuple]) -> list:
+                       inputs: Iterable[Tuple[Any, ...]]) -> List[str]:
     """Calls `callable(*args)` for each args tuple of `inputs` and returns the
     `__module__` of every Python function called meanwhile (unordered).
 
