@@ -74,7 +74,8 @@ class Importer(ABC):
     get_name raises ObjNotFoundError or ObjMismatchError.
     """
 
-    modules: Dict[str, ModuleType]
+    # Name -> module; a PackageImporter's also holds itself, as torch's does.
+    modules: Dict[str, Any]
 
     @abstractmethod
     def import_module(self, module_name: str) -> ModuleType:

@@ -326,7 +326,7 @@ class PackageExporter:
         return handle
 
     @property
-    def script_module_serializer(self):
+    def script_module_serializer(self) -> Any:
         # torch.jit.ScriptModule.__reduce_package__ asks for this.
         raise UnsupportedError(
             "hermetic cannot package TorchScript modules; save the eager "

@@ -25,11 +25,12 @@ import inspect
 import io
 import linecache
 import os
+import pickle
 import sys
 import tokenize
 import types
 import weakref
-from typing import Any, BinaryIO, Callable, Optional, Sequence, Union
+from typing import Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 try:
     from importlib.resources.abc import Traversable, TraversableResources
@@ -81,9 +82,9 @@ class _PackageNode:
 
     __slots__ = ("source_file", "children")
 
-    def __init__(self, source_file=None):
-        self.source_file = source_file
-        self.children = {}
+    def __init__(self, source_file: Optional[str] = None):
+        self.source_file: Optional[str] = source_file
+        self.children: Dict[str, Union[_PackageNode, _ModuleNode, _ExternNode]] = {}
 
 
 class _ModuleNode:
@@ -373,22 +374,22 @@ class PackageImporter(Importer):
         if reader.has_record(_environment.RECORD):
             _environment.check(_utf8_record(reader, _environment.RECORD), filename,
                                strict=strict)
-        self.root = _build_module_tree(extern_modules, reader.get_all_records())
+        self.root: _PackageNode = _build_module_tree(extern_modules, reader.get_all_records())
 
         self.filename = filename
-        self.zip_reader = reader
+        self.zip_reader: RecordReader = reader
         # Hex of the trusted key that signed the archive (trusted_keys only).
         self.trusted_signer = trusted_signer
         # The C++ reader itself, for the tensor and out-of-band buffer glue.
         self._reader = reader.archive
-        self.extern_modules = extern_modules
-        self.modules = {"torch_package_importer": self}
+        self.extern_modules: List[str] = extern_modules
+        self.modules: Dict[str, Any] = {"torch_package_importer": self}
         # (package, name, level) -> absolute name, for relative imports.
         self._relative_names = {}
-        self.patched_builtins = dict(builtins.__dict__)
+        self.patched_builtins: Dict[str, Any] = dict(builtins.__dict__)
         self.patched_builtins["__import__"] = self.__import__
-        self.storage_context = None
-        self.last_map_location = None
+        self.storage_context: Any = None
+        self.last_map_location: Any = None
         self._mangler = PackageMangler()
         # Mangled name -> module, of what this importer put in sys.modules.
         # The prefix itself is registered as a bare package so that
@@ -410,7 +411,7 @@ class PackageImporter(Importer):
         self._file_roots = {}
         self._module_code = ModuleCode(reader, bytecode_runs)
 
-    def Unpickler(self, *args, **kwargs):  # noqa: N802 (torch's attribute name)
+    def Unpickler(self, *args: Any, **kwargs: Any) -> pickle.Unpickler:  # noqa: N802 (torch's name)
         return PackageUnpickler(self, *args, **kwargs)
 
     def close(self) -> None:
@@ -606,7 +607,9 @@ class PackageImporter(Importer):
     # ------------------------------------------------------------------
     # Import machinery (the shape of importlib._bootstrap)
 
-    def __import__(self, name, globals=None, locals=None, fromlist=(), level=0):
+    def __import__(self, name: str, globals: Optional[Mapping[str, Any]] = None,
+                   locals: Optional[Mapping[str, Any]] = None,
+                   fromlist: Sequence[str] = (), level: int = 0) -> types.ModuleType:
         # Packaged code mostly imports modules that are loaded already;
         # answer those without the full protocol below, which would return
         # the same modules.
