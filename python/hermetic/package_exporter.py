@@ -106,9 +106,9 @@ class PackageExporter:
 
     Source added to the package is scanned for imports (``dependencies=True``)
     and each imported module gets the action of the first matching pattern
-    (:meth:`intern`, :meth:`extern`, :meth:`mock`, :meth:`deny`); the
+    (``intern``, ``extern``, ``mock``, ``deny``); the
     standard library and torch are always extern. Everything is checked and
-    written at :meth:`close` (or the end of a ``with`` block). A path target
+    written at ``close()`` (or the end of a ``with`` block). A path target
     is replaced atomically: if exporting fails, no partial archive is left
     and an existing file at the path is untouched.
 

@@ -80,7 +80,6 @@ def matches(expected, actual):
 # test's process, as it would in the reader's.
 _INTERPRETER = """
 import contextlib, io, json, sys, traceback
-sys.path.insert(0, "")
 namespace = {"__name__": "__main__"}
 for line in sys.stdin:
     out, error = io.StringIO(), None
@@ -169,6 +168,30 @@ def test_steps_pair_code_with_its_output():
         ("file", "f.py", "print(3)\n", None),
         ("console", None, "echo hi\ntrue", "hi\n"),
     ]
+
+
+def test_cli_reference_has_every_command_with_its_help():
+    """The hook that writes docs/cli.md's reference at build time."""
+    pytest.importorskip("mkdocs")
+    if not CLI:
+        pytest.skip("the hermetic CLI is not built ($HERMETIC_CLI)")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "scripts" / "mkdocs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    top = subprocess.run([CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    names = hooks.commands(top)
+    assert {"info", "ls", "scan", "verify"} <= set(names)
+    page = hooks.reference(CLI)
+    for name in names:
+        usage = subprocess.run([CLI, name, "--help"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()[0]
+        assert f"### hermetic {name}\n" in page and usage in page
+    # The exit codes every command's help repeats are shown once.
+    assert page.count("\nExit codes:\n") == 1
+    marked = hooks.on_page_markdown(f"# CLI\n{hooks.MARKER}\n", None, None, None)
+    assert marked.startswith("# CLI\n### hermetic\n")
 
 
 if __name__ == "__main__":
