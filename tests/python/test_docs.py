@@ -2,16 +2,18 @@
 in a copy of examples/tutorial, and print what the page shows.
 
 - a `python` block runs in one interpreter shared by all of them (a
-  process started in that folder, as a reader typing them in would); the `text` block right after it is its
-  exact stdout, and a block with none must print nothing;
+  process started in that folder, as a reader typing them in would); the
+  `text` block right after it is its exact stdout, and a block with none
+  must print nothing;
 - a `python title="F"` block is written to the file F;
 - a `console` block runs in bash: `$ ` lines are the commands (`python` is
   this interpreter, `hermetic` the CLI under test), the other lines their
   stdout, and every command must succeed.
 
 In expected output, a line "..." stands for any lines and "..." inside a
-line for any text; trailing blank lines are ignored. `python tests/python/test_docs.py` prints what each block
-prints now, to update the page after a deliberate change.
+line for any text; trailing blank lines are ignored.
+`python tests/python/test_docs.py` prints what each block prints now, to
+update the page after a deliberate change.
 """
 
 import json
