@@ -10,7 +10,7 @@ import numpy
 import pytest
 
 import hermetic
-from hermetic import PackageExporter, PackageImporter, TorchIncompatibleWarning
+from hermetic import PackageExporter, PackageImporter, TorchIncompatibleWarning, _manifest
 
 torch_package = pytest.importorskip("torch.package")
 
@@ -55,16 +55,21 @@ def test_each_exporter_warns_for_itself(tmp_path, module):
     assert len(_export(tmp_path / "b.pt", out_of_band=True)) == 1
 
 
-@pytest.mark.parametrize("options, out_of_band, obj", [
-    ({}, False, None),
-    ({"bytecode": True}, False, None),
-    ({"manifest": True, "reproducible": True}, False, None),
-    ({"environment": True}, False, None),
+@pytest.mark.parametrize("options, out_of_band, obj, hermetic_record", [
+    ({}, False, None, None),
+    ({"bytecode": True}, False, None, ".data/bytecode/"),
+    ({"manifest": True, "reproducible": True}, False, None, ".data/hermetic/manifest"),
+    ({"environment": True}, False, None, ".data/hermetic/environment"),
+    ({"sign_with": "a new key"}, False, None, ".data/hermetic/signature"),
     # Protocol 5 with no buffer handed out of band: torch's unpickler reads it.
-    ({}, True, {"n": [1, 2, 3]}),
-], ids=["plain", "bytecode", "manifest", "environment", "out-of-band-without-buffers"])
-def test_options_torch_reads_do_not_warn(tmp_path, module, options, out_of_band, obj):
+    ({}, True, {"n": [1, 2, 3]}, None),
+], ids=["plain", "bytecode", "manifest", "environment", "signed",
+        "out-of-band-without-buffers"])
+def test_options_torch_reads_do_not_warn(tmp_path, module, options, out_of_band, obj,
+                                         hermetic_record):
     path = tmp_path / "ok.pt"
+    if "sign_with" in options:
+        options = dict(options, sign_with=_manifest.generate_key()[0])
     assert _export(path, options, out_of_band=out_of_band, obj=obj) == []
     theirs = torch_package.PackageImporter(str(path))
     ours = PackageImporter(path)
@@ -72,9 +77,9 @@ def test_options_torch_reads_do_not_warn(tmp_path, module, options, out_of_band,
         assert importer.import_module("mod").VALUE == 7
         loaded = importer.load_pickle("res", "obj0.pkl")
         assert loaded["n"] == (obj or {"n": 1})["n"]
-    if options.get("bytecode"):
-        # The option did write bytecode, which torch.package skipped.
-        assert any(r.startswith(".data/bytecode/") for r in hermetic.open(path).records)
+    if hermetic_record:
+        # The option did write its record, which torch.package passed over.
+        assert any(r.startswith(hermetic_record) for r in hermetic.open(path).records)
 
 
 def test_warning_is_exported_and_a_user_warning():
