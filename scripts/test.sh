@@ -6,7 +6,8 @@
 # (examples/cpp/check.sh), then a fuzz smoke: every fuzz target built with
 # clang (ASan + UBSan) and run for HERMETIC_FUZZ_SECONDS (default 60; 0 skips
 # it) on a temporary copy of its corpus and regressions, failing on any
-# finding. Slow tests run only with HERMETIC_SLOW=1.
+# finding. The docs site is built into build/site (mkdocs --strict) between
+# the Python tests and the C++ library. Slow tests run only with HERMETIC_SLOW=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -39,8 +40,11 @@ cd "$root/tests/python"
 HERMETIC_CLI="$(command -v hermetic || true)" python3 -m pytest -q -p no:cacheprovider \
   ${HERMETIC_SLOW:+-m "slow or not slow"} .
 
-echo "== C++ library (installed from build/ci; examples/cpp built and run against it)"
+echo "== Docs (mkdocs.yml; the CLI reference is the installed hermetic's --help)"
 cd "$root"
+NO_MKDOCS_2_WARNING=1 HERMETIC_CLI="$(command -v hermetic)" python3 -m mkdocs build --strict --quiet
+
+echo "== C++ library (installed from build/ci; examples/cpp built and run against it)"
 bash examples/cpp/check.sh build/ci
 
 fuzz_seconds=${HERMETIC_FUZZ_SECONDS:-60}

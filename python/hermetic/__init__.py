@@ -12,6 +12,7 @@ from typing import Any
 from ._core import __version__
 from .analyze.is_from_package import is_from_package
 from .errors import CorruptArchiveError, HermeticError, UnsafePackageError
+from .errors import TorchIncompatibleWarning
 from .file_structure_representation import Directory
 from .glob_group import GlobGroup
 from .importer import (
@@ -55,6 +56,7 @@ __all__ = [
     "PackagingError",
     "ScanReport",
     "TensorMeta",
+    "TorchIncompatibleWarning",
     "UnsafePackageError",
     "is_from_package",
     "load_weights",

@@ -11,8 +11,14 @@ back as zero-copy views of the mapped archive.
 from __future__ import annotations
 
 import pickle
+import warnings
+import weakref
 
-from .errors import StateError, UnsupportedError
+from .errors import StateError, TorchIncompatibleWarning, UnsupportedError
+
+# Exporters that have already said their archive is unreadable by
+# torch.package: one warning per exporter, however many pickles follow.
+_warned_exporters: "weakref.WeakSet" = weakref.WeakSet()
 
 
 def record_view(reader, record_map, name: str) -> memoryview:
@@ -55,6 +61,20 @@ class BufferWriter:
         """Ends the pickle's buffers; returns how many were written."""
         self._finished = True
         return self._count
+
+
+def warn_torch_unreadable(exporter, package: str, resource: str) -> None:
+    """Warns, once per exporter, that `package`/`resource` holds out-of-band
+    buffers: torch.package's unpickler is given no buffers, so it cannot
+    load that pickle (a protocol-5 pickle without them loads there)."""
+    if exporter in _warned_exporters:
+        return
+    _warned_exporters.add(exporter)
+    warnings.warn(
+        f"save_pickle({package!r}, {resource!r}, out_of_band=True) stored "
+        "buffers as separate records: torch.package cannot load this pickle "
+        "(hermetic can). Save it without out_of_band=True for an archive "
+        "torch.package reads.", TorchIncompatibleWarning, stacklevel=3)
 
 
 def load_buffers(importer, package: str,

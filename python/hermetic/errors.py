@@ -77,3 +77,9 @@ class UnsafePackageError(HermeticError, pickle.UnpicklingError):
 
 class InternalError(HermeticError, RuntimeError):
     """A bug in hermetic; please report it."""
+
+
+class TorchIncompatibleWarning(UserWarning):
+    """An export option made an archive that torch.package cannot load
+    (hermetic can). Issued once per exporter, by the first record it makes
+    unreadable there: today a pickle saved with out-of-band buffers."""

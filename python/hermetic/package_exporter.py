@@ -109,9 +109,9 @@ class PackageExporter:
 
     Source added to the package is scanned for imports (``dependencies=True``)
     and each imported module gets the action of the first matching pattern
-    (:meth:`intern`, :meth:`extern`, :meth:`mock`, :meth:`deny`); the
+    (``intern``, ``extern``, ``mock``, ``deny``); the
     standard library and torch are always extern. Everything is checked and
-    written at :meth:`close` (or the end of a ``with`` block). A path target
+    written at ``close()`` (or the end of a ``with`` block). A path target
     is replaced atomically: if exporting fails, no partial archive is left
     and an existing file at the path is untouched.
 
@@ -129,7 +129,8 @@ class PackageExporter:
     byte-identical to torch.package's for the same content.
     ``bytecode=True`` also writes compiled code of the interned modules read
     from files (``.data/bytecode/``, docs/format.md section 9), which importers run
-    only when they trust the archive; off by default.
+    only when they trust the archive; off by default. Hermetic only:
+    torch.package ignores these records and loads the modules from source.
     """
 
     importer: Importer
@@ -245,7 +246,9 @@ class PackageExporter:
         can be re-saved. With `dependencies`, the modules of the pickle's
         globals are added like imports. `out_of_band=True` pickles with
         protocol 5 and stores large buffers (e.g. array data) as separate
-        records.
+        records. **Hermetic only:** torch.package cannot load a pickle that
+        has such buffers; the first one an exporter writes issues a
+        `hermetic.TorchIncompatibleWarning`.
         """
         if pickle_protocol not in (3, 4):
             raise AssertionError(
@@ -258,7 +261,8 @@ class PackageExporter:
 
                 callback = _oob.BufferWriter(self, package, resource)
                 data = self._pickling.dumps(obj, 5, buffer_callback=callback)
-                callback.finish()
+                if callback.finish():
+                    _oob.warn_torch_unreadable(self, package, resource)
             else:
                 data = self._pickling.dumps(obj, pickle_protocol)
             self._engine.add_pickle(package, resource, data, dependencies)

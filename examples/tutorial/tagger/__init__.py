@@ -1,0 +1,4 @@
+"""tagger: a small text classifier, the model the tutorial packages
+(docs/tutorial.md)."""
+
+from .model import Tagger
