@@ -1,0 +1,237 @@
+"""TorchScript in packages, through torch's own serializer and reader.
+
+hermetic does not implement TorchScript. A ScriptModule's
+``__reduce_package__`` asks the exporter for ``script_module_serializer``;
+ours (ScriptModuleWriter) is torch's ``ScriptModuleSerializer`` writing into
+a ``PyTorchFileWriter`` over a temporary file. At close its records (the
+``.data/ts_code/`` tree and the storages only script modules hold) are copied
+into the archive under the names torch.package gives them. Tensor storages
+are shared with the pickles as in torch.package: once the first ScriptModule
+is seen, the serializer's storage context numbers every storage, the ones
+pickled before included (they keep their keys), so a tensor held by an eager
+module and a script module is one ``.data/<key>.storage`` record.
+
+Loading: the pickle names ``torch.jit._script.unpackage_script_module``,
+which wants a ``PyTorchFileReader`` as ``importer.zip_reader`` and a
+``DeserializationStorageContext``. The unpickler calls it with a view of the
+importer that has both (TorchScriptLoad): torch's reader is opened on the
+archive the first time a ScriptModule is unpickled, and the load's storages
+go both ways between hermetic's tensor loader and torch's context. From an
+unzipped folder the view carries the folder's reader, and torch raises its
+own error. Everything torch's reader parses bypasses hermetic's archive
+checks (docs/format.md, "TorchScript").
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+
+from ._directory_reader import DirectoryReader
+
+__all__ = ["RECORDS", "ScriptModuleWriter", "is_record", "is_unpackage_function"]
+
+# Where torch.package keeps what its TorchScript serializer writes.
+RECORDS = ".data/ts_code/"
+# The global a package's pickle names to load a ScriptModule.
+LOADER_MODULE = "torch.jit._script"
+LOADER_NAME = "unpackage_script_module"
+# Records of the serializer's file that hermetic's writer makes itself, for
+# the archive they end up in.
+_OWN_RECORDS = frozenset(("byteorder", ".data/serialization_id"))
+# torch.package's writer starts at this format version; the serializer may
+# need a later one, which its .data/version then says.
+_PACKAGE_VERSION = 6
+
+
+def is_record(name: str) -> bool:
+    """Whether record `name` is one of TorchScript's (torch parses it)."""
+    return name.startswith(RECORDS)
+
+
+def is_unpackage_function(func) -> bool:
+    module = sys.modules.get(LOADER_MODULE)
+    return module is not None and func is getattr(module, LOADER_NAME, None)
+
+
+def _gate_closed(hermetic_gate: bool) -> bool:
+    """torch.package refuses ScriptModules unless its module global is
+    False; lifting either that one or hermetic's own opens the gate."""
+    torch_exporter = sys.modules.get("torch.package.package_exporter")
+    torch_gate = getattr(torch_exporter, "_gate_torchscript_serialization", True)
+    return bool(hermetic_gate) and bool(torch_gate)
+
+
+class ScriptModuleWriter:
+    """The exporter's ``script_module_serializer``: torch's serializer over a
+    temporary torch archive, whose records close() copies into the package.
+
+    storage_key(untyped) gives the persistent-id key of a storage once this
+    writer exists, and whether a record for it was written already.
+    """
+
+    def __init__(self, exporter):
+        import torch
+
+        self._exporter = exporter
+        self._folder = tempfile.TemporaryDirectory(prefix="hermetic-ts-")
+        self._path = os.path.join(self._folder.name, "ts.pt")
+        self._writer = torch._C.PyTorchFileWriter(self._path)
+        self._writer.set_min_version(_PACKAGE_VERSION)
+        self._serializer = torch._C.ScriptModuleSerializer(self._writer)
+        self.storage_context = self._serializer.storage_context()
+        # The storages pickled so far keep their keys: the context numbers
+        # from 0 in first-seen order, as hermetic did.
+        seen = getattr(exporter, "_hermetic_storages", {})
+        for key, untyped in sorted(seen.values(), key=lambda entry: entry[0]):
+            got = self.storage_context.get_or_add_storage(untyped)
+            if got != key:
+                raise AssertionError(f"storage key {key} became {got} in torch's context")
+
+    def serialize(self, module, script_module_id: int) -> None:
+        self._serializer.serialize(module, script_module_id)
+
+    def storage_key(self, untyped) -> tuple[int, bool]:
+        written = self.storage_context.has_storage(untyped)
+        return self.storage_context.get_or_add_storage(untyped), written
+
+    def close(self, write_record) -> None:
+        """Finishes torch's archive and passes each of its records but
+        byteorder and the serialization id to write_record(name, data)."""
+        from . import _core
+
+        self._serializer.write_files()
+        self._writer.write_end_of_file()
+        # Dropping torch's writer closes its file.
+        del self._serializer, self._writer
+        reader = _core.ArchiveReader(self._path)
+        try:
+            for info in reader.record_infos():
+                name = info.name
+                if name in _OWN_RECORDS:
+                    continue
+                if name == ".data/version" and reader.read(name) == f"{_PACKAGE_VERSION}\n".encode():
+                    # hermetic's writer writes this one itself, in its place.
+                    continue
+                # torch deflates the code records; hermetic's writer stores
+                # every record as it is given.
+                write_record(name, reader.view(name) if info.method == 0 else reader.read(name))
+        finally:
+            reader.close()
+            self.discard()
+
+    def discard(self) -> None:
+        self._folder.cleanup()
+
+
+def script_module_serializer(exporter, hermetic_gate: bool) -> ScriptModuleWriter:
+    """The exporter's writer of TorchScript, made on first use."""
+    if _gate_closed(hermetic_gate):
+        raise Exception(  # noqa: TRY002 (the type torch.package raises here)
+            "Pickling a ScriptModule into a package is gated, as in torch.package: "
+            "set hermetic.package_exporter._gate_torchscript_serialization (or "
+            "torch.package.package_exporter's) to False to allow it")
+    writer = getattr(exporter, "_hermetic_torchscript", None)
+    if writer is None:
+        writer = exporter._hermetic_torchscript = ScriptModuleWriter(exporter)
+    return writer
+
+
+def close_exporter(exporter) -> None:
+    """Copies the TorchScript records into the archive, if any were made."""
+    writer = getattr(exporter, "_hermetic_torchscript", None)
+    if writer is not None:
+        writer.close(exporter._write_record)
+
+
+def abort_exporter(exporter) -> None:
+    writer = getattr(exporter, "_hermetic_torchscript", None)
+    if writer is not None:
+        writer.discard()
+
+
+# ------------------------------------------------------------------ loading
+
+
+def _torch_reader(importer):
+    """torch's reader of the importer's archive, opened once; for an
+    unzipped folder, hermetic's reader (torch then refuses it)."""
+    reader = getattr(importer, "_hermetic_torch_reader", None)
+    if reader is not None:
+        return reader
+    records = importer.zip_reader
+    if isinstance(records, DirectoryReader):
+        return records
+    import torch
+
+    source = getattr(records, "source", None)
+    if source is None:
+        source = importer.filename
+    if not isinstance(source, str):
+        # BytesIO over bytes shares them; other buffers are copied once.
+        source = io.BytesIO(source if isinstance(source, bytes) else bytes(source))
+    reader = importer._hermetic_torch_reader = torch._C.PyTorchFileReader(source)
+    return reader
+
+
+class TorchScriptLoad:
+    """What torch's ``unpackage_script_module`` reads from its importer,
+    for one load (one PackageUnpickler): ``zip_reader`` (torch's reader),
+    ``storage_context`` and ``last_map_location``."""
+
+    def __init__(self, unpickler):
+        import torch
+
+        self._torch = torch
+        self._unpickler = unpickler
+        self.zip_reader = _torch_reader(unpickler._importer)
+        self.storage_context = torch._C.DeserializationStorageContext()
+        self.last_map_location = unpickler._map_location
+        self._shared = set()
+        self._storage_keys = [
+            name[len(".data/"):-len(".storage")]
+            for name in unpickler._importer.zip_reader.get_all_records()
+            if name.startswith(".data/") and name.endswith(".storage")
+            and name.count("/") == 1]
+
+    def load(self, func, args):
+        self._share_loaded()
+        try:
+            return func(self, *args)
+        finally:
+            self._take_loaded()
+
+    def _share_loaded(self):
+        """Storages the pickle loaded, for torch's loader to reuse."""
+        torch = self._torch
+        context = self.storage_context
+        for key, untyped in self._unpickler.loaded_storages.items():
+            name = f"{key}.storage"
+            if name in self._shared:
+                continue
+            self._shared.add(name)
+            if not context.has_storage(name):
+                tensor = torch.empty(0, dtype=torch.uint8, device=untyped.device)
+                context.add_storage(name, tensor.set_(untyped))
+
+    def _take_loaded(self):
+        """Storages torch's loader read, for the rest of the pickle."""
+        loaded = self._unpickler.loaded_storages
+        context = self.storage_context
+        for key in self._storage_keys:
+            name = f"{key}.storage"
+            if name in self._shared or not context.has_storage(name):
+                continue
+            self._shared.add(name)
+            tensor = context.get_storage(name, self._torch.uint8)
+            loaded[int(key) if key.isdigit() else key] = tensor.untyped_storage()
+
+
+def load(unpickler, func, args):
+    """Calls torch's unpackage_script_module for a reduce_package id."""
+    state = getattr(unpickler, "_hermetic_torchscript", None)
+    if state is None:
+        state = unpickler._hermetic_torchscript = TorchScriptLoad(unpickler)
+    return state.load(func, args)
