@@ -333,3 +333,16 @@ def test_eager_tensors_stay_zero_copy(tmp_path):
     assert torch.equal(loaded["tensor"], tensor)
     address = loaded["tensor"].data_ptr()
     assert any(start <= address < end for start, end in mapped_ranges(path))
+
+
+@pytest.mark.parametrize("reader", ["hermetic", "torch"])
+def test_exporter_to_a_buffer_and_map_location(reader):
+    module = scripted()
+    buffer = io.BytesIO()
+    with hermetic.PackageExporter(buffer) as exporter:
+        exporter.save_pickle("model", "m.pkl", [module, module.scale])
+    buffer.seek(0)
+    loaded, scale = IMPLEMENTATIONS[reader].PackageImporter(buffer).load_pickle(
+        "model", "m.pkl", map_location="cpu")
+    assert torch.equal(loaded(X), module(X))
+    assert loaded.scale.data_ptr() == scale.data_ptr()
