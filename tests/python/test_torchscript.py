@@ -17,6 +17,10 @@ import hermetic  # noqa: E402
 from hermetic import LoadPolicy, UnsafePackageError  # noqa: E402
 from process_maps import mapped_ranges  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:`torch.jit.script` is deprecated:DeprecationWarning",
+    "ignore:TypedStorage is deprecated:UserWarning")
+
 IMPLEMENTATIONS = {"torch": torch.package, "hermetic": hermetic}
 # (writer, reader): both directions of interop, and hermetic alone.
 DIRECTIONS = [("hermetic", "torch"), ("torch", "hermetic"), ("hermetic", "hermetic")]
