@@ -61,6 +61,23 @@ class Sub(nn.Module):  # noqa: F811 (redefined on purpose)
 
 
 SecondSub = Sub
+
+
+@torch.jit.script
+class Offset:
+    def __init__(self, value: float):
+        self.value = value
+
+
+class WithObject(nn.Module):
+    """A script module holding a script object (a TorchScript class)."""
+
+    def __init__(self):
+        super().__init__()
+        self.offset = Offset(5.0)
+
+    def forward(self, x):
+        return x + self.offset.value
 X = torch.arange(6, dtype=torch.float32).reshape(2, 3)
 
 
@@ -111,6 +128,15 @@ def test_script_module_alone(tmp_path, writer, reader):
     assert any(name.startswith(".data/ts_code/code/__torch__/") for name in names)
     # weight, bias and scale: one storage record each.
     assert len(storages(path)) == 3
+
+
+@pytest.mark.parametrize("writer,reader", DIRECTIONS)
+def test_script_object_inside_a_script_module(tmp_path, writer, reader):
+    module = torch.jit.script(WithObject())
+    path = export(writer, tmp_path / "object.pt", {("model", "m.pkl"): module})
+    loaded = IMPLEMENTATIONS[reader].PackageImporter(str(path)).load_pickle("model", "m.pkl")
+    assert torch.equal(loaded(X), X + 5)
+    assert loaded.offset.value == 5.0
 
 
 @pytest.mark.parametrize("writer,reader", DIRECTIONS)
@@ -218,16 +244,18 @@ def test_storage_records_laid_out_as_torch_package(tmp_path):
 
 @pytest.mark.parametrize("writer,reader", DIRECTIONS)
 def test_repackaged_from_another_package(tmp_path, writer, reader):
+    # writer's package, loaded and repackaged by reader, loaded by writer.
     module = scripted()
     first = export(writer, tmp_path / "first.pt", {("model", "m.pkl"): [module, torch.ones(2)]})
-    pkg = IMPLEMENTATIONS[writer]
+    pkg = IMPLEMENTATIONS[reader]
     importer = pkg.PackageImporter(str(first))
     loaded, tensor = importer.load_pickle("model", "m.pkl")
-    second = export(writer, tmp_path / "second.pt", {("again", "m.pkl"): [tensor, loaded]},
+    second = export(reader, tmp_path / "second.pt", {("again", "m.pkl"): [tensor, loaded]},
                     importer=(importer, pkg.sys_importer))
-    again = IMPLEMENTATIONS[reader].PackageImporter(str(second)).load_pickle("again", "m.pkl")
+    again = IMPLEMENTATIONS[writer].PackageImporter(str(second)).load_pickle("again", "m.pkl")
     assert torch.equal(again[0], tensor)
     assert torch.equal(again[1](X), module(X))
+    assert again[1].code == module.code
 
 
 @pytest.mark.parametrize("writer", ["hermetic", "torch"])
