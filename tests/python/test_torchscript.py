@@ -378,3 +378,25 @@ def test_exporter_to_a_buffer_and_map_location(reader):
         "model", "m.pkl", map_location="cpu")
     assert torch.equal(loaded(X), module(X))
     assert loaded.scale.data_ptr() == scale.data_ptr()
+
+
+def test_manifest_covers_torchscript_records(tmp_path):
+    module = scripted()
+    path = tmp_path / "manifest.pt"
+    with hermetic.PackageExporter(str(path), manifest=True) as exporter:
+        exporter.save_pickle("model", "m.pkl", module)
+    loaded = hermetic.PackageImporter(str(path), verify=True).load_pickle("model", "m.pkl")
+    assert torch.equal(loaded(X), module(X))
+    # The same bytes with one byte of TorchScript code changed (same size,
+    # CRC fixed up as a tamperer would): refused at open, before torch reads it.
+    with zipfile.ZipFile(path) as archive:
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    tampered = tmp_path / "tampered.pt"
+    with zipfile.ZipFile(tampered, "w") as out:
+        for info, data in entries:
+            if "/.data/ts_code/code/" in info.filename and info.filename.endswith(".py"):
+                assert b"forward" in data
+                data = data.replace(b"forward", b"fOrward", 1)
+            out.writestr(info.filename, data)
+    with pytest.raises(hermetic.errors.IntegrityError, match="ts_code"):
+        hermetic.PackageImporter(str(tampered), verify=True)
