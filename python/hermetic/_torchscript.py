@@ -3,9 +3,11 @@
 hermetic does not implement TorchScript. A ScriptModule's
 ``__reduce_package__`` asks the exporter for ``script_module_serializer``;
 ours (ScriptModuleWriter) is torch's ``ScriptModuleSerializer`` writing into
-a ``PyTorchFileWriter`` over a temporary file. At close its records (the
-``.data/ts_code/`` tree and the storages only script modules hold) are copied
-into the archive under the names torch.package gives them. Tensor storages
+a ``PyTorchFileWriter`` over a temporary file. The storages of a script
+module's parameters and buffers are written into the archive directly, in
+the order torch's serializer meets them; at close the serializer's records
+(the ``.data/ts_code/`` tree, and any other storage) are copied in under the
+names torch.package gives them. Tensor storages
 are shared with the pickles as in torch.package: once the first ScriptModule
 is seen, the serializer's storage context numbers every storage, the ones
 pickled before included (they keep their keys), so a tensor held by an eager
@@ -91,7 +93,38 @@ class ScriptModuleWriter:
                 raise AssertionError(f"storage key {key} became {got} in torch's context")
 
     def serialize(self, module, script_module_id: int) -> None:
+        self._write_storages(module)
         self._serializer.serialize(module, script_module_id)
+
+    def _write_storages(self, module) -> None:
+        """Writes the storages of `module`'s parameters and buffers as the
+        pickler writes its own, in the order torch's serializer would, so
+        that it finds them written: their bytes go into the archive once,
+        directly, and where torch.package puts them. The order comes from a
+        dry run of a second serializer into a sink that keeps nothing (it
+        is handed views, so no byte is copied)."""
+        import torch
+
+        from ._tensors import storage_persistent_id
+
+        candidates = {}
+        state = torch.jit._recursive.wrap_cpp_module(module).state_dict(keep_vars=True)
+        for tensor in state.values():
+            untyped = tensor.untyped_storage()
+            if not self.storage_context.has_storage(untyped):
+                candidates.setdefault(untyped._cdata, untyped)
+        if not candidates:
+            return
+        # The serializer does not keep its writer alive.
+        sink = torch._C.PyTorchFileWriter(_Sink(), compute_crc32=False)
+        dry_run = torch._C.ScriptModuleSerializer(sink)
+        dry_run.serialize(module, 0)
+        order = dry_run.storage_context()
+        # Storages the dry run did not meet go last, in state_dict order.
+        ranked = sorted(candidates.values(), key=lambda untyped: (
+            not order.has_storage(untyped), order.get_or_add_storage(untyped)))
+        for untyped in ranked:
+            storage_persistent_id(self._exporter, untyped)
 
     def storage_key(self, untyped) -> tuple[int, bool]:
         written = self.storage_context.has_storage(untyped)
@@ -124,6 +157,16 @@ class ScriptModuleWriter:
 
     def discard(self) -> None:
         self._folder.cleanup()
+
+
+class _Sink:
+    """A file torch's writer writes into and nothing is kept of."""
+
+    def write(self, data) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 def script_module_serializer(exporter, hermetic_gate: bool) -> ScriptModuleWriter:

@@ -235,6 +235,9 @@ def test_storage_records_laid_out_as_torch_package(tmp_path):
     ours = export("hermetic", tmp_path / "ours.pt", {("model", "m.pkl"): obj})
     theirs = export("torch", tmp_path / "theirs.pt", {("model", "m.pkl"): obj})
     assert sorted(records(ours)) == sorted(records(theirs))
+    # Storages are written as they are met, in torch's order.
+    in_order = [n for n in records(theirs) if n.endswith(".storage")]
+    assert [n for n in records(ours) if n.endswith(".storage")] == in_order
     # Same keys for the same storages: the pickles are byte for byte torch's.
     for name in ("model/m.pkl", ".data/ts_code/0/data.pkl", ".data/ts_code/0/constants.pkl",
                  ".data/0.storage", ".data/2.storage", ".data/4.storage"):
