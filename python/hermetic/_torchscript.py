@@ -222,7 +222,13 @@ def _torch_reader(importer):
 class TorchScriptLoad:
     """What torch's ``unpackage_script_module`` reads from its importer,
     for one load (one PackageUnpickler): ``zip_reader`` (torch's reader),
-    ``storage_context`` and ``last_map_location``."""
+    ``storage_context`` and ``last_map_location``.
+
+    Before torch's loader runs, the context is given every storage record
+    as hermetic's tensor loader maps it (zero-copy, CRC-checked with
+    verify=True), shared with the rest of the pickle: torch then reads
+    only the ``.data/ts_code/`` records itself.
+    """
 
     def __init__(self, unpickler):
         import torch
@@ -232,44 +238,28 @@ class TorchScriptLoad:
         self.zip_reader = _torch_reader(unpickler._importer)
         self.storage_context = torch._C.DeserializationStorageContext()
         self.last_map_location = unpickler._map_location
-        self._shared = set()
-        self._storage_keys = [
-            name[len(".data/"):-len(".storage")]
-            for name in unpickler._importer.zip_reader.get_all_records()
-            if name.startswith(".data/") and name.endswith(".storage")
-            and name.count("/") == 1]
+        # Storage key -> record size, of every .data/<key>.storage record.
+        self._storages = {}
+        for info in unpickler._importer._reader.record_infos():
+            name = info.name
+            if name.startswith(".data/") and name.endswith(".storage") and name.count("/") == 1:
+                key = name[len(".data/"):-len(".storage")]
+                self._storages[int(key) if key.isdigit() else key] = info.size
 
     def load(self, func, args):
-        self._share_loaded()
-        try:
-            return func(self, *args)
-        finally:
-            self._take_loaded()
-
-    def _share_loaded(self):
-        """Storages the pickle loaded, for torch's loader to reuse."""
         torch = self._torch
+        loaded = self._unpickler.loaded_storages
+        load_storage = self._unpickler._tensors().load_storage
         context = self.storage_context
-        for key, untyped in self._unpickler.loaded_storages.items():
+        for key, size in self._storages.items():
+            if key not in loaded:
+                load_storage(torch.UntypedStorage, key, "cpu", size)
             name = f"{key}.storage"
-            if name in self._shared:
-                continue
-            self._shared.add(name)
             if not context.has_storage(name):
+                untyped = loaded[key]
                 tensor = torch.empty(0, dtype=torch.uint8, device=untyped.device)
                 context.add_storage(name, tensor.set_(untyped))
-
-    def _take_loaded(self):
-        """Storages torch's loader read, for the rest of the pickle."""
-        loaded = self._unpickler.loaded_storages
-        context = self.storage_context
-        for key in self._storage_keys:
-            name = f"{key}.storage"
-            if name in self._shared or not context.has_storage(name):
-                continue
-            self._shared.add(name)
-            tensor = context.get_storage(name, self._torch.uint8)
-            loaded[int(key) if key.isdigit() else key] = tensor.untyped_storage()
+        return func(self, *args)
 
 
 def load(unpickler, func, args):

@@ -358,16 +358,24 @@ def test_scan_and_inspection_read_torchscript_archives(tmp_path, writer):
         assert len(view.tensors(".data/ts_code/0/data.pkl")) == 3
 
 
-def test_eager_tensors_stay_zero_copy(tmp_path):
-    # The pickle's own storages are views of hermetic's mapping of the
-    # archive even when it also holds TorchScript.
+@pytest.mark.parametrize("writer", ["hermetic", "torch"])
+def test_tensors_are_views_of_the_archive_mapping(tmp_path, writer):
+    # The pickle's storages and the script module's are views of hermetic's
+    # mapping of the archive: torch's reader reads only the code records.
     tensor = torch.arange(4096, dtype=torch.float32)
-    path = export("hermetic", tmp_path / "zero_copy.pt",
+    path = export(writer, tmp_path / "zero_copy.pt",
                   {("model", "m.pkl"): {"script": scripted(), "tensor": tensor}})
     loaded = hermetic.PackageImporter(str(path)).load_pickle("model", "m.pkl")
     assert torch.equal(loaded["tensor"], tensor)
-    address = loaded["tensor"].data_ptr()
-    assert any(start <= address < end for start, end in mapped_ranges(path))
+    assert torch.equal(loaded["script"](X), scripted()(X))
+    ranges = mapped_ranges(path)
+    for view in (loaded["tensor"], loaded["script"].linear.weight, loaded["script"].scale):
+        assert any(start <= view.data_ptr() < end for start, end in ranges)
+    # Copy-on-write: a write reaches neither the file nor another load.
+    with torch.no_grad():
+        loaded["script"].scale.fill_(-1)
+    again = hermetic.PackageImporter(str(path)).load_pickle("model", "m.pkl")
+    assert torch.equal(again["script"].scale, scripted().scale)
 
 
 @pytest.mark.parametrize("reader", ["hermetic", "torch"])
