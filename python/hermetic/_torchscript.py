@@ -17,11 +17,11 @@ Loading: the pickle names ``torch.jit._script.unpackage_script_module``,
 which wants a ``PyTorchFileReader`` as ``importer.zip_reader`` and a
 ``DeserializationStorageContext``. The unpickler calls it with a view of the
 importer that has both (TorchScriptLoad): torch's reader is opened on the
-archive the first time a ScriptModule is unpickled, and the load's storages
-go both ways between hermetic's tensor loader and torch's context. From an
-unzipped folder the view carries the folder's reader, and torch raises its
-own error. Everything torch's reader parses bypasses hermetic's archive
-checks (docs/format.md, "TorchScript").
+archive the first time a ScriptModule is unpickled, and torch's context is
+given the storages as hermetic's tensor loader maps them. From an unzipped
+folder the view carries the folder's reader, and torch raises its own
+error. The ``.data/ts_code/`` records torch's reader parses bypass
+hermetic's checks (docs/format.md section 11).
 """
 
 from __future__ import annotations
