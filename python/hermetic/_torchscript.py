@@ -247,6 +247,8 @@ class TorchScriptLoad:
                 self._storages[int(key) if key.isdigit() else key] = info.size
 
     def load(self, func, args):
+        if isinstance(self.zip_reader, DirectoryReader):
+            return func(self, *args)  # torch refuses folders itself
         torch = self._torch
         loaded = self._unpickler.loaded_storages
         load_storage = self._unpickler._tensors().load_storage
