@@ -148,13 +148,14 @@ class PolicyCheck:
     def check_archive(self) -> None:
         for name in self._extern_modules:
             self.check_extern(name)
-        torchscript = next(filter(_torchscript.is_record, self._reader.get_all_records()), None)
+        records = self._reader.get_all_records()
+        torchscript = next(filter(_torchscript.is_record, records), None)
         if torchscript is not None and not self.policy.torchscript:
             raise self._refuse(
                 torchscript, "TorchScript", "policy.torchscript",
                 "code that torch's reader compiles and runs, outside hermetic's checks "
                 "(LoadPolicy(torchscript=True) admits it)")
-        for record in self._reader.get_all_records():
+        for record in records:
             # TorchScript's own pickles are torch's reader's to judge.
             if record.endswith(".pkl") and not _torchscript.is_record(record):
                 self.check_pickle(record, _core.check_pickle(self._reader.get_record(record)))

@@ -92,7 +92,10 @@ def storage_persistent_id(exporter, obj) -> tuple | None:
         # Once a ScriptModule was pickled, torch's storage context numbers
         # storages (see _torchscript) and may have written this one.
         torchscript = getattr(exporter, "_hermetic_torchscript", None)
-        key, written = (len(seen), False) if torchscript is None else torchscript.storage_key(untyped)
+        if torchscript is None:
+            key, written = len(seen), False
+        else:
+            key, written = torchscript.storage_key(untyped)
         # Holding the storage keeps its _cdata address from being reused by
         # another storage while the exporter lives.
         seen[untyped._cdata] = (key, untyped)

@@ -145,7 +145,8 @@ class ScriptModuleWriter:
                 name = info.name
                 if name in _OWN_RECORDS:
                     continue
-                if name == ".data/version" and reader.read(name) == f"{_PACKAGE_VERSION}\n".encode():
+                version = f"{_PACKAGE_VERSION}\n".encode()
+                if name == ".data/version" and reader.read(name) == version:
                     # hermetic's writer writes this one itself, in its place.
                     continue
                 # torch deflates the code records; hermetic's writer stores
