@@ -6,7 +6,8 @@ a ``DirectoryReader`` for unzipped packages) uses ``get_record``,
 ``has_record`` and ``get_all_records``; those work the same here. The
 underlying ``hermetic._core.ArchiveReader`` is ``.archive``, for zero-copy
 ``view()`` of records. torch's own C++ functions that require a
-``PyTorchFileReader`` (TorchScript loading) cannot take these objects.
+``PyTorchFileReader`` cannot take these objects; the importer hands
+TorchScript loading one of torch's own (_torchscript).
 """
 
 import os

@@ -8,6 +8,7 @@ lookups and persistent ids call back into Python.
 import _compat_pickle
 import pickle
 
+from . import _torchscript
 from .errors import CorruptPickleError
 
 _PROTO = 0x80
@@ -140,6 +141,8 @@ class PackageUnpickler(pickle.Unpickler):
             raise self._corrupt(
                 "reduce_package persistent id needs a callable and a tuple, got "
                 f"{type(func).__name__} and {type(args).__name__}")
+        if _torchscript.is_unpackage_function(func):
+            return _torchscript.load(self, func, args)
         return func(self._importer, *args)
 
     def persistent_load(self, saved_id):

@@ -11,6 +11,8 @@ was refused and the rule, when
   ``allowed_globals``): ``policy.global``; or a global the scan cannot name
   (``policy.global.unresolved``, ``policy.global.extension_code``), or a
   persistent id the format does not define (``policy.persistent_id``);
+- it holds TorchScript (``.data/ts_code/``), which torch's reader compiles
+  and runs, unless ``torchscript=True`` (``policy.torchscript``);
 - the static scan (hermetic.scan, the same engine) has a finding at or above
   ``refuse`` that ``accept`` does not cover: the finding's own rule.
 
@@ -32,7 +34,7 @@ import fnmatch
 import sys
 from collections.abc import Iterable, Sequence
 
-from . import _core
+from . import _core, _torchscript
 from ._importlib import source_module
 from ._mangling import demangle, is_mangled
 from ._package_unpickler import python2_name
@@ -61,6 +63,10 @@ DENIED_EXTERNS: tuple[str, ...] = (
     "_thread", "signal",
 )
 
+# The global that loads a ScriptModule, and the scan's rule for it.
+_TORCHSCRIPT_GLOBAL = (_torchscript.LOADER_MODULE, _torchscript.LOADER_NAME)
+_TORCHSCRIPT_RULE = f"pickle.global.{_torchscript.LOADER_MODULE}.{_torchscript.LOADER_NAME}"
+
 # The persistent ids PackageExporter writes (see _package_unpickler).
 _PERSISTENT_ID_KINDS = frozenset(("storage", "reduce_package"))
 
@@ -81,12 +87,17 @@ class LoadPolicy:
         package ("info" ... "critical"), or None to ignore the scan.
     accept: scan rule ids (fnmatch patterns, e.g. "source.eval") whose
         findings never refuse.
+    torchscript: admit TorchScript (``.data/ts_code/`` records and the
+        global that loads them): code that torch's own reader parses,
+        compiles and runs, outside every check of hermetic. Off: a package
+        with TorchScript is refused (rule ``policy.torchscript``).
     """
 
     allowed_globals: Sequence[str] = ()
     allowed_externs: Sequence[str] = ()
     refuse: str | None = "high"
     accept: Sequence[str] = ()
+    torchscript: bool = False
 
     def __post_init__(self) -> None:
         for field in ("allowed_globals", "allowed_externs", "accept"):
@@ -137,8 +148,16 @@ class PolicyCheck:
     def check_archive(self) -> None:
         for name in self._extern_modules:
             self.check_extern(name)
-        for record in self._reader.get_all_records():
-            if record.endswith(".pkl"):
+        records = self._reader.get_all_records()
+        torchscript = next(filter(_torchscript.is_record, records), None)
+        if torchscript is not None and not self.policy.torchscript:
+            raise self._refuse(
+                torchscript, "TorchScript", "policy.torchscript",
+                "code that torch's reader compiles and runs, outside hermetic's checks "
+                "(LoadPolicy(torchscript=True) admits it)")
+        for record in records:
+            # TorchScript's own pickles are torch's reader's to judge.
+            if record.endswith(".pkl") and not _torchscript.is_record(record):
                 self.check_pickle(record, _core.check_pickle(self._reader.get_record(record)))
         if self.policy.refuse is not None:
             self._check_scan()
@@ -161,6 +180,9 @@ class PolicyCheck:
         threshold = _rank(self.policy.refuse)
         for finding in findings:
             if _rank(finding.severity) < threshold:
+                continue
+            if self.policy.torchscript and (
+                    _torchscript.is_record(finding.record) or finding.rule == _TORCHSCRIPT_RULE):
                 continue
             if any(fnmatch.fnmatchcase(finding.rule, pattern) for pattern in self.policy.accept):
                 continue
@@ -201,6 +223,8 @@ class PolicyCheck:
             self.check_global(record, module, name)
 
     def check_global(self, record: str, module: str, name: str) -> None:
+        if self.policy.torchscript and (module, name) == _TORCHSCRIPT_GLOBAL:
+            return
         kind, severity = _core.classify_global(
             module, name, module in self._modules, self._allowed_globals)
         if kind == "dangerous":

@@ -89,12 +89,19 @@ def storage_persistent_id(exporter, obj) -> tuple | None:
         seen = exporter._hermetic_storages = {}
     entry = seen.get(untyped._cdata)
     if entry is None:
-        key = len(seen)
+        # Once a ScriptModule was pickled, torch's storage context numbers
+        # storages (see _torchscript) and may have written this one.
+        torchscript = getattr(exporter, "_hermetic_torchscript", None)
+        if torchscript is None:
+            key, written = len(seen), False
+        else:
+            key, written = torchscript.storage_key(untyped)
         # Holding the storage keeps its _cdata address from being reused by
         # another storage while the exporter lives.
         seen[untyped._cdata] = (key, untyped)
-        cpu = untyped if on_cpu else untyped.cpu()
-        exporter._write_record(f".data/{key}.storage", _cpu_bytes(cpu))
+        if not written:
+            cpu = untyped if on_cpu else untyped.cpu()
+            exporter._write_record(f".data/{key}.storage", _cpu_bytes(cpu))
     else:
         key = entry[0]
     return ("storage", storage_type, key, location, numel)

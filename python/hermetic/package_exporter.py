@@ -21,13 +21,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
-from . import _core, _manifest
+from . import _core, _manifest, _torchscript
 from ._bytecode import write_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
 from ._package_pickler import PickleContext
 from ._source_provider import SourceProvider
-from .errors import UnsupportedError
 from .glob_group import GlobGroup, GlobPattern
 from .importer import Importer, OrderedImporter, sys_importer
 
@@ -39,6 +38,10 @@ __all__ = [
 ]
 
 ActionHook = Callable[["PackageExporter", str], None]
+
+# As in torch.package, pickling a ScriptModule is refused until this (or
+# torch.package.package_exporter's) is set to False.
+_gate_torchscript_serialization = True
 
 
 # torch.package's enums, defined once in the C++ core (numbers and texts).
@@ -332,9 +335,7 @@ class PackageExporter:
     @property
     def script_module_serializer(self) -> Any:
         # torch.jit.ScriptModule.__reduce_package__ asks for this.
-        raise UnsupportedError(
-            "hermetic cannot package TorchScript modules; save the eager "
-            "module, or the scripted one with torch.jit.save, instead")
+        return _torchscript.script_module_serializer(self, _gate_torchscript_serialization)
 
     # -- inspection ---------------------------------------------------------
 
@@ -444,6 +445,7 @@ class PackageExporter:
         try:
             with _collector_paused():
                 self._validate()
+                _torchscript.close_exporter(self)
                 if self._environment:
                     from . import _environment
 
@@ -459,6 +461,7 @@ class PackageExporter:
 
     def _abort(self) -> None:
         self._closed = True
+        _torchscript.abort_exporter(self)
         self._engine.abort()
 
     def __enter__(self) -> "PackageExporter":

@@ -154,7 +154,7 @@ def _open_records(file_or_buffer, verify):
             return DirectoryReader(filename, verify_crc=verify), filename
         return RecordReader(_core.ArchiveReader(filename, verify_crc=verify)), filename
     if isinstance(file_or_buffer, (bytes, bytearray, memoryview)):
-        return RecordReader(_core.ArchiveReader(file_or_buffer, verify_crc=verify)), "<binary>"
+        return _buffer_records(file_or_buffer, file_or_buffer, verify), "<binary>"
     read = getattr(file_or_buffer, "read", None)
     if not callable(read):
         raise TypeError(
@@ -173,9 +173,15 @@ def _open_records(file_or_buffer, verify):
         )
     # Errors name the file the bytes came from, when the object knows it.
     name = getattr(file_or_buffer, "name", None)
-    if name is not None:
-        data = _NamedBytes(data, name)
-    return RecordReader(_core.ArchiveReader(data, verify_crc=verify)), "<binary>"
+    return _buffer_records(data if name is None else _NamedBytes(data, name), data,
+                           verify), "<binary>"
+
+
+def _buffer_records(source, data, verify):
+    reader = RecordReader(_core.ArchiveReader(source, verify_crc=verify))
+    # The archive's bytes, for torch's reader of TorchScript records.
+    reader.source = data
+    return reader
 
 
 class _NamedBytes:

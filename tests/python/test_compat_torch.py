@@ -77,15 +77,9 @@ KNOWN_DIFFERENCES = {
         "CorruptArchiveError (a ValueError) saying it is not a package; "
         "torch fails on the missing file with FileNotFoundError",
     ("torchscript", "gated"):
-        "torch 2.13 refuses ScriptModules unless "
-        "package_exporter._gate_torchscript_serialization is False "
-        "(Exception); hermetic raises UnsupportedError either way",
-    ("torchscript", "save"):
-        "pickling a ScriptModule raises UnsupportedError in hermetic (not "
-        "supported yet); torch.package, with the gate lifted, serializes it "
-        "with torch.jit's writer",
-    ("torchscript", "load"):
-        "follows from the save: there is no archive to load",
+        "same gate, module global and exception type (Exception) as torch "
+        "2.13, in hermetic's own words; lifting torch.package's gate also "
+        "opens hermetic's",
 }
 
 
@@ -604,12 +598,18 @@ def importer_chain(pkg, tmp):
 
 
 def torchscript(pkg, tmp):
+    torch.manual_seed(0)
     scripted = torch.jit.script(torch.nn.Linear(2, 2))
+    eager = torch.nn.Linear(2, 2)
+    eager.weight = scripted.weight
     path = os.path.join(tmp, "ts.pt")
+    x = torch.ones(1, 2)
 
     def save():
         with pkg.PackageExporter(path) as exporter:
             exporter.save_pickle("model", "ts.pkl", scripted)
+            exporter.save_pickle("model", "both.pkl", {"eager": eager, "script": scripted,
+                                                       "again": [scripted]})
         return "saved"
 
     gated = attempt(save, tmp)
@@ -620,19 +620,50 @@ def torchscript(pkg, tmp):
     module._gate_torchscript_serialization = False
     try:
         saved = attempt(save, tmp)
+        if saved[0] != "ok":
+            return {"gated": gated, "save": saved}
+
+        def load():
+            module = pkg.PackageImporter(path).load_pickle("model", "ts.pkl")
+            return torch.equal(module(x), scripted(x)), module.code
+
+        def shared():
+            both = pkg.PackageImporter(path).load_pickle("model", "both.pkl")
+            return (both["script"].weight.data_ptr() == both["eager"].weight.data_ptr(),
+                    both["again"][0] is both["script"])
+
+        def from_buffer():
+            with open(path, "rb") as f:
+                module = pkg.PackageImporter(io.BytesIO(f.read())).load_pickle("model", "ts.pkl")
+            return torch.equal(module(x), scripted(x))
+
+        def from_folder():
+            folder = os.path.join(tmp, "unzipped")
+            with zipfile.ZipFile(path) as archive:
+                archive.extractall(folder)
+            pkg.PackageImporter(os.path.join(folder, "ts")).load_pickle("model", "ts.pkl")
+
+        def repackaged():
+            importer = pkg.PackageImporter(path)
+            loaded = importer.load_pickle("model", "ts.pkl")
+            again = os.path.join(tmp, "again.pt")
+            with pkg.PackageExporter(again, importer=(importer, pkg.sys_importer)) as exporter:
+                exporter.save_pickle("model", "ts.pkl", loaded)
+            module = pkg.PackageImporter(again).load_pickle("model", "ts.pkl")
+            return torch.equal(module(x), scripted(x))
+
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(n.partition("/")[2] for n in archive.namelist()
+                           if n.partition("/")[2].startswith(".data/"))
+        return {"gated": gated, "save": saved, "load": attempt(load, tmp),
+                "shared": attempt(shared, tmp), "buffer": attempt(from_buffer, tmp),
+                "folder": attempt(from_folder, tmp), "repackaged": attempt(repackaged, tmp),
+                "records": names}
     finally:
         if had_gate:
             module._gate_torchscript_serialization = gate
         else:
             del module._gate_torchscript_serialization
-
-    def load():
-        module = pkg.PackageImporter(path).load_pickle("model", "ts.pkl")
-        x = torch.ones(1, 2)
-        return torch.equal(module(x), scripted(x))
-
-    return {"gated": gated, "save": saved,
-            "load": attempt(load, tmp) if saved[0] == "ok" else None}
 
 
 SCENARIOS = {f.__name__: f for f in [

@@ -680,16 +680,6 @@ def test_exporting_code_and_objects_never_imports_torch(tmp_path):
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
 
 
-def test_torchscript_modules_are_refused_clearly():
-    torch = pytest.importorskip("torch")
-    from hermetic.errors import UnsupportedError
-
-    scripted = torch.jit.script(torch.nn.Linear(2, 2))
-    exporter = PackageExporter(io.BytesIO())
-    with pytest.raises(UnsupportedError, match="cannot package TorchScript modules"):
-        exporter.save_pickle("m", "m.pkl", scripted)
-
-
 # -- mock runtime and stdlib list -------------------------------------------------------
 
 
