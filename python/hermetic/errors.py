@@ -75,3 +75,9 @@ class UnsafePackageError(HermeticError, pickle.UnpicklingError):
 
 class InternalError(HermeticError, RuntimeError):
     """A bug in hermetic; please report it."""
+
+
+class MainModuleError(HermeticError, pickle.PicklingError):
+    """save_pickle met an object of ``__main__`` whose source cannot be
+    recovered (see hermetic._main_module); the text says how to fix it. A
+    PicklingError, as pickle raises for objects it cannot name."""

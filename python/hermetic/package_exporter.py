@@ -241,7 +241,9 @@ class PackageExporter:
         can be re-saved. With `dependencies`, the modules of the pickle's
         globals are added like imports. `out_of_band=True` pickles with
         protocol 5 and stores large buffers (e.g. array data) as separate
-        records.
+        records. Objects of ``__main__`` (a script, ``python -c``, notebook
+        cells) are saved as module ``hermetic_main`` with its source (see
+        _main_module), or MainModuleError says how to fix it.
         """
         if pickle_protocol not in (3, 4):
             raise AssertionError(
