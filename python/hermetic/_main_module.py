@@ -35,6 +35,10 @@ source in the package:
   the transformed cell, whose ``get_ipython()`` calls bind nothing a class
   needs and so are left out.
 
+An exporter whose first pattern matching ``__main__`` externs it
+(``extern("__main__")``, torch.package's way of saying the loading program
+provides the classes) keeps the references to ``__main__`` as they are.
+
 When no source can be found (the standard REPL before Python 3.13 keeps
 none), or none of the inputs defines a pickled name, save_pickle raises
 MainModuleError, whose text says how to fix it.
@@ -117,7 +121,15 @@ class MainModule:
         self._module_name = getattr(spec, "name", None)
         self.name = self._module_name or MODULE_NAME
 
-    def renaming(self, importer: Importer) -> _Renaming:
+    def renaming(self, importer: Importer) -> Optional[_Renaming]:
+        """The importer to pickle through, or None if the exporter's
+        patterns extern __main__: torch.package's idiom for a loader whose
+        own __main__ provides the classes, kept as it is."""
+        for group, info in self._exporter.patterns.items():
+            if group.matches("__main__"):
+                if info.action is _core._ModuleProviderAction.EXTERN:
+                    return None
+                break
         return _Renaming(importer, self.name)
 
     def provide(self, names: Iterable[str]) -> None:

@@ -233,8 +233,10 @@ class PickleContext:
             if renaming is None and _main_module.names_main(buffer):
                 if self._main is None:
                     self._main = _main_module.MainModule(self._exporter)
-                renaming, tier = self._main.renaming(importer), _TIER_PYTHON
-                continue
+                renaming = self._main.renaming(importer)
+                if renaming is not None:
+                    tier = _TIER_PYTHON
+                    continue
             if renaming is not None:
                 self._main.provide(renaming.names)
             for pickle_buffer in buffers:

@@ -301,3 +301,15 @@ def test_a_name_no_cell_defines_is_named_in_the_error(session, tmp_path):
         with PackageExporter(str(tmp_path / "model.pt")) as exporter:
             exporter.save_pickle("model", "model.pkl", session.module.Model())
     assert "from mymodel import Model" in str(raised.value)
+
+
+def test_an_externed_main_is_left_to_the_loading_program(session, tmp_path):
+    _session_ran(session)
+    with PackageExporter(str(tmp_path / "model.pt")) as exporter:
+        exporter.extern("__main__")
+        exporter.save_pickle("model", "model.pkl", session.module.model)
+    assert "__main__ Model" in _pickle_strings(tmp_path / "model.pt")
+    with zipfile.ZipFile(tmp_path / "model.pt") as archive:
+        assert not [n for n in archive.namelist() if "hermetic_main" in n]
+    with PackageImporter(str(tmp_path / "model.pt")) as importer:
+        assert importer.load_pickle("model", "model.pkl").predict(4.0) == 12.0
