@@ -162,7 +162,7 @@ def _main_source(names: set) -> str:
 def _session_inputs(main, names: set) -> dict:
     """filename -> source of each input the session ran, in order."""
     inputs = {}
-    if sys.argv[:1] == ["-c"] and len(sys.orig_argv) >= len(sys.argv):
+    if sys.argv[:1] == ["-c"] and len(sys.orig_argv) > len(sys.argv):
         # sys.argv is ["-c", *args]; the command precedes the args.
         inputs["<string>"] = sys.orig_argv[-len(sys.argv)]
     defining = set()
