@@ -8,6 +8,7 @@ says how to fix it."""
 import hashlib
 import linecache
 import os
+import pickle
 import pickletools
 import subprocess
 import sys
@@ -313,3 +314,19 @@ def test_an_externed_main_is_left_to_the_loading_program(session, tmp_path):
         assert not [n for n in archive.namelist() if "hermetic_main" in n]
     with PackageImporter(str(tmp_path / "model.pt")) as importer:
         assert importer.load_pickle("model", "model.pkl").predict(4.0) == 12.0
+
+
+def test_out_of_band_buffers_are_written_once(session, tmp_path):
+    _session_ran(session)
+    session.run("class Blob:\n    def __init__(self, data):\n        self.data = data\n")
+    data = b"x" * 100_000
+    blob = session.module.Blob(pickle.PickleBuffer(data))
+    with PackageExporter(str(tmp_path / "model.pt")) as exporter:
+        exporter.save_pickle("model", "blob.pkl", blob, out_of_band=True)
+    with zipfile.ZipFile(tmp_path / "model.pt") as archive:
+        sizes = [info.file_size for info in archive.infolist()]
+    assert sizes.count(100_000) == 1
+    with PackageImporter(str(tmp_path / "model.pt")) as importer:
+        loaded = importer.load_pickle("model", "blob.pkl")
+        assert type(loaded) is importer.import_module("hermetic_main").Blob
+        assert bytes(loaded.data) == data
