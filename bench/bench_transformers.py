@@ -193,11 +193,10 @@ def run(runs, workdir, report):
          "installed transformers imported"],
         rows,
         [f"torch.package on its interned package: `{failure}`.",
-         "Load of the interned package by hermetic over torch.package's load of the "
-         f"externed one: {hermetic_interned.median / torch_externed.median:.2f}x; "
-         "hermetic over torch.package, externed: "
-         f"{common.ratio(torch_externed, measured['hermetic', 'externed']['seconds'])} "
-         "(torch/hermetic)."])
+         "hermetic loading the interned package takes "
+         f"{hermetic_interned.median / torch_externed.median:.2f}x the time torch.package "
+         "takes to load the externed one; on the externed package, torch/hermetic is "
+         f"{common.ratio(torch_externed, measured['hermetic', 'externed']['seconds'])}."])
 
 
 def main():
