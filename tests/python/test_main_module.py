@@ -330,3 +330,18 @@ def test_out_of_band_buffers_are_written_once(session, tmp_path):
         loaded = importer.load_pickle("model", "blob.pkl")
         assert type(loaded) is importer.import_module("hermetic_main").Blob
         assert bytes(loaded.data) == data
+
+
+def test_the_standard_repl_gets_the_fix(tmp_path):
+    if sys.version_info >= (3, 13):
+        pytest.skip("Python 3.13's REPL keeps its input in linecache")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [_HERMETIC_PATH, os.environ.get("PYTHONPATH", "")]))
+    typed = ("class Model:\n    def predict(self, value):\n        return value\n\n"
+             "import hermetic\n"
+             "exporter = hermetic.PackageExporter('model.pt')\n"
+             "exporter.save_pickle('model', 'model.pkl', Model())\n")
+    done = subprocess.run([sys.executable, "-i"], input=typed, cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "MainModuleError: Cannot package Model from __main__" in done.stderr
+    assert "`from mymodel import Model`" in done.stderr
