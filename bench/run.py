@@ -3,7 +3,8 @@
     python bench/run.py [--quick] [--sizes N] [--runs R] [--skip-others]
 
 W1 code export and W2 code import (sympy), the scan of the W1 package, W3
-object pickles, a check that a code-only package never imports torch, then
+object pickles, a check that a code-only package never imports torch, W5
+(a tiny transformers GPT-2 interned, if transformers is installed), then
 the archive and tensor (W4) benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
 runs. Tables go to stdout and, unless --no-readme, into bench/README.md.
 """
@@ -11,6 +12,7 @@ runs. Tables go to stdout and, unless --no-readme, into bench/README.md.
 import argparse
 import datetime
 import importlib.metadata
+import importlib.util
 import os
 import subprocess
 import sys
@@ -78,7 +80,8 @@ def main():
     parser.add_argument("--sizes", type=int, default=None,
                         help="sizes per scaling series (default 10; --quick: 1 and 3)")
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per figure")
-    parser.add_argument("--only", choices=("code", "scan", "pickles"), default=None)
+    parser.add_argument("--only", choices=("code", "scan", "pickles", "transformers"),
+                        default=None)
     parser.add_argument("--skip-others", action="store_true",
                         help="skip bench_archive.py and bench_tensors.py")
     parser.add_argument("--no-readme", action="store_true")
@@ -128,6 +131,10 @@ def main():
         if args.only in (None, "pickles"):
             sizes = common.log_sizes(10_000, 1_000_000, pickle_sizes)
             bench_pickles.run(sizes, args.runs, workdir, report)
+        if args.only in (None, "transformers") and importlib.util.find_spec("transformers"):
+            import bench_transformers
+
+            bench_transformers.run(args.runs, workdir, report)
     if not args.skip_others and args.only is None:
         for script, arguments in _other_benchmarks(args.quick):
             output = _run_other(script, arguments)

@@ -21,6 +21,8 @@ something that tier cannot do:
   PYTHON: the pure-Python PackagePickler, whose save_global asks the
     importer for every global and raises torch's PicklingError; used when
     the C pickler would name a global differently from the importer.
+A pickle that names globals of ``__main__`` is made again in PYTHON, through
+an importer that renames them to the module _main_module packages.
 The pickle bytes and out-of-band buffers of a failed attempt are dropped.
 Reductions and storages are cached per exporter, so the side effects of
 ``__reduce_package__`` and storage records happen once whatever the tier.
@@ -35,7 +37,7 @@ from pickle import EXT1, EXT2, EXT4, GLOBAL, STACK_GLOBAL, PicklingError
 from struct import pack
 from types import BuiltinFunctionType, FunctionType
 
-from . import _core
+from . import _core, _main_module
 from ._mangling import is_mangled, registered_prefixes
 from .errors import HermeticError
 from .importer import ObjMismatchError, ObjNotFoundError, sys_importer
@@ -190,6 +192,7 @@ class PickleContext:
         # the C pickler names exactly as the importer does.
         self._checked_globals = {}
         self._storage_persistent_id = None
+        self._main = None  # _main_module.MainModule, once __main__ is met
 
     def dumps(self, obj, protocol, buffer_callback=None) -> memoryview:
         """Pickles obj (the bytes are returned as a view, not copied); may
@@ -204,12 +207,14 @@ class PickleContext:
             self._storage_persistent_id = _tensors.storage_persistent_id
         importer = self._exporter.importer
         tier = _TIER_FAST if importer is sys_importer else _TIER_CHECKED
+        renaming = None
         while True:
             buffer = io.BytesIO()
             buffers = []
             collect = None if buffer_callback is None else buffers.append
             try:
-                self._pickler(tier, buffer, protocol, collect).dump(obj)
+                self._pickler(tier, buffer, protocol, collect,
+                              renaming or importer).dump(obj)
             except _Restart as restart:
                 tier = restart.tier
                 continue
@@ -225,16 +230,25 @@ class PickleContext:
             if tier == _TIER_FAST and registered_prefixes and _names_mangled(buffer):
                 tier = _TIER_PYTHON
                 continue
+            if renaming is None and _main_module.names_main(buffer):
+                if self._main is None:
+                    self._main = _main_module.MainModule(self._exporter)
+                renaming = self._main.renaming(importer)
+                if renaming is not None:
+                    tier = _TIER_PYTHON
+                    continue
+            if renaming is not None:
+                self._main.provide(renaming.names)
             for pickle_buffer in buffers:
                 buffer_callback(pickle_buffer)
             return buffer.getbuffer()
 
-    def _pickler(self, tier, file, protocol, buffer_callback):
+    def _pickler(self, tier, file, protocol, buffer_callback, importer):
         if tier == _TIER_FAST:
             return _FastPickler(file, protocol=protocol, context=self,
                                 buffer_callback=buffer_callback)
         if tier == _TIER_PYTHON:
-            return PackagePickler(self._exporter.importer, file,
+            return PackagePickler(importer, file,
                                   protocol=protocol,
                                   persistent_id=self.persistent_id,
                                   buffer_callback=buffer_callback)

@@ -83,3 +83,9 @@ class TorchIncompatibleWarning(UserWarning):
     """An export option made an archive that torch.package cannot load
     (hermetic can). Issued once per exporter, by the first record it makes
     unreadable there: today a pickle saved with out-of-band buffers."""
+
+
+class MainModuleError(HermeticError, pickle.PicklingError):
+    """save_pickle met an object of ``__main__`` whose source cannot be
+    recovered (see hermetic._main_module); the text says how to fix it. A
+    PicklingError, as pickle raises for objects it cannot name."""

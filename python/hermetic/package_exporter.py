@@ -252,6 +252,9 @@ class PackageExporter:
         records. **Hermetic only:** torch.package cannot load a pickle that
         has such buffers; the first one an exporter writes issues a
         `hermetic.TorchIncompatibleWarning`.
+        Objects of ``__main__`` (a script, ``python -c``, notebook
+        cells) are saved as module ``hermetic_main`` with its source (see
+        _main_module), or MainModuleError says how to fix it.
         """
         if pickle_protocol not in (3, 4):
             raise AssertionError(

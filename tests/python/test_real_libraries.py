@@ -112,3 +112,78 @@ def test_transformers_model_interned_loads_and_matches(tmp_path, name):
         print(torch.allclose(out, torch.load("expected.pt")))
         """), tmp_path, library="transformers")
     assert result == "True"
+
+
+PIPELINE_LIB = '''\
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+
+class Clip(BaseEstimator, TransformerMixin):
+    """Interned code subclassing the externed library."""
+
+    def __init__(self, bound: float = 3.0):
+        self.bound = bound
+
+    def fit(self, x, y=None) -> Clip:
+        return self
+
+    def transform(self, x):
+        return np.clip(x, -self.bound, self.bound)
+
+
+@dataclasses.dataclass
+class Settings:
+    bound: float = 2.5
+    regularisation: float = 0.5
+
+
+def build(settings: Settings) -> Pipeline:
+    return Pipeline([("scale", StandardScaler()), ("clip", Clip(settings.bound)),
+                     ("classify", LogisticRegression(C=settings.regularisation))])
+
+
+def data(seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(200, 4))
+    return x, (x @ np.array([1.0, -2.0, 0.5, 0.0]) > 0).astype(int)
+'''
+
+
+def test_sklearn_pipeline_with_sklearn_externed_loads_and_predicts(tmp_path):
+    pytest.importorskip("sklearn")
+    source = tmp_path / "src"
+    (source / "pipeline_lib").mkdir(parents=True)
+    (source / "pipeline_lib" / "__init__.py").write_text(PIPELINE_LIB)
+    expected = _python(textwrap.dedent("""\
+        import sys
+        sys.path.insert(0, "src")
+        from hermetic import PackageExporter
+        import pipeline_lib
+        x, y = pipeline_lib.data(0)
+        pipeline = pipeline_lib.build(pipeline_lib.Settings()).fit(x, y)
+        with PackageExporter("pipeline.pt") as exporter:
+            exporter.intern("pipeline_lib.**")
+            exporter.extern(["sklearn.**", "numpy.**"])
+            exporter.save_pickle("model", "pipeline.pkl", pipeline)
+        print(pipeline.predict_proba(pipeline_lib.data(1)[0]).round(12).tolist())
+        """), tmp_path)
+    # No src on the path: pipeline_lib exists only in the package.
+    loaded = _python(textwrap.dedent("""\
+        import importlib.util
+        from hermetic import PackageImporter
+        assert importlib.util.find_spec("pipeline_lib") is None
+        importer = PackageImporter("pipeline.pt")
+        pipeline = importer.load_pickle("model", "pipeline.pkl")
+        lib = importer.import_module("pipeline_lib")
+        assert isinstance(pipeline.named_steps["clip"], lib.Clip)
+        print(pipeline.predict_proba(lib.data(1)[0]).round(12).tolist())
+        """), tmp_path)
+    assert loaded == expected
