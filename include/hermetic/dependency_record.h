@@ -14,7 +14,7 @@
 //    two readings of it.
 //  - Everything read from an archive is untrusted: the parser checks every
 //    line against the format and DependencyRecordOptions' limits before
-//    using it, and refuses anything else as kCorrupt naming the archive,
+//    using it, and refuses anything else as kCorruptArchive naming the archive,
 //    the record and the line. Memory is bounded by the limits (a record is
 //    read whole, at most max_record_size bytes). A version it does not know
 //    is kUnsupported.

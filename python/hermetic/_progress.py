@@ -49,6 +49,7 @@ class ExportProgress:
         self._drawn = False
         self.modules = 0
         self.bytes = 0
+        self._seen: set[str] = set()
         self._written = 0
         self._to_write: Optional[int] = None
 
@@ -57,7 +58,12 @@ class ExportProgress:
         is on) a wrapper that counts the sources it hands out."""
         return _CountingProvider(provider, self) if self.enabled else provider
 
-    def scanned(self, source: Optional[str]) -> None:
+    def scanned(self, name: str, source: Optional[str]) -> None:
+        # The engine reads a module again when it is saved after being
+        # interned as a dependency: count it once.
+        if name in self._seen:
+            return
+        self._seen.add(name)
         self.modules += 1
         if source is not None:
             self.bytes += len(source)
@@ -120,7 +126,7 @@ class _CountingProvider:
 
     def module_source(self, name: str) -> Any:
         answer = self._provider.module_source(name)
-        self._progress.scanned(answer[1])
+        self._progress.scanned(name, answer[1])
         return answer
 
     def module_is_package(self, name: str) -> bool:

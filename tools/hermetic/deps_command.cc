@@ -319,8 +319,14 @@ int Summary(const DepsView& d, bool json, std::string_view format) {
   }
   std::printf("%s: %zu nodes (%s), %zu edges\n", EscapeName(d.path).c_str(),
               g.size(), kinds.c_str(), edges);
-  std::printf("saved (roots of every chain):\n");
-  PrintNodeList(d, d.record.roots);
+  std::printf("saved (roots of every chain): %zu\n", d.record.roots.size());
+  std::vector<NodeId> roots = d.record.roots;
+  if (roots.size() > 2 * kTopListed) roots.resize(2 * kTopListed);
+  PrintNodeList(d, roots);
+  if (roots.size() < d.record.roots.size()) {
+    std::printf("  ... and %zu more (--json lists them all)\n",
+                d.record.roots.size() - roots.size());
+  }
   std::printf("most depended on:\n");
   for (NodeId id : by_dependents) {
     std::printf("  %-40s  %zu dependents\n", d.Shown(id).c_str(),
