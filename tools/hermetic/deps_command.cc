@@ -23,8 +23,11 @@ namespace {
 using NodeId = DiGraph::NodeId;
 
 // A whole graph with more nodes than this is drawn by package (module
-// names cut to fewer components) so that the picture stays readable.
+// names cut to fewer components, every extern in one box) so that the
+// picture stays readable; packages are cut as deep as still gives at most
+// kMaxDrawnGroups boxes.
 constexpr size_t kMaxDrawnNodes = 120;
+constexpr size_t kMaxDrawnGroups = 60;
 constexpr size_t kTopListed = 5;
 
 struct DepsView {
@@ -112,6 +115,7 @@ const char kDotHeader[] =
     "digraph dependencies {\n"
     "  rankdir=LR;\n"
     "  ranksep=0.6;\n"
+    "  concentrate=true;\n"
     "  node [shape=box, fontname=\"Helvetica\", fontsize=10, height=0.25];\n"
     "  edge [color=\"#555555\", arrowsize=0.6];\n";
 
@@ -129,14 +133,26 @@ const char kLegend[] =
     "fillcolor=\"#d9f2d0\"];\n"
     "  }\n";
 
+// The cluster a node is drawn in: its top-level package, or one box for
+// every extern (mostly the standard library: one box keeps them out of
+// the package's structure), or none (a pickle).
+std::string ClusterOf(const DepsView& d, NodeId id) {
+  if (d.record.kinds[id] == DependencyKind::kExtern) {
+    return "\x01extern";  // sorts first, cannot be a package name
+  }
+  return std::string(TopLevel(d.Name(id)));
+}
+
 // The subgraph of `nodes` (and the edges among them), each top-level
-// package a cluster, saved roots in bold.
-std::string NodesDot(const DepsView& d, const std::vector<NodeId>& nodes) {
+// package a cluster, the externs in one, saved roots in bold; edges to
+// externs are light, so the package's own structure stands out.
+// With `chain`, `nodes` is a path and only its edges are drawn.
+std::string NodesDot(const DepsView& d, const std::vector<NodeId>& nodes,
+                     bool chain = false) {
   std::vector<bool> drawn(d.record.graph.size(), false);
   for (NodeId id : nodes) drawn[id] = true;
   std::map<std::string, std::vector<NodeId>> clusters;
-  for (NodeId id : nodes)
-    clusters[std::string(TopLevel(d.Name(id)))].push_back(id);
+  for (NodeId id : nodes) clusters[ClusterOf(d, id)].push_back(id);
   std::string out = kDotHeader;
   size_t n = 0;
   for (const auto& [package, ids] : clusters) {
@@ -147,7 +163,9 @@ std::string NodesDot(const DepsView& d, const std::vector<NodeId>& nodes) {
           .append(std::to_string(n++))
           .append(" {\n");
       out.append("    label=")
-          .append(DotQuoted(package))
+          .append(package == "\x01extern"
+                      ? std::string("\"extern (from the loading environment)\"")
+                      : DotQuoted(package))
           .append(
               "; fontname=\"Helvetica\"; fontsize=11; color=\"#999999\";\n");
     }
@@ -159,11 +177,17 @@ std::string NodesDot(const DepsView& d, const std::vector<NodeId>& nodes) {
     }
     if (boxed) out.append("  }\n");
   }
-  for (NodeId u : nodes) {
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const NodeId u = nodes[i];
     for (NodeId v : d.record.graph.Successors(u)) {
-      if (!drawn[v]) continue;
+      const bool next = i + 1 < nodes.size() && v == nodes[i + 1];
+      if (!drawn[v] || (chain && !next)) continue;
       out.append("  ").append(DotQuoted(d.Name(u))).append(" -> ");
-      out.append(DotQuoted(d.Name(v))).append(";\n");
+      out.append(DotQuoted(d.Name(v)));
+      if (d.record.kinds[v] == DependencyKind::kExtern) {
+        out.append(" [color=\"#c8c8c8\"]");
+      }
+      out.append(";\n");
     }
   }
   return out + kLegend + "}\n";
@@ -172,6 +196,13 @@ std::string NodesDot(const DepsView& d, const std::vector<NodeId>& nodes) {
 // The whole graph with modules merged into packages of `depth` components
 // ("sympy.core" for depth 2), each labelled with its module count; a group
 // takes the kind of its first module, pickles stay as they are.
+// The box a node is drawn in when the graph is drawn by package.
+std::string_view GroupKey(const DepsView& d, NodeId id, size_t depth) {
+  std::string_view name = d.Name(id);
+  if (d.record.kinds[id] == DependencyKind::kExtern) return "externs";
+  return name.starts_with("<") ? name : Prefix(name, depth);
+}
+
 std::string GroupedDot(const DepsView& d, size_t depth) {
   const DiGraph& g = d.record.graph;
   DiGraph groups;
@@ -180,9 +211,7 @@ std::string GroupedDot(const DepsView& d, size_t depth) {
   std::vector<DependencyKind> kinds;
   std::vector<bool> roots;
   for (NodeId id = 0; id < g.size(); ++id) {
-    std::string_view name = d.Name(id);
-    std::string_view key = name.starts_with("<") ? name : Prefix(name, depth);
-    const NodeId group = groups.AddNode(key);
+    const NodeId group = groups.AddNode(GroupKey(d, id, depth));
     if (group == members.size()) {
       members.push_back(0);
       kinds.push_back(d.record.kinds[id]);
@@ -209,7 +238,11 @@ std::string GroupedDot(const DepsView& d, size_t depth) {
   for (NodeId u = 0; u < groups.size(); ++u) {
     for (NodeId v : groups.Successors(u)) {
       out.append("  ").append(DotQuoted(groups.name(u))).append(" -> ");
-      out.append(DotQuoted(groups.name(v))).append(";\n");
+      out.append(DotQuoted(groups.name(v)));
+      if (kinds[v] == DependencyKind::kExtern) {
+        out.append(" [color=\"#c8c8c8\"]");
+      }
+      out.append(";\n");
     }
   }
   out.append("  label=")
@@ -232,10 +265,9 @@ std::string WholeDot(const DepsView& d) {
   for (size_t depth = 3; depth > 1; --depth) {
     DiGraph probe;
     for (NodeId id = 0; id < g.size(); ++id) {
-      std::string_view name = d.Name(id);
-      probe.AddNode(name.starts_with("<") ? name : Prefix(name, depth));
+      probe.AddNode(GroupKey(d, id, depth));
     }
-    if (probe.size() <= kMaxDrawnNodes) return GroupedDot(d, depth);
+    if (probe.size() <= kMaxDrawnGroups) return GroupedDot(d, depth);
   }
   return GroupedDot(d, 1);
 }
@@ -377,7 +409,8 @@ int Why(const DepsView& d, NodeId id, bool json, std::string_view format) {
   const std::vector<NodeId> chain = WhyIncluded(d.record, id);
   if (format != "text") {
     return Emit(format,
-                NodesDot(d, chain.empty() ? std::vector<NodeId>{id} : chain));
+                NodesDot(d, chain.empty() ? std::vector<NodeId>{id} : chain,
+                         /*chain=*/true));
   }
   if (json) {
     std::printf("{\"module\": %s, \"kind\": %s, \"chain\": %s}\n",
