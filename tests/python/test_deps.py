@@ -171,7 +171,8 @@ def test_deps_dot(package):
     assert dot.returncode == 0
     text = dot.stdout.decode()
     assert text.startswith("digraph dependencies {")
-    assert '"app.util" -> "json";' in text
+    assert '"app.util" -> "json" [color="#c8c8c8"];' in text  # light: an extern
+    assert '"app.model" -> "app.util";' in text
     assert "subgraph cluster_" in text  # app's modules boxed together
     why = run("deps", "--format", "dot", "--why", "fancyplot", package).stdout.decode()
     assert '"tool" -> "app.util";' in why and '"app.model"' not in why
