@@ -90,10 +90,12 @@ const std::map<std::string_view, std::string_view>& Usages() {
        "modules and pickles every chain starts from, the most depended-on\n"
        "modules); with MODULE its kind, what it imports and what imports it;\n"
        "with --why MODULE the shortest chain from a saved module or pickle\n"
-       "to it. --format dot prints the same view as Graphviz DOT (a graph\n"
-       "of more than 120 nodes drawn by package), --format svg draws it\n"
-       "with Graphviz's dot program (apt-get install graphviz). An archive\n"
-       "without the record (torch.package's) exits 3 saying so.\n"},
+       "to it. --json prints the view as JSON. --format dot prints it as\n"
+       "Graphviz DOT (packages boxed, externs in one box; a graph of more\n"
+       "than 120 nodes drawn by package), --format svg draws it with\n"
+       "Graphviz's dot program (apt-get install graphviz; exit 4 saying so\n"
+       "when it is missing). An archive without the record (torch.package's)\n"
+       "exits 3 saying so.\n"},
       {"diff",
        "usage: hermetic diff [--json] [--source] A B\n"
        "Show what changed from package A to package B: modules (interned\n"
