@@ -5,9 +5,10 @@ set -euo pipefail
 
 need_apt=()
 # clang-14 and its runtimes build the fuzz targets (libFuzzer, ASan, UBSan);
-# zlib1g-dev is for the reader.
+# zlib1g-dev is for the reader; graphviz's dot draws `hermetic deps --format
+# svg` (optional at run time, tested when present).
 for pkg in g++ pkg-config libdeflate-dev libsodium-dev libgtest-dev libgmock-dev \
-  clang-14 libclang-rt-14-dev zlib1g-dev; do
+  clang-14 libclang-rt-14-dev zlib1g-dev graphviz; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
     || need_apt+=("$pkg")
 done

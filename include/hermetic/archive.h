@@ -61,6 +61,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -255,6 +256,13 @@ Status CheckRecordName(std::string_view name);
 // different names never look alike; readers use it for every name in an
 // error message, and the CLI for every name it prints.
 std::string EscapeName(std::string_view name);
+// The inverse of EscapeName, for formats that store names escaped (the
+// manifest, the dependency record): nullopt for text EscapeName never
+// writes (a lone backslash, upper-case hex, an escape of a byte it keeps).
+std::optional<std::string> UnescapeName(std::string_view text);
+// Whether `text` is strict UTF-8 as Python decodes it (no overlong forms,
+// surrogates or code points past U+10FFFF), the rule for record names.
+bool IsValidUtf8(std::string_view text);
 
 }  // namespace hermetic
 

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "hermetic/archive.h"
+#include "hermetic/dependency_record.h"
 #include "hermetic/glob.h"
 #include "hermetic/graph.h"
 #include "hermetic/import_scan.h"
@@ -139,6 +140,10 @@ struct NodeAttributes {
 struct ExportOptions {
   ImportScanOptions import_scan;
   PickleScanOptions pickle_scan;
+  // Finish also writes the dependency record (dependency_record.h), last
+  // before the writer's framework records. Off by default: archives then
+  // stay byte-identical to torch.package's.
+  bool dependency_record = false;
 };
 
 class ExportEngine {
@@ -209,9 +214,15 @@ class ExportEngine {
   // Indices (AddPattern order) of allow_empty=false patterns never matched.
   virtual std::vector<size_t> UnmatchedPatterns() const = 0;
 
+  // The nodes the caller asked for (SaveSourceString, SaveModule,
+  // AddDependency, AddPickle), distinct, in the order first asked: the
+  // roots of the dependency record.
+  virtual std::vector<DiGraph::NodeId> Roots() const = 0;
+
   // close() steps 2-5: writes sources, _mock.py and mock stubs in node
-  // order, then .data/extern_modules and .data/python_version, and finishes
-  // the writer. PackagingError with Validate()'s text if a node has an error.
+  // order, then .data/extern_modules and .data/python_version (and, if
+  // asked, the dependency record), and finishes the writer. PackagingError with
+  // Validate()'s text if a node has an error.
   virtual Status Finish(const ActionCallback& on_action,
                         std::string_view python_version) = 0;
 };

@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,6 +33,10 @@ class DiGraph {
   NodeId AddNode(std::string_view name);
   void AddEdge(std::string_view from, std::string_view to);
   void AddEdge(NodeId from, NodeId to);
+  // Edges from -> each of `to`, for callers that know them new and distinct
+  // (a parser that has checked so): no de-duplication, so a node with many
+  // successors costs linear, not quadratic, time. Not checked.
+  void AddNewEdges(NodeId from, std::span<const NodeId> to);
 
   std::optional<NodeId> Find(std::string_view name) const;
   // Find, or the unknown-node error.
@@ -55,6 +60,13 @@ class DiGraph {
   // smallest insertion index until a node without predecessors (or a node
   // already on the path); returned root first.
   std::vector<NodeId> FirstPath(NodeId dst) const;
+
+  // A shortest path (fewest edges) from any of `sources` to dst, that
+  // source first: breadth-first from all sources at once, in the order
+  // given and then successor order, so ties go to the earlier source and
+  // edge. {dst} when dst is a source; empty when no source reaches it.
+  std::vector<NodeId> ShortestPath(std::span<const NodeId> sources,
+                                   NodeId dst) const;
 
   // DOT text in torch's layout: "digraph G {\nrankdir = LR;\nnode
   // [shape=box];\n" + one "\"u\" -> \"v\";\n" line per edge + "}\n".

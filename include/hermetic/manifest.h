@@ -29,6 +29,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -142,6 +143,8 @@ struct VerifyOptions {
   std::vector<PublicKey> trusted_keys;
   // Refuse an archive without a manifest (implied by trusted_keys).
   bool require_manifest = false;
+  // Called after each record is hashed, with its size (a progress line).
+  std::function<void(uint64_t bytes)> on_record_hashed;
 };
 
 struct VerifyReport {

@@ -170,6 +170,24 @@ inline Status WriteFull(const Fd& fd, std::span<const uint8_t> bytes,
 
 uint64_t PageSize();
 
+// isatty(3): whether `fd` is a terminal (progress lines are drawn only there).
+bool IsTerminal(int fd);
+
+// How a program run by RunProgram ended.
+struct ProgramExit {
+  bool not_found = false;  // argv[0] is not on PATH: nothing ran
+  int status = 0;          // its exit status, or 128 + the signal that ended it
+};
+// Runs `argv[0]`, looked up on PATH as a shell would (posix_spawnp), with
+// arguments argv[1...], `input` as its standard input, and this process's
+// standard output and error; waits for it to end. The input goes through
+// an unlinked temporary file (under $TMPDIR, else /tmp) rather than a
+// pipe, so a program that exits early cannot kill the caller with SIGPIPE
+// and no reader thread is needed.
+Result<ProgramExit> RunProgram(const std::vector<std::string>& argv,
+                               std::string_view input,
+                               std::string_view context);
+
 // A private (MAP_PRIVATE) mapping of part of a file, readable and writable:
 // writes are copy-on-write and never reach the file, so a caller may scribble
 // on a view of a file opened read-only.

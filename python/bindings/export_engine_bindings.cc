@@ -146,7 +146,8 @@ class PyExportEngine {
       nb::object target, nb::object provider, std::string mock_source,
       const std::vector<std::string>& stdlib_modules, bool manifest,
       bool reproducible,
-      const std::optional<std::pair<std::string, std::string>>& sign_with)
+      const std::optional<std::pair<std::string, std::string>>& sign_with,
+      bool dependency_record)
       : provider_(std::move(provider)) {
     const WriterOptions options;
     std::unique_ptr<ArchiveWriter> writer =
@@ -155,8 +156,11 @@ class PyExportEngine {
       writer = WithManifest(std::move(writer), reproducible, sign_with,
                             options.version);
     }
+    ExportOptions export_options;
+    export_options.dependency_record = dependency_record;
     engine_ = ValueOrRaise(ExportEngine::Create(
-        std::move(writer), &provider_, std::move(mock_source), stdlib_modules));
+        std::move(writer), &provider_, std::move(mock_source), stdlib_modules,
+        export_options));
   }
 
   void AddPattern(std::vector<std::string> include,
@@ -357,13 +361,14 @@ void BindExportEngine(nb::module_& m) {
       nb::arg("name"));
 
   nb::class_<PyExportEngine>(m, "ExportEngine", nb::type_slots(kEngineSlots))
-      .def(
-          nb::init<nb::object, nb::object, std::string,
-                   const std::vector<std::string>&, bool, bool,
-                   const std::optional<std::pair<std::string, std::string>>&>(),
-          nb::arg("target"), nb::arg("provider"), nb::arg("mock_source"),
-          nb::arg("stdlib_modules"), nb::arg("manifest") = false,
-          nb::arg("reproducible") = false, nb::arg("sign_with") = nb::none())
+      .def(nb::init<nb::object, nb::object, std::string,
+                    const std::vector<std::string>&, bool, bool,
+                    const std::optional<std::pair<std::string, std::string>>&,
+                    bool>(),
+           nb::arg("target"), nb::arg("provider"), nb::arg("mock_source"),
+           nb::arg("stdlib_modules"), nb::arg("manifest") = false,
+           nb::arg("reproducible") = false, nb::arg("sign_with") = nb::none(),
+           nb::arg("dependency_record") = false)
       .def("add_pattern", &PyExportEngine::AddPattern, nb::arg("include"),
            nb::arg("exclude"), nb::arg("action"), nb::arg("allow_empty"))
       .def("save_source_string", &PyExportEngine::SaveSourceString,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "hermetic/dependency_record.h"
 #include "hermetic/glob.h"
 #include "hermetic/graph.h"
 #include "hermetic/import_scan.h"
@@ -285,7 +286,34 @@ void BindScanners(nb::module_& m) {
             return Names(g, g.FirstPath(Node(g, dst)));
           },
           nb::arg("dst"))
+      .def(
+          "shortest_path",
+          [](const DiGraph& g, const std::vector<nb::handle>& sources,
+             nb::handle dst) {
+            std::vector<DiGraph::NodeId> ids;
+            for (nb::handle s : sources) ids.push_back(Node(g, s));
+            return Names(g, g.ShortestPath(ids, Node(g, dst)));
+          },
+          nb::arg("sources"), nb::arg("dst"))
       .def("to_dot", &DiGraph::ToDot);
+
+  m.def(
+      "parse_dependency_record",
+      [](nb::bytes data, std::string_view archive) {
+        std::span<const uint8_t> bytes(
+            reinterpret_cast<const uint8_t*>(data.c_str()), data.size());
+        DependencyRecord record =
+            ValueOrRaise(ParseDependencyRecord(bytes, archive));
+        std::vector<std::string_view> kinds;
+        for (DependencyKind kind : record.kinds) {
+          kinds.push_back(DependencyKindName(kind));
+        }
+        std::vector<std::string> roots = Names(record.graph, record.roots);
+        return nb::make_tuple(nb::cast(std::move(record.graph)), kinds, roots);
+      },
+      nb::arg("data"), nb::arg("archive"),
+      "The dependency record's (graph, kind per node, root names); "
+      "dependency_record.h.");
 }
 
 }  // namespace hermetic::python

@@ -212,7 +212,17 @@ class DiGraph:
     def backward_transitive_closure(self, src: str) -> list[str]: ...
     def all_paths_dot(self, src: str, dst: str) -> str: ...
     def first_path(self, dst: str) -> list[str]: ...
+    def shortest_path(self, sources: Sequence[str], dst: str) -> list[str]:
+        """A shortest path from any of sources to dst, that source first
+        (ties: the earlier source, then successor order); [] if none."""
     def to_dot(self) -> str: ...
+
+def parse_dependency_record(data: bytes, archive: str) -> tuple[DiGraph, list[str], list[str]]:
+    """The dependency record's graph, each node's kind ("intern", "extern",
+    "mock", "pickle", "mock_module", "skip") in node order, and the root
+    names in the order saved (dependency_record.h). CorruptArchiveError
+    naming archive, record and line for anything but canonical bytes,
+    UnsupportedError for another version."""
 
 # --------------------------------------------------------------------------
 # Export engine (src/export_engine, include/hermetic/export_engine.h)
@@ -275,7 +285,8 @@ class ExportEngine:
                  provider: SourceProvider, mock_source: str,
                  stdlib_modules: Iterable[str], manifest: bool = False,
                  reproducible: bool = False,
-                 sign_with: Optional[tuple[str, str]] = None) -> None:
+                 sign_with: Optional[tuple[str, str]] = None,
+                 dependency_record: bool = False) -> None:
         """target: as ArchiveWriter's (a path, written atomically, or an
         object with write()); TypeError otherwise. stdlib_modules: top-level
         names implicitly externed (minus sys and io, which the engine
@@ -283,7 +294,9 @@ class ExportEngine:
         unfinished engine aborts the archive. manifest: finishing writes
         the manifest record (without its time if reproducible); sign_with,
         a (secret key file text, source) pair, adds a signature (implies
-        manifest; InvalidArgumentError naming source for a bad key)."""
+        manifest; InvalidArgumentError naming source for a bad key).
+        dependency_record: finishing also writes .data/hermetic/dependencies
+        (dependency_record.h)."""
     def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
                     action: _ModuleProviderAction,
                     allow_empty: bool) -> None: ...

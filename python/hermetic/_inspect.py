@@ -1,7 +1,8 @@
 """hermetic.open: a read-only view of a package, for looking at it without
 importing, unpickling or running any of it (safetensors' safe_open, for
 torch.package archives): its records, modules, externs, mocks, pickles,
-tensor metadata (the C++ tensor index; torch is not needed) and scan."""
+tensor metadata (the C++ tensor index; torch is not needed), the dependency
+graph the exporter recorded (PackageExporter(graph=True)) and scan."""
 
 from __future__ import annotations
 
@@ -10,10 +11,14 @@ import os
 from typing import Optional, Union
 
 from . import _core
+from ._digraph import DiGraph
 from ._importlib import source_module
 from ._scan import ScanReport, scan
+from .errors import NotFoundError
 
 __all__ = ["Package", "TensorMeta", "open"]
+
+_DEPENDENCY_RECORD = ".data/hermetic/dependencies"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Package:
         self.path: str = os.fspath(path)
         self._reader = _core.ArchiveReader(self.path)
         self.records: list[str] = self._reader.records()
+        self._graph: Optional[DiGraph] = None
 
     def read(self, record: str) -> bytes:
         """A record's bytes, CRC-checked."""
@@ -80,6 +86,37 @@ class Package:
                 out.append(TensorMeta(record, name, parameter, known, reason, dtype,
                                       tuple(shape), tuple(stride), storage, offset, nbytes))
         return out
+
+    @property
+    def dependency_graph(self) -> Optional[DiGraph]:
+        """The exporter's dependency graph as recorded in the archive
+        (.data/hermetic/dependencies), or None when it is not recorded
+        (torch.package's archives, or exported without graph=True). Each
+        node's attributes: ``kind`` ("intern", "extern", "mock", "pickle",
+        "mock_module" or "skip") and ``root`` (saved by the exporter's
+        caller: every chain starts at one)."""
+        if self._graph is None and _DEPENDENCY_RECORD in self.records:
+            graph, kinds, roots = _core.parse_dependency_record(
+                self.read(_DEPENDENCY_RECORD), self.path)
+            saved = set(roots)
+            self._graph = DiGraph._from_core(graph, [
+                {"kind": kind, "root": name in saved}
+                for name, kind in zip(graph.nodes(), kinds)])
+            self._roots = roots
+        return self._graph
+
+    def why(self, module: str) -> list[str]:
+        """The shortest chain of imports (or a pickle's globals) from a
+        saved module or pickle to `module`, root first: why it is in the
+        package. Empty if no chain reaches it; NotFoundError when the
+        graph is not recorded, InvalidArgumentError (a ValueError) for a
+        name that is not in it."""
+        graph = self.dependency_graph
+        if graph is None:
+            raise NotFoundError(
+                f"{self.path} does not record its dependency graph "
+                f"({_DEPENDENCY_RECORD}); export it with PackageExporter(..., graph=True)")
+        return graph._graph.shortest_path(self._roots, module)
 
     def scan(self) -> ScanReport:
         """hermetic.scan of the package."""

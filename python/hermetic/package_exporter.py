@@ -26,6 +26,7 @@ from ._bytecode import write_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
 from ._package_pickler import PickleContext
+from ._progress import ExportProgress
 from ._source_provider import SourceProvider
 from .glob_group import GlobGroup, GlobPattern
 from .importer import Importer, OrderedImporter, sys_importer
@@ -134,6 +135,13 @@ class PackageExporter:
     from files (``.data/bytecode/``, docs/format.md section 9), which importers run
     only when they trust the archive; off by default. Hermetic only:
     torch.package ignores these records and loads the modules from source.
+    graph: also write ``.data/hermetic/dependencies``, the dependency graph
+    (names, kinds, edges, the saved roots; docs/format.md section 12) that
+    ``hermetic deps`` and ``hermetic.open(...).dependency_graph`` read;
+    torch.package ignores it. Off by default, as environment.
+    progress: a progress line on standard error (modules scanned, bytes,
+    then modules written) when it is a terminal: None (default) once the
+    export has run for a second, True from the start, False never.
     """
 
     importer: Importer
@@ -141,8 +149,10 @@ class PackageExporter:
     def __init__(self, f: Union[str, "os.PathLike[str]", io.IOBase],
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
                  debug: bool = False, *, manifest: bool = False,
-                 reproducible: bool = False, sign_with: Union[None, str, "os.PathLike[str]", bytes] = None, bytecode: bool = False,
-                 environment: bool = False):
+                 reproducible: bool = False,
+                 sign_with: Union[None, str, "os.PathLike[str]", bytes] = None,
+                 bytecode: bool = False, environment: bool = False, graph: bool = False,
+                 progress: Optional[bool] = None):
         self.debug = debug
         self._environment = environment
         # Compile interned modules read from files into .data/bytecode/
@@ -183,10 +193,11 @@ class PackageExporter:
         self._pickling = PickleContext(self)
         self._closed = False
         self._provider = SourceProvider(self)
+        self._progress = ExportProgress(progress, target)
         self._engine = _core.ExportEngine(
-            target, self._provider, _mock_source(), _stdlib_names(),
-            manifest=manifest, reproducible=reproducible,
-            sign_with=_manifest.signing_key(sign_with))
+            target, self._progress.provider(self._provider), _mock_source(),
+            _stdlib_names(), manifest=manifest, reproducible=reproducible,
+            sign_with=_manifest.signing_key(sign_with), dependency_record=graph)
 
     # -- archive contents -------------------------------------------------
 
@@ -272,6 +283,7 @@ class PackageExporter:
             else:
                 data = self._pickling.dumps(obj, pickle_protocol)
             self._engine.add_pickle(package, resource, data, dependencies)
+        self._progress.wrote(len(data))
 
     def save_text(self, package: str, resource: str, text: str) -> None:
         """Writes `text` as UTF-8 to `<package>/<resource>`."""
@@ -283,6 +295,7 @@ class PackageExporter:
 
     def _write_record(self, name: str, data) -> None:
         self._engine.write_record(name, data)
+        self._progress.wrote(len(data))
 
     # -- patterns and hooks -----------------------------------------------
 
@@ -391,6 +404,7 @@ class PackageExporter:
             ) from None
 
     def _on_action(self, name: str, action: _ModuleProviderAction) -> None:
+        self._progress.writing(self._nodes)
         if action is _ModuleProviderAction.INTERN:
             read = self._provider.file_sources.pop(name, None)
             if read is not None and self._bytecode:
@@ -454,11 +468,13 @@ class PackageExporter:
 
                     self._engine.write_record(
                         _environment.RECORD, _environment.describe(self.externed_modules()))
+                self._nodes = len(self._engine.graph())
                 self._engine.finish(self._on_action, platform.python_version())
         except BaseException:
             self._abort()
             raise
         self._closed = True
+        self._progress.finish()
         if self.buffer is not None and hasattr(self.buffer, "flush"):
             self.buffer.flush()
 
@@ -466,6 +482,7 @@ class PackageExporter:
         self._closed = True
         _torchscript.abort_exporter(self)
         self._engine.abort()
+        self._progress.finish(ok=False)
 
     def __enter__(self) -> "PackageExporter":
         return self

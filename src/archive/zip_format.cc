@@ -2,8 +2,10 @@
 
 #include <libdeflate.h>
 
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "hermetic/archive.h"
 
@@ -48,6 +50,38 @@ std::string EscapeName(std::string_view name) {
   }
   return out;
 }
+
+std::optional<std::string> UnescapeName(std::string_view text) {
+  auto hex_digit = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;  // EscapeName writes lower case only
+  };
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      out += text[i];
+      continue;
+    }
+    if (i + 1 < text.size() && text[i + 1] == '\\') {
+      out += '\\';
+      ++i;
+      continue;
+    }
+    if (i + 3 >= text.size() || text[i + 1] != 'x') return std::nullopt;
+    const int hi = hex_digit(text[i + 2]);
+    const int lo = hex_digit(text[i + 3]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 3;
+  }
+  // Re-escaping refuses every escape EscapeName would not have written.
+  if (EscapeName(out) != text) return std::nullopt;
+  return out;
+}
+
+bool IsValidUtf8(std::string_view text) { return zip::IsValidUtf8(text); }
 
 Status CheckRecordName(std::string_view name) {
   std::string_view problem = zip::NameProblem(name);

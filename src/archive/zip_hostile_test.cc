@@ -790,6 +790,14 @@ TEST(ZipNames, EscapeNameMakesEveryByteVisibleAndIsInjective) {
   };
   for (const auto& [raw, escaped] : cases) {
     EXPECT_EQ(EscapeName(raw), escaped) << escaped;
+    EXPECT_EQ(UnescapeName(escaped), raw) << escaped;
+  }
+}
+
+TEST(ZipNames, UnescapeNameRefusesWhatEscapeNameNeverWrites) {
+  for (std::string_view text : {"lone\\", "a\\q", "\\x4", "\\xZZ", "\\xAB",
+                                "\\x41", "\n\x01", "caf\\xc3\\xa9"}) {
+    EXPECT_EQ(UnescapeName(text), std::nullopt) << text;
   }
 }
 

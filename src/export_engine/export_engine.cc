@@ -143,6 +143,7 @@ class ExportEngineImpl final : public ExportEngine {
     return attrs_[id];
   }
   const NodeAttributes* FindNode(std::string_view name) const override;
+  std::vector<DiGraph::NodeId> Roots() const override { return roots_; }
   std::optional<std::string> Validate(bool debug) const override;
   std::vector<size_t> UnmatchedPatterns() const override;
   Status Finish(const ActionCallback& on_action,
@@ -185,6 +186,8 @@ class ExportEngineImpl final : public ExportEngine {
   bool MayIntern(std::string_view name);
   Result<bool> ModuleExists(const std::string& name);
 
+  // AddDependency without making the module a root (a pickle's global).
+  Status Depend(std::string_view module_name, bool dependencies);
   // Runs torch's recursion from `root` until all of its dependencies (and
   // theirs) are added.
   Status InternDependencies(std::optional<InternFrame> root);
@@ -200,6 +203,10 @@ class ExportEngineImpl final : public ExportEngine {
       DiGraph::NodeId id, const std::string& module_name, bool is_package);
   // Forgets the node's dependency list unless the source is as before.
   void SetSource(DiGraph::NodeId id, std::string source);
+  // Remembers the node a caller's request for `name` made (the demangled
+  // name for a module found under a mangled one) as a root.
+  void AddRoot(std::string_view name);
+  Result<DependencyRecord> MakeDependencyRecord() const;
   Status WriteMockFile();
   Status WriteSource(std::string_view module_name, std::string_view source,
                      bool is_package);
@@ -225,6 +232,8 @@ class ExportEngineImpl final : public ExportEngine {
   };
   std::unordered_map<DiGraph::NodeId, ScannedDependencies> dependencies_;
   uint64_t source_changes_ = 0;
+  std::vector<DiGraph::NodeId> roots_;
+  std::unordered_set<DiGraph::NodeId> is_root_;
 };
 
 }  // namespace
@@ -507,6 +516,7 @@ Status ExportEngineImpl::SaveSourceString(std::string_view module_name,
   SetAction(id, Action::kIntern);
   SetSource(id, std::move(source));
   attrs_[id].is_package = is_package;
+  AddRoot(module_name);
   if (!dependencies) return Status::Ok();
   std::string name(module_name);
   HERMETIC_ASSIGN_OR_RETURN(std::optional<std::vector<std::string>> deps,
@@ -519,11 +529,19 @@ Status ExportEngineImpl::SaveModule(std::string_view module_name,
                                     bool dependencies) {
   HERMETIC_ASSIGN_OR_RETURN(std::optional<InternFrame> frame,
                             InternModule(module_name, dependencies));
+  AddRoot(module_name);
   return InternDependencies(std::move(frame));
 }
 
 Status ExportEngineImpl::AddDependency(std::string_view module_name,
                                        bool dependencies) {
+  HERMETIC_RETURN_IF_ERROR(Depend(module_name, dependencies));
+  AddRoot(module_name);
+  return Status::Ok();
+}
+
+Status ExportEngineImpl::Depend(std::string_view module_name,
+                                bool dependencies) {
   HERMETIC_ASSIGN_OR_RETURN(std::optional<InternFrame> frame,
                             ResolveAction(module_name, dependencies));
   return InternDependencies(std::move(frame));
@@ -542,6 +560,7 @@ Status ExportEngineImpl::AddPickle(std::string_view package,
   DiGraph::NodeId id = Node(pickle_node);
   SetAction(id, Action::kIntern);
   attrs_[id].is_pickle = true;
+  AddRoot(pickle_node);
   if (dependencies) {
     HERMETIC_ASSIGN_OR_RETURN(PickleScan scan,
                               ScanPickle(data, options_.pickle_scan));
@@ -562,7 +581,7 @@ Status ExportEngineImpl::AddPickle(std::string_view package,
       AddEdge(pickle_node, module);
       auto mocked = mocked_fields.find(module);
       if (mocked == mocked_fields.end()) {
-        HERMETIC_RETURN_IF_ERROR(AddDependency(module, true));
+        HERMETIC_RETURN_IF_ERROR(Depend(module, true));
         continue;
       }
       // Not SetMock: the error stops Finish before a stub is written, so
@@ -620,6 +639,45 @@ std::vector<std::string> ExportEngineImpl::RDeps(
     names.push_back(graph_.name(pred));
   }
   return names;
+}
+
+void ExportEngineImpl::AddRoot(std::string_view name) {
+  std::optional<DiGraph::NodeId> id = graph_.Find(Demangle(name));
+  if (!id) id = graph_.Find(name);
+  if (id && is_root_.insert(*id).second) roots_.push_back(*id);
+}
+
+Result<DependencyRecord> ExportEngineImpl::MakeDependencyRecord() const {
+  DependencyRecord record{graph_, {}, roots_};
+  record.kinds.reserve(graph_.size());
+  for (DiGraph::NodeId id = 0; id < graph_.size(); ++id) {
+    const NodeAttributes& node = attrs_[id];
+    DependencyKind kind = DependencyKind::kIntern;
+    switch (node.action.value_or(Action::kDeny)) {
+      case Action::kIntern:
+        kind =
+            node.is_pickle ? DependencyKind::kPickle : DependencyKind::kIntern;
+        break;
+      case Action::kExtern:
+        kind = DependencyKind::kExtern;
+        break;
+      case Action::kMock:
+        kind = DependencyKind::kMock;
+        break;
+      case Action::kRepackagedMockModule:
+        kind = DependencyKind::kMockModule;
+        break;
+      case Action::kSkip:
+        kind = DependencyKind::kSkip;
+        break;
+      case Action::kDeny:
+        // Validation passed, so every node has one of the actions above.
+        return Status::Internal("module " + graph_.name(id) +
+                                " has no action to record");
+    }
+    record.kinds.push_back(kind);
+  }
+  return record;
 }
 
 const NodeAttributes* ExportEngineImpl::FindNode(std::string_view name) const {
@@ -763,6 +821,11 @@ Status ExportEngineImpl::Finish(const ActionCallback& on_action,
       WriteRecord(".data/extern_modules", Bytes(extern_modules)));
   HERMETIC_RETURN_IF_ERROR(
       WriteRecord(".data/python_version", Bytes(python_version)));
+  if (options_.dependency_record) {
+    HERMETIC_ASSIGN_OR_RETURN(DependencyRecord record, MakeDependencyRecord());
+    HERMETIC_RETURN_IF_ERROR(WriteRecord(
+        kDependencyRecord, Bytes(SerializeDependencyRecord(record))));
+  }
   return writer_->Finish();
 }
 

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,14 +82,20 @@ GlobGroup Glob(std::vector<std::string> include,
 
 class ExportEngineTest : public ::testing::Test {
  protected:
-  ExportEngineTest() {
+  ExportEngineTest() { Recreate({}); }
+
+  // A new engine (and archive) with `options`.
+  void Recreate(const ExportOptions& options) {
+    engine_.reset();
+    bytes_->clear();
     Result<std::unique_ptr<ArchiveWriter>> writer =
         ArchiveWriter::OpenMemory(bytes_.get());
     EXPECT_TRUE(writer.ok()) << writer.status().ToString();
     Result<std::unique_ptr<ExportEngine>> engine = ExportEngine::Create(
         std::move(writer).value(), &provider_, "# mock runtime\n",
         std::vector<std::string>{"os", "json", "collections", "sys", "io",
-                                 "builtins"});
+                                 "builtins"},
+        options);
     EXPECT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
   }
@@ -585,6 +592,59 @@ TEST_F(ExportEngineTest, FinishWritesRecordsInNodeOrder) {
             (std::map<std::string, int>{{"flat", 1}, {"mocked", 1}}));
   EXPECT_FALSE(provider_.source_calls.contains("mocked"));
   EXPECT_FALSE(provider_.source_calls.contains("flat"));
+}
+
+TEST_F(ExportEngineTest, DependencyRecordHoldsKindsEdgesAndRoots) {
+  ExportOptions options;
+  options.dependency_record = true;
+  Recreate(options);
+  provider_.Add("json", "");
+  provider_.Add("mocked", "", /*is_package=*/true);
+  provider_.Add("flat", "");
+  provider_.Add("pkg.b", "import os\n");
+  provider_.Add("os", "");
+  AddPattern({"mocked", "flat"}, Action::kMock);
+  AddPattern({"pkg.**"}, Action::kIntern);
+  SaveSource("pkg.a",
+             "import json\nimport mocked\nfrom pkg import b\nimport flat\n");
+  SaveSource("pkg", "", /*is_package=*/true);
+  // The pickle's global (pkg.b) is its dependency, not a root.
+  ASSERT_TRUE(
+      engine_->AddPickle("res", "m.pkl", Bytes(kPickleOfPkgB), true).ok());
+  ASSERT_TRUE(engine_->AddDependency("json", true).ok());
+  SaveSource("pkg.a", "import json\n");  // asked again: not a second root
+  EXPECT_EQ(engine_->Roots(), (std::vector<DiGraph::NodeId>{0, 6, 7, 1}));
+  auto records = FinishAndRead();
+  // Last before the writer's framework records, after python_version.
+  using R = std::pair<std::string, std::string>;
+  auto at = std::find_if(records.begin(), records.end(), [](const R& r) {
+    return r.first == kDependencyRecord;
+  });
+  ASSERT_NE(at, records.end());
+  EXPECT_EQ((at - 1)->first, ".data/python_version");
+  EXPECT_EQ((at + 1)->first, ".data/version");
+  EXPECT_EQ(at->second,
+            "hermetic-dependencies 1\n"
+            "node intern pkg.a\n"
+            "node extern json\n"
+            "node mock mocked\n"
+            "node intern pkg.b\n"
+            "node extern os\n"
+            "node mock flat\n"
+            "node intern pkg\n"
+            "node pickle <res.m.pkl>\n"
+            "deps 0 1 2 3 5\n"
+            "deps 3 4\n"
+            "deps 7 3\n"
+            "roots 0 6 7 1\n"
+            "end 8 6\n");
+}
+
+TEST_F(ExportEngineTest, NoDependencyRecordUnlessAsked) {
+  SaveSource("m", "import os\n");
+  for (const auto& [name, data] : FinishAndRead()) {
+    EXPECT_NE(name, kDependencyRecord);
+  }
 }
 
 TEST_F(ExportEngineTest, MockOfAModuleThatCannotBeImportedFailsTheCall) {

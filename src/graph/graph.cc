@@ -28,6 +28,12 @@ void DiGraph::AddEdge(NodeId from, NodeId to) {
   pred_[to].push_back(from);
 }
 
+void DiGraph::AddNewEdges(NodeId from, std::span<const NodeId> to) {
+  std::vector<NodeId>& out = succ_[from];
+  out.insert(out.end(), to.begin(), to.end());
+  for (NodeId v : to) pred_[v].push_back(from);
+}
+
 std::optional<DiGraph::NodeId> DiGraph::Find(std::string_view name) const {
   auto it = index_.find(std::string(name));
   if (it == index_.end()) return std::nullopt;
@@ -105,6 +111,36 @@ std::vector<DiGraph::NodeId> DiGraph::FirstPath(NodeId dst) const {
     // Node ids are insertion indices, so the smallest id is the earliest.
     auto it = std::min_element(preds.begin(), preds.end());
     cur = it == preds.end() ? std::nullopt : std::optional<NodeId>(*it);
+  }
+  std::reverse(path.begin(), path.end());
+  return path;
+}
+
+std::vector<DiGraph::NodeId> DiGraph::ShortestPath(
+    std::span<const NodeId> sources, NodeId dst) const {
+  constexpr NodeId kUnseen = static_cast<NodeId>(-1);
+  // parent[n] is the node n was first reached from (itself for a source).
+  std::vector<NodeId> parent(size(), kUnseen);
+  std::deque<NodeId> work;
+  for (NodeId s : sources) {
+    if (parent[s] != kUnseen) continue;
+    parent[s] = s;
+    work.push_back(s);
+  }
+  while (!work.empty() && parent[dst] == kUnseen) {
+    NodeId cur = work.front();
+    work.pop_front();
+    for (NodeId n : succ_[cur]) {
+      if (parent[n] != kUnseen) continue;
+      parent[n] = cur;
+      work.push_back(n);
+    }
+  }
+  std::vector<NodeId> path;
+  if (parent[dst] == kUnseen) return path;
+  for (NodeId cur = dst;; cur = parent[cur]) {
+    path.push_back(cur);
+    if (parent[cur] == cur) break;
   }
   std::reverse(path.begin(), path.end());
   return path;

@@ -65,6 +65,29 @@ TEST(DiGraphTest, FirstPathPicksEarliestPredecessorAndStopsOnCycles) {
             (std::vector<std::string>{"leaf", "root", "mid"}));
 }
 
+TEST(DiGraphTest, ShortestPathFromTheNearestSource) {
+  DiGraph g;
+  g.AddEdge("a", "b");
+  g.AddEdge("b", "c");
+  g.AddEdge("c", "d");
+  g.AddEdge("x", "c");
+  g.AddEdge("d", "a");  // a cycle must not loop forever
+  g.AddNode("island");
+  const DiGraph::NodeId a = *g.Find("a"), x = *g.Find("x");
+  const std::vector<DiGraph::NodeId> both = {a, x};
+  EXPECT_EQ(Names(g, g.ShortestPath(both, *g.Find("d"))),
+            (std::vector<std::string>{"x", "c", "d"}));
+  EXPECT_EQ(Names(g, g.ShortestPath(both, *g.Find("b"))),
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Names(g, g.ShortestPath(both, x)), (std::vector<std::string>{"x"}));
+  EXPECT_TRUE(g.ShortestPath(both, *g.Find("island")).empty());
+  // Equally short: the earlier source wins.
+  g.AddEdge("x", "b");
+  const std::vector<DiGraph::NodeId> x_first = {x, a};
+  EXPECT_EQ(Names(g, g.ShortestPath(x_first, *g.Find("b"))),
+            (std::vector<std::string>{"x", "b"}));
+}
+
 TEST(DiGraphTest, AllPathsDotKeepsOnlyEdgesOnPaths) {
   DiGraph g;
   g.AddEdge("a", "b");

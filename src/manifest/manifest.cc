@@ -48,34 +48,6 @@ bool ParseHex(std::string_view text, std::span<uint8_t> out) {
   return true;
 }
 
-// Inverse of EscapeName; nullopt for text EscapeName never produces (checked
-// by re-escaping, which also refuses non-canonical escapes).
-std::optional<std::string> UnescapeName(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '\\') {
-      out += text[i];
-      continue;
-    }
-    if (i + 1 < text.size() && text[i + 1] == '\\') {
-      out += '\\';
-      ++i;
-      continue;
-    }
-    if (i + 3 >= text.size() || text[i + 1] != 'x') return std::nullopt;
-    int value = 0;
-    for (size_t j = i + 2; j < i + 4; ++j) {
-      int d = HexDigit(text[j]);
-      if (d < 0) return std::nullopt;
-      value = value * 16 + d;
-    }
-    out += static_cast<char>(value);
-    i += 3;
-  }
-  if (EscapeName(out) != text) return std::nullopt;
-  return out;
-}
-
 Status EnsureSodium() {
   // sodium_init is idempotent and thread-safe; it fails only when the
   // system's random source cannot be opened.
@@ -579,6 +551,7 @@ Result<VerifyReport> VerifyManifest(ArchiveReader& reader,
                                ": SHA-256 differs from the manifest (changed)");
     }
     ++report.records_checked;
+    if (options.on_record_hashed) options.on_record_hashed(r.size);
     ++i;
     ++j;
   }

@@ -35,6 +35,7 @@ bool IsFrameworkRecord(std::string_view name) {
       "byteorder",
       ".data/serialization_id",
       ".data/hermetic/environment",
+      ".data/hermetic/dependencies",
   };
   for (std::string_view n : kNames) {
     if (name == n) return true;

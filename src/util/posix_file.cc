@@ -1,9 +1,11 @@
 #include "hermetic/posix_file.h"
 
 #include <dirent.h>
+#include <spawn.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <utility>
+
+extern char** environ;
 
 namespace hermetic {
 namespace {
@@ -324,6 +328,52 @@ Result<std::shared_ptr<FileMapping>> FileMapping::MapPrivate(
 
 FileMapping::~FileMapping() {
   if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+bool IsTerminal(int fd) { return ::isatty(fd) == 1; }
+
+Result<ProgramExit> RunProgram(const std::vector<std::string>& argv,
+                               std::string_view input,
+                               std::string_view context) {
+  if (argv.empty()) return Status::InvalidArgument("RunProgram: no program");
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path = std::string(tmp != nullptr && *tmp ? tmp : "/tmp") +
+                     "/hermetic-input-XXXXXX";
+  HERMETIC_ASSIGN_OR_RETURN(Fd writer, CreateTempFile(&path, context));
+  // Opened again for reading so the child starts at offset 0; the name is
+  // gone before anything can fail, so nothing is left behind.
+  Result<Fd> reader = Fd::Open(path, O_RDONLY, context);
+  HERMETIC_RETURN_IF_ERROR(Unlink(path, context));
+  if (!reader.ok()) return reader.status();
+  HERMETIC_RETURN_IF_ERROR(WriteFull(
+      writer, {reinterpret_cast<const uint8_t*>(input.data()), input.size()},
+      context));
+  HERMETIC_RETURN_IF_ERROR(writer.Close(context));
+
+  std::vector<char*> args;
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  if (int rc = posix_spawn_file_actions_init(&actions); rc != 0) {
+    return PosixError(context, rc);
+  }
+  int rc = posix_spawn_file_actions_adddup2(&actions, reader->get(), 0);
+  pid_t pid = -1;
+  if (rc == 0) {
+    rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc == ENOENT) return ProgramExit{.not_found = true};
+  if (rc != 0) return PosixError(context, rc);
+  int wstatus = 0;
+  while (::waitpid(pid, &wstatus, 0) < 0) {
+    if (errno != EINTR) return LastError(context);
+  }
+  ProgramExit exit;
+  exit.status =
+      WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  return exit;
 }
 
 }  // namespace hermetic

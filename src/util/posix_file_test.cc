@@ -333,5 +333,41 @@ TEST(WriteFullTest, ReportsTheErrorWithContext) {
   EXPECT_EQ(s.message(), std::string("writing pipe: ") + std::strerror(EPIPE));
 }
 
+TEST(RunProgramTest, FeedsTheInputAndReportsHowItEnded) {
+  // The child reads all of its input and checks it: a large input must
+  // arrive whole, through the temporary file rather than a pipe.
+  const std::string input(1 << 20, 'x');
+  Result<ProgramExit> ok = RunProgram(
+      {"sh", "-c", "test \"$(wc -c)\" -eq 1048576"}, input, "running sh");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_FALSE(ok->not_found);
+  EXPECT_EQ(ok->status, 0);
+
+  Result<ProgramExit> failed = RunProgram({"sh", "-c", "exit 3"}, "", "sh");
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->status, 3);
+
+  // Exiting without reading its input does not hurt the caller.
+  Result<ProgramExit> killed =
+      RunProgram({"sh", "-c", "kill -9 $$"}, input, "sh");
+  ASSERT_TRUE(killed.ok());
+  EXPECT_EQ(killed->status, 128 + SIGKILL);
+}
+
+TEST(RunProgramTest, AMissingProgramIsAValueNotAnError) {
+  Result<ProgramExit> missing =
+      RunProgram({"hermetic-no-such-program-x"}, "input", "running it");
+  ASSERT_TRUE(missing.ok()) << missing.status().message();
+  EXPECT_TRUE(missing->not_found);
+}
+
+TEST(IsTerminalTest, APipeIsNotATerminal) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  Fd read_end(fds[0]), write_end(fds[1]);
+  EXPECT_FALSE(IsTerminal(read_end.get()));
+  EXPECT_FALSE(IsTerminal(write_end.get()));
+}
+
 }  // namespace
 }  // namespace hermetic

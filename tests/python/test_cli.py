@@ -36,7 +36,7 @@ def archive(tmp_path):
 def test_help_documents_every_command_and_the_exit_codes():
     top = run("--help")
     assert top.returncode == 0
-    for command in ("info", "ls", "tree", "tensors", "diff", "cat", "verify", "extract", "scan",
+    for command in ("info", "ls", "tree", "tensors", "deps", "diff", "cat", "verify", "extract", "scan",
                     "keygen", "sign", "version"):
         assert command in top.stdout.decode()
         sub = run(command, "--help")

@@ -61,6 +61,7 @@ std::optional<Args> ParseArgs(const std::vector<std::string>& args,
 std::string HumanSize(uint64_t bytes);
 
 // Commands, each in its <command>_command.cc; each returns the exit code.
+int Deps(const std::vector<std::string>& args);
 int Diff(const std::vector<std::string>& args);
 int Extract(const std::vector<std::string>& args);
 int Info(const std::vector<std::string>& args);

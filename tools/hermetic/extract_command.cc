@@ -10,6 +10,7 @@
 // an existing file already replaced.
 #include <fcntl.h>
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "cli.h"
 #include "hermetic/archive.h"
 #include "hermetic/posix_file.h"
+#include "progress.h"
 
 namespace hermetic::cli {
 namespace {
@@ -37,9 +39,14 @@ class Extraction {
     made_root_ = before->kind == FileKind::kMissing;
     HERMETIC_ASSIGN_OR_RETURN(root_, Fd::Open(dir_, O_RDONLY | O_DIRECTORY,
                                               "opening " + EscapeName(dir_)));
+    uint64_t total = 0;
+    for (const RecordInfo& info : reader_.records()) total += info.size;
+    ProgressLine progress("extracting", reader_.records().size(), total);
     for (const RecordInfo& info : reader_.records()) {
       HERMETIC_RETURN_IF_ERROR(Stage(info));
+      progress.Advance(info.size);
     }
+    progress.Done();
     for (Staged& s : staged_) {
       HERMETIC_ASSIGN_OR_RETURN(const Fd* dir, OpenParent(s.parts, false));
       HERMETIC_RETURN_IF_ERROR(

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "hermetic/archive.h"
+#include "hermetic/dependency_record.h"
 #include "hermetic/manifest.h"
 #include "hermetic/posix_file.h"
 #include "json.h"
@@ -56,6 +57,13 @@ struct Summary {
   std::optional<Environment> environment;
   ManifestState manifest;
   SignatureState signature;
+  // The dependency record (docs/format.md section 12): its node and edge
+  // counts when it parses, the reason when it does not.
+  struct Graph {
+    size_t nodes = 0, edges = 0;
+    std::string problem;
+  };
+  std::optional<Graph> graph;
   // Why torch.package 2.13 cannot read the archive, and what it ignores.
   std::vector<std::string> torch_problems;
   std::vector<std::string> torch_notes;
@@ -182,6 +190,21 @@ Result<Summary> Gather(const std::string& path) {
     }
   }
 
+  if (reader->Find(kDependencyRecord) != nullptr) {
+    Summary::Graph graph;
+    Result<std::optional<DependencyRecord>> record =
+        ReadDependencyRecord(*reader, path);
+    if (record.ok() && *record) {
+      graph.nodes = (*record)->graph.size();
+      for (DiGraph::NodeId id = 0; id < graph.nodes; ++id) {
+        graph.edges += (*record)->graph.Successors(id).size();
+      }
+    } else {
+      graph.problem = record.status().message();
+    }
+    info.graph = std::move(graph);
+  }
+
   // What torch.package 2.13's importer needs (docs/format.md section 4):
   // its reader opens a version record and .data/extern_modules, and it
   // loads pickles without out-of-band buffers only.
@@ -273,6 +296,17 @@ void PrintText(const Summary& info) {
   } else {
     field("signature",
           info.signature.present ? "present but malformed" : "absent");
+  }
+  if (!info.graph) {
+    field("dependencies", "graph not recorded");
+  } else if (info.graph->problem.empty()) {
+    field("dependencies",
+          "graph recorded, " + Plural(info.graph->nodes, "node", "nodes") +
+              ", " + Plural(info.graph->edges, "edge", "edges") +
+              " (hermetic deps)");
+  } else {
+    field("dependencies",
+          "graph present but unreadable: " + info.graph->problem);
   }
 
   std::printf("\n%-10s %8s %12s\n", "kind", "records", "size");
@@ -371,7 +405,16 @@ void PrintJson(const Summary& info) {
       .append(info.signature.present ? "true" : "false")
       .append(", \"key\": ")
       .append(JsonOrNull(info.signature.key))
-      .append("}, \"externs\": ")
+      .append("}, \"dependency_graph\": ")
+      .append(!info.graph
+                  ? std::string("{\"recorded\": false}")
+                  : "{\"recorded\": true, \"valid\": " +
+                        std::string(info.graph->problem.empty() ? "true"
+                                                                : "false") +
+                        ", \"nodes\": " + std::to_string(info.graph->nodes) +
+                        ", \"edges\": " + std::to_string(info.graph->edges) +
+                        "}")
+      .append(", \"externs\": ")
       .append(info.externs ? std::to_string(*info.externs) : "null")
       .append(", \"kinds\": {");
   for (size_t i = 0; i < kAllKinds.size(); ++i) {

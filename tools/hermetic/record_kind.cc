@@ -30,6 +30,7 @@ bool IsFrameworkRecord(std::string_view name) {
       ".data/hermetic/manifest",
       ".data/hermetic/signature",
       ".data/hermetic/environment",
+      ".data/hermetic/dependencies",
   };
   return std::find(std::begin(kNames), std::end(kNames), name) !=
          std::end(kNames);
