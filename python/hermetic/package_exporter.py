@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
 from . import _core, _manifest
+from ._compression import deflate_level
 from ._bytecode import write_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
@@ -127,6 +128,10 @@ class PackageExporter:
     ``bytecode=True`` also writes compiled code of the interned modules read
     from files (``.data/bytecode/``, docs/format.md section 9), which importers run
     only when they trust the archive; off by default.
+    compress: deflate the sources, texts and pickles (True, or a level from
+    1, fastest, to 12, smallest); tensor storages and binaries are stored,
+    so they load without a copy. torch.package reads either. Default
+    False: stored, as torch.package writes (docs/format.md section 2).
     """
 
     importer: Importer
@@ -135,7 +140,7 @@ class PackageExporter:
                  importer: Union[Importer, Sequence[Importer]] = sys_importer,
                  debug: bool = False, *, manifest: bool = False,
                  reproducible: bool = False, sign_with=None, bytecode: bool = False,
-                 environment: bool = False):
+                 environment: bool = False, compress: Union[bool, int] = False):
         self.debug = debug
         self._environment = environment
         # Compile interned modules read from files into .data/bytecode/
@@ -178,7 +183,8 @@ class PackageExporter:
         self._engine = _core.ExportEngine(
             target, self._provider, _mock_source(), _stdlib_names(),
             manifest=manifest, reproducible=reproducible,
-            sign_with=_manifest.signing_key(sign_with))
+            sign_with=_manifest.signing_key(sign_with),
+            deflate_level=deflate_level(compress))
 
     # -- archive contents -------------------------------------------------
 
@@ -261,14 +267,15 @@ class PackageExporter:
 
     def save_text(self, package: str, resource: str, text: str) -> None:
         """Writes `text` as UTF-8 to `<package>/<resource>`."""
-        self.save_binary(package, resource, text.encode("utf-8"))
+        self._write_record(_filename(package, resource), text.encode("utf-8"),
+                           compress=True)
 
     def save_binary(self, package: str, resource: str, binary: bytes) -> None:
         """Writes `binary` to `<package>/<resource>`."""
         self._write_record(_filename(package, resource), binary)
 
-    def _write_record(self, name: str, data) -> None:
-        self._engine.write_record(name, data)
+    def _write_record(self, name: str, data, compress: bool = False) -> None:
+        self._engine.write_record(name, data, compress=compress)
 
     # -- patterns and hooks -----------------------------------------------
 
@@ -440,7 +447,8 @@ class PackageExporter:
                     from . import _environment
 
                     self._engine.write_record(
-                        _environment.RECORD, _environment.describe(self.externed_modules()))
+                        _environment.RECORD, _environment.describe(self.externed_modules()),
+                        compress=True)
                 self._engine.finish(self._on_action, platform.python_version())
         except BaseException:
             self._abort()
