@@ -45,14 +45,14 @@ def _tensors():
 
 
 def _infos(path):
-    return {info.name: info for info in _core.ArchiveReader(str(path)).records()}
+    return {info.name: info for info in _core.ArchiveReader(str(path)).record_infos()}
 
 
 def test_sources_texts_and_pickles_are_deflated_storages_and_binaries_stored(tmp_path):
     path = tmp_path / "p.pt"
     _export(path, tensors=_tensors())
     infos = _infos(path)
-    for name in ("mod.py", "pkg/__init__.py", "pkg/sub.py", "res/words.pkl",
+    for name in ("mod.py", "pkg/sub.py", "res/words.pkl",
                  "res/tensors.pkl", "res/notes.txt"):
         assert infos[name].method == 8, name
         assert infos[name].compressed_size < infos[name].size, name
@@ -62,6 +62,7 @@ def test_sources_texts_and_pickles_are_deflated_storages_and_binaries_stored(tmp
     # Too small to shrink: stored although asked.
     assert infos[".data/version"].method == 0
     assert infos[".data/python_version"].method == 0
+    assert infos["pkg/__init__.py"].method == 0
 
 
 def test_compressed_archive_is_smaller_and_loads_the_same(tmp_path):
@@ -118,15 +119,15 @@ def test_pytorch_file_reader_and_zipfile_read_every_record_alike(tmp_path):
     path = tmp_path / "p.pt"
     _export(path, tensors=_tensors(), manifest=True, environment=True)
     reader = _core.ArchiveReader(str(path))
-    ours = {info.name: reader.read(info.name) for info in reader.records()}
-    assert any(info.method == 8 for info in reader.records())
+    ours = {name: reader.read(name) for name in reader.records()}
+    assert any(info.method == 8 for info in reader.record_infos())
     with zipfile.ZipFile(path) as zf:
         assert zf.testzip() is None
         theirs = {name.split("/", 1)[1]: zf.read(name) for name in zf.namelist()}
         deflated = {i.filename.split("/", 1)[1] for i in zf.infolist()
                     if i.compress_type == zipfile.ZIP_DEFLATED}
     assert theirs == ours
-    assert deflated == {info.name for info in reader.records() if info.method == 8}
+    assert deflated == {info.name for info in reader.record_infos() if info.method == 8}
     torch_reader = torch._C.PyTorchFileReader(str(path))
     assert sorted(torch_reader.get_all_records()) == sorted(ours)
     for name, data in ours.items():
@@ -244,9 +245,10 @@ def _short_of_declared_size(data):
 
 
 def _bomb_ratio(data):
-    # More than deflate's 1032:1 could ever give: refused at open.
+    # Far more than deflate's 1032:1 could ever give: refused at open,
+    # before anything is inflated or allocated.
     _, placed = _placed(data, "mod.py")
-    return _with_declared_size(data, "mod.py", placed.size * 1033 + 2)
+    return _with_declared_size(data, "mod.py", placed.size * 2000)
 
 
 def _changed_bit(data):
@@ -261,7 +263,7 @@ HOSTILE = {
     "truncated_stream": (_truncated_stream, "truncated"),
     "inflates_past_declared_size": (_past_declared_size, "past its declared size"),
     "inflates_short_of_declared_size": (_short_of_declared_size, "declared"),
-    "bomb_ratio": (_bomb_ratio, "mod.py"),
+    "bomb_ratio": (_bomb_ratio, "is impossible for"),
     "changed_bit": (_changed_bit, "mod.py"),
 }
 
@@ -290,6 +292,6 @@ def test_a_large_record_deflates_and_reads_back():
     writer.finish()
     data = sink.getvalue()
     assert len(data) < 1 << 20
-    info = next(i for i in _core.ArchiveReader(data).records() if i.name == "zeros.bin")
+    info = next(i for i in _core.ArchiveReader(data).record_infos() if i.name == "zeros.bin")
     assert (info.method, info.size) == (8, len(big))
     assert zlib.crc32(_core.ArchiveReader(data).read("zeros.bin")) == zlib.crc32(big)
