@@ -10,6 +10,14 @@
 //    offsets via torch's "FB" padding extra field, local headers with zero
 //    CRC/sizes followed by data descriptors, zip64 extras and end records as
 //    torch writes them. Same records in the same order give the same bytes.
+//  - A record written whole with Compression::kDeflate is deflated (method
+//    8, libdeflate at WriterOptions::deflate_level) in the same layout, and
+//    stored instead when the level is 0, when it is larger than
+//    max_deflate_size, or when deflate does not make it smaller. Streamed
+//    records are always stored; stored records stay aligned, so readers can
+//    view them in place (tensor storages must be written kStored). The same
+//    records, choices and level give the same bytes (libdeflate's output
+//    depends only on its input, level and version).
 //  - A file target is written to a temporary sibling
 //    ".<name>.hermetic-tmp-XXXXXX", flock()ed while written, and renamed
 //    into place by Finish(); Abort() or destroying an unfinished writer
@@ -94,7 +102,24 @@ struct WriterOptions {
   uint32_t alignment = 64;
   // Written as ".data/version" by Finish() unless that record exists.
   uint32_t version = 6;
+  // libdeflate's level for records written with Compression::kDeflate: 1
+  // (fastest) to 12 (smallest); 0 stores them too, as torch's writer does.
+  int deflate_level = 0;
+  // Larger records are stored even when kDeflate is asked for: a reader
+  // holds a deflated record whole in memory only up to its
+  // ReaderOptions::max_inflated_size, whose default this is.
+  uint64_t max_deflate_size = uint64_t{1} << 30;
 };
+
+// The level hermetic asks for when it compresses by default (the exporter's
+// compress=True, `hermetic sign` rewriting deflated records): the trade-off
+// measured in docs/format.md section 2.
+inline constexpr int kDefaultDeflateLevel = 6;
+
+// How a record written whole may be kept: kDeflate for records readers copy
+// out anyway (sources, pickles, texts), kStored for records they may view in
+// place (tensor storages, out-of-band buffers).
+enum class Compression { kStored, kDeflate };
 
 // The records torch's writer ends every archive with, in its order:
 //  - ".data/version" holding "<version>\n" ("version" for a version below
@@ -121,9 +146,14 @@ class ArchiveWriter {
   virtual const std::string& archive_name() const = 0;
 
   // Names must be relative, '/'-separated, without "..", NUL, backslash or a
-  // leading '/'; a duplicate is InvalidArgument.
+  // leading '/'; a duplicate is InvalidArgument. ResourceExhausted when the
+  // memory to deflate the record cannot be had.
   virtual Status WriteRecord(std::string_view name,
-                             std::span<const uint8_t> data) = 0;
+                             std::span<const uint8_t> data,
+                             Compression compression) = 0;
+  Status WriteRecord(std::string_view name, std::span<const uint8_t> data) {
+    return WriteRecord(name, data, Compression::kStored);
+  }
   // Streams one record in pieces so a record larger than memory passes
   // through; only one record may be open at a time. The local header precedes
   // the data, so a streamed record of 4 GiB or more lacks the local zip64

@@ -183,9 +183,16 @@ class ExportEngine {
                            bool dependencies) = 0;
   // torch's _write checks, then the writer's: AlreadyExists for a name
   // written before or a name under a `<torch_package_N>` mangle prefix (a
-  // name that belongs to a loaded package's namespace).
+  // name that belongs to a loaded package's namespace). The engine writes
+  // its own records (sources, mock stubs, pickles, .data/extern_modules and
+  // .data/python_version) with Compression::kDeflate; whether they are
+  // deflated is the writer's deflate_level.
   virtual Status WriteRecord(std::string_view name,
-                             std::span<const uint8_t> data) = 0;
+                             std::span<const uint8_t> data,
+                             Compression compression) = 0;
+  Status WriteRecord(std::string_view name, std::span<const uint8_t> data) {
+    return WriteRecord(name, data, Compression::kStored);
+  }
 
   // Whether a record of this name was written.
   virtual bool HasRecord(std::string_view name) const = 0;

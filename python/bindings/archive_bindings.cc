@@ -85,19 +85,23 @@ class PyArchiveWriter {
   }
 
  public:
-  PyArchiveWriter(nb::object target, bool compute_crc32) {
+  PyArchiveWriter(nb::object target, bool compute_crc32, int deflate_level) {
     WriterOptions options;
     options.compute_crc32 = compute_crc32;
+    options.deflate_level = deflate_level;
     writer_ = OpenArchiveWriter(std::move(target), options);
   }
 
   // Fixed at open, so no lock is needed.
   const std::string& archive_name() const { return writer_->archive_name(); }
 
-  void WriteRecord(const std::string& name, nb::handle data) {
+  void WriteRecord(const std::string& name, nb::handle data, bool compress) {
     auto buf = PyBuffer::Get(data);
-    ThrowIfError(Locked(
-        [&](ArchiveWriter& w) { return w.WriteRecord(name, buf->span()); }));
+    const Compression how =
+        compress ? Compression::kDeflate : Compression::kStored;
+    ThrowIfError(Locked([&](ArchiveWriter& w) {
+      return w.WriteRecord(name, buf->span(), how);
+    }));
   }
   void BeginRecord(const std::string& name) {
     ThrowIfError(Locked([&](ArchiveWriter& w) { return w.BeginRecord(name); }));
@@ -420,6 +424,7 @@ void RunOnArchiveReader(nb::handle reader,
 }
 
 void BindArchive(nb::module_& m) {
+  m.attr("DEFAULT_DEFLATE_LEVEL") = kDefaultDeflateLevel;
   nb::class_<RecordInfo>(m, "RecordInfo")
       .def_prop_ro("name", [](const RecordInfo& r) { return NameStr(r.name); })
       .def_ro("header_offset", &RecordInfo::header_offset)
@@ -435,11 +440,11 @@ void BindArchive(nb::module_& m) {
       });
 
   nb::class_<PyArchiveWriter>(m, "ArchiveWriter")
-      .def(nb::init<nb::object, bool>(), nb::arg("target"), nb::kw_only(),
-           nb::arg("compute_crc32") = true)
+      .def(nb::init<nb::object, bool, int>(), nb::arg("target"), nb::kw_only(),
+           nb::arg("compute_crc32") = true, nb::arg("deflate_level") = 0)
       .def_prop_ro("archive_name", &PyArchiveWriter::archive_name)
       .def("write_record", &PyArchiveWriter::WriteRecord, nb::arg("name"),
-           nb::arg("data"))
+           nb::arg("data"), nb::kw_only(), nb::arg("compress") = false)
       .def("begin_record", &PyArchiveWriter::BeginRecord, nb::arg("name"))
       .def("append", &PyArchiveWriter::Append, nb::arg("piece"))
       .def("end_record", &PyArchiveWriter::EndRecord)

@@ -147,9 +147,10 @@ class PyExportEngine {
       const std::vector<std::string>& stdlib_modules, bool manifest,
       bool reproducible,
       const std::optional<std::pair<std::string, std::string>>& sign_with,
-      bool dependency_record)
+      bool dependency_record, int deflate_level)
       : provider_(std::move(provider)) {
-    const WriterOptions options;
+    WriterOptions options;
+    options.deflate_level = deflate_level;
     std::unique_ptr<ArchiveWriter> writer =
         OpenArchiveWriter(std::move(target), options);
     if (manifest || sign_with) {
@@ -197,12 +198,14 @@ class PyExportEngine {
         engine_->AddPickle(package, resource, buffer->span(), dependencies));
   }
 
-  void WriteRecord(std::string_view name, nb::handle data) {
+  void WriteRecord(std::string_view name, nb::handle data, bool compress) {
     InUse use(this);
     auto buffer = PyBuffer::Get(data);
     Status status = [&] {
       nb::gil_scoped_release nogil;
-      return engine_->WriteRecord(name, buffer->span());
+      return engine_->WriteRecord(
+          name, buffer->span(),
+          compress ? Compression::kDeflate : Compression::kStored);
     }();
     ThrowIfError(status);
   }
@@ -364,11 +367,11 @@ void BindExportEngine(nb::module_& m) {
       .def(nb::init<nb::object, nb::object, std::string,
                     const std::vector<std::string>&, bool, bool,
                     const std::optional<std::pair<std::string, std::string>>&,
-                    bool>(),
+                    bool, int>(),
            nb::arg("target"), nb::arg("provider"), nb::arg("mock_source"),
            nb::arg("stdlib_modules"), nb::arg("manifest") = false,
            nb::arg("reproducible") = false, nb::arg("sign_with") = nb::none(),
-           nb::arg("dependency_record") = false)
+           nb::arg("dependency_record") = false, nb::arg("deflate_level") = 0)
       .def("add_pattern", &PyExportEngine::AddPattern, nb::arg("include"),
            nb::arg("exclude"), nb::arg("action"), nb::arg("allow_empty"))
       .def("save_source_string", &PyExportEngine::SaveSourceString,
@@ -381,7 +384,7 @@ void BindExportEngine(nb::module_& m) {
       .def("add_pickle", &PyExportEngine::AddPickle, nb::arg("package"),
            nb::arg("resource"), nb::arg("data"), nb::arg("dependencies"))
       .def("write_record", &PyExportEngine::WriteRecord, nb::arg("name"),
-           nb::arg("data"))
+           nb::arg("data"), nb::kw_only(), nb::arg("compress") = false)
       .def("has_record", &PyExportEngine::HasRecord, nb::arg("name"))
       .def("record_names", &PyExportEngine::RecordNames)
       .def_prop_ro("finished", &PyExportEngine::finished)

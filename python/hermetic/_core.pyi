@@ -30,6 +30,9 @@ class RecordInfo:
     method: int  # 0 stored, 8 deflated
     def __repr__(self) -> str: ...
 
+# libdeflate's level behind PackageExporter(compress=True).
+DEFAULT_DEFLATE_LEVEL: int
+
 class ArchiveWriter:
     """A torch-compatible zip writer.
 
@@ -42,12 +45,19 @@ class ArchiveWriter:
     """
 
     def __init__(self, target: Union[str, os.PathLike[str], object], *,
-                 compute_crc32: bool = True) -> None: ...
+                 compute_crc32: bool = True, deflate_level: int = 0) -> None:
+        """deflate_level: libdeflate's level (1-12) for records written
+        with compress=True; 0 stores them (InvalidArgumentError outside
+        0-12)."""
     @property
     def archive_name(self) -> str: ...
-    def write_record(self, name: str, data: Buffer) -> None:
+    def write_record(self, name: str, data: Buffer, *,
+                     compress: bool = False) -> None:
         """Writes a whole record (name without the top-level folder).
-        A duplicate name raises InvalidArgumentError."""
+        A duplicate name raises InvalidArgumentError. compress: deflate it
+        at the writer's deflate_level, unless that is 0, the record is
+        over 1 GiB or deflate does not shrink it; streamed records
+        (begin_record) are stored."""
     # Calls from several threads are serialised; each releases the GIL.
     def begin_record(self, name: str) -> None: ...
     def append(self, piece: Buffer) -> None: ...
@@ -286,7 +296,8 @@ class ExportEngine:
                  stdlib_modules: Iterable[str], manifest: bool = False,
                  reproducible: bool = False,
                  sign_with: Optional[tuple[str, str]] = None,
-                 dependency_record: bool = False) -> None:
+                 dependency_record: bool = False,
+                 deflate_level: int = 0) -> None:
         """target: as ArchiveWriter's (a path, written atomically, or an
         object with write()); TypeError otherwise. stdlib_modules: top-level
         names implicitly externed (minus sys and io, which the engine
@@ -296,7 +307,9 @@ class ExportEngine:
         a (secret key file text, source) pair, adds a signature (implies
         manifest; InvalidArgumentError naming source for a bad key).
         dependency_record: finishing also writes .data/hermetic/dependencies
-        (dependency_record.h)."""
+        (dependency_record.h).
+        deflate_level: as ArchiveWriter's; the engine writes sources, mock
+        stubs, pickles and its .data texts with compress=True."""
     def add_pattern(self, include: Sequence[str], exclude: Sequence[str],
                     action: _ModuleProviderAction,
                     allow_empty: bool) -> None: ...
@@ -310,9 +323,11 @@ class ExportEngine:
         dependencies (and mocked-but-used errors), writes the record (the
         write_record checks apply). InvalidArgumentError (a ValueError) if
         resource has a '/'."""
-    def write_record(self, name: str, data: Buffer) -> None:
+    def write_record(self, name: str, data: Buffer, *,
+                     compress: bool = False) -> None:
         """torch's _write checks: AlreadyExistsError (an AssertionError) on a
-        duplicate name or a mangled name; then the writer's errors."""
+        duplicate name or a mangled name; then the writer's errors.
+        compress: as ArchiveWriter.write_record's."""
     def has_record(self, name: str) -> bool: ...
     def record_names(self) -> list[str]: ...  # in write order
     @property

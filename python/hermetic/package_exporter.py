@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Callable, Dict, List, Optional, Sequence, Type, Union
 
 from . import _core, _manifest, _torchscript
+from ._compression import deflate_level
 from ._bytecode import write_bytecode
 from ._digraph import DiGraph
 from ._mangling import is_mangled
@@ -142,6 +143,10 @@ class PackageExporter:
     progress: a progress line on standard error (modules scanned, bytes,
     then modules written) when it is a terminal: None (default) once the
     export has run for a second, True from the start, False never.
+    compress: deflate the sources, texts and pickles (True, or a level from
+    1, fastest, to 12, smallest); tensor storages and binaries are stored,
+    so they load without a copy. torch.package reads either. Default
+    False: stored, as torch.package writes (docs/format.md section 2).
     """
 
     importer: Importer
@@ -152,7 +157,8 @@ class PackageExporter:
                  reproducible: bool = False,
                  sign_with: Union[None, str, "os.PathLike[str]", bytes] = None,
                  bytecode: bool = False, environment: bool = False, graph: bool = False,
-                 progress: Optional[bool] = None):
+                 progress: Optional[bool] = None,
+                 compress: Union[bool, int] = False):
         self.debug = debug
         self._environment = environment
         # Compile interned modules read from files into .data/bytecode/
@@ -197,7 +203,8 @@ class PackageExporter:
         self._engine = _core.ExportEngine(
             target, self._progress.provider(self._provider), _mock_source(),
             _stdlib_names(), manifest=manifest, reproducible=reproducible,
-            sign_with=_manifest.signing_key(sign_with), dependency_record=graph)
+            sign_with=_manifest.signing_key(sign_with), dependency_record=graph,
+            deflate_level=deflate_level(compress))
 
     # -- archive contents -------------------------------------------------
 
@@ -287,14 +294,15 @@ class PackageExporter:
 
     def save_text(self, package: str, resource: str, text: str) -> None:
         """Writes `text` as UTF-8 to `<package>/<resource>`."""
-        self.save_binary(package, resource, text.encode("utf-8"))
+        self._write_record(_filename(package, resource), text.encode("utf-8"),
+                           compress=True)
 
     def save_binary(self, package: str, resource: str, binary: bytes) -> None:
         """Writes `binary` to `<package>/<resource>`."""
         self._write_record(_filename(package, resource), binary)
 
-    def _write_record(self, name: str, data) -> None:
-        self._engine.write_record(name, data)
+    def _write_record(self, name: str, data, compress: bool = False) -> None:
+        self._engine.write_record(name, data, compress=compress)
         self._progress.wrote(len(data))
 
     # -- patterns and hooks -----------------------------------------------
@@ -467,7 +475,8 @@ class PackageExporter:
                     from . import _environment
 
                     self._engine.write_record(
-                        _environment.RECORD, _environment.describe(self.externed_modules()))
+                        _environment.RECORD, _environment.describe(self.externed_modules()),
+                        compress=True)
                 self._nodes = len(self._engine.graph())
                 self._engine.finish(self._on_action, platform.python_version())
         except BaseException:

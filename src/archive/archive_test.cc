@@ -359,6 +359,36 @@ TEST(ArchiveWriterTest, Zip64RecordsPastFourGiBRoundTrip) {
   EXPECT_EQ(Str(*(*r)->Read("after")), "tail");
 }
 
+TEST(ArchiveWriterTest, DeflatedRecordPastFourGiBUsesZip64OffsetAndSizes) {
+  TempDir dir;
+  const std::string path = dir.path() + "/big.zip";
+  int fd = open(path.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0);
+  WriterOptions options{.compute_crc32 = false};
+  options.deflate_level = kDefaultDeflateLevel;
+  auto w =
+      ArchiveWriter::OpenSink(std::make_unique<SparseFileSink>(fd), options);
+  ASSERT_TRUE(w.ok());
+  std::vector<uint8_t> zeros(64 << 20, 0);
+  ASSERT_TRUE((*w)->BeginRecord("huge").ok());
+  for (int i = 0; i < 65; ++i) ASSERT_TRUE((*w)->Append(zeros).ok());
+  ASSERT_TRUE((*w)->EndRecord().ok());
+  const std::string text(100000, 't');
+  ASSERT_TRUE(
+      (*w)->WriteRecord("after.txt", Bytes(text), Compression::kDeflate).ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+
+  auto r = ArchiveReader::OpenPath(path, {.verify_reads = false});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const RecordInfo* after = (*r)->Find("after.txt");
+  ASSERT_NE(after, nullptr);
+  EXPECT_GT(after->header_offset, 0xFFFFFFFFu);
+  EXPECT_EQ(after->method, 8);
+  EXPECT_EQ(after->size, text.size());
+  EXPECT_LT(after->compressed_size, 1000u);
+  EXPECT_EQ(Str(*(*r)->Read("after.txt")), text);
+}
+
 // ---------------------------------------------------------------- reader
 
 // tests/data/torch213_package.pt: written by torch 2.13's PackageExporter

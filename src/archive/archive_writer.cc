@@ -1,9 +1,14 @@
 // ArchiveWriter: torch's PyTorchStreamWriter layout (docs/format.md), written
 // through a small output buffer so that headers and descriptors do not cost a
 // system call each while large record data goes straight to the target.
+#include <libdeflate.h>
+
 #include <bit>
 #include <cctype>
 #include <cstdlib>
+#include <memory>
+#include <new>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -186,9 +191,23 @@ class TempFileSink : public ByteSink {
 struct Entry {
   std::string full_name;
   uint64_t header_offset;
-  uint64_t size;
+  uint64_t size;             // uncompressed
+  uint64_t compressed_size;  // as written
   uint32_t crc;
   uint16_t flags;
+  uint16_t method;
+};
+
+// The zip "version needed to extract": torch writes 0 for its stored
+// records; deflate needs 2.0 (APPNOTE 4.4.3).
+uint16_t VersionNeeded(uint16_t method) {
+  return method == zip::kMethodDeflated ? 20 : 0;
+}
+
+struct CompressorDeleter {
+  void operator()(libdeflate_compressor* c) const {
+    libdeflate_free_compressor(c);
+  }
 };
 
 class WriterImpl : public ArchiveWriter {
@@ -206,17 +225,37 @@ class WriterImpl : public ArchiveWriter {
 
   const std::string& archive_name() const override { return name_; }
 
-  Status WriteRecord(std::string_view name,
-                     std::span<const uint8_t> data) override {
-    HERMETIC_RETURN_IF_ERROR(Begin(name, data.size()));
-    HERMETIC_RETURN_IF_ERROR(Append(data));
+  using ArchiveWriter::WriteRecord;
+  Status WriteRecord(std::string_view name, std::span<const uint8_t> data,
+                     Compression compression) override {
+    HERMETIC_RETURN_IF_ERROR(CheckOpen());
+    std::optional<std::span<const uint8_t>> deflated;
+    if (compression == Compression::kDeflate) {
+      HERMETIC_ASSIGN_OR_RETURN(deflated, Deflate(name, data));
+    }
+    if (!deflated) {
+      HERMETIC_RETURN_IF_ERROR(
+          Begin(name, data.size(), data.size(), zip::kMethodStored));
+      HERMETIC_RETURN_IF_ERROR(Append(data));
+      return EndRecord();
+    }
+    HERMETIC_RETURN_IF_ERROR(
+        Begin(name, data.size(), deflated->size(), zip::kMethodDeflated));
+    if (options_.compute_crc32) current_.crc = Crc32(0, data);
+    current_.size = data.size();
+    current_.compressed_size = deflated->size();
+    HERMETIC_RETURN_IF_ERROR(Emit(*deflated));
+    if (scratch_size_ > kBufferSize) {  // not kept for the next record
+      scratch_.reset();
+      scratch_size_ = 0;
+    }
     return EndRecord();
   }
 
   Status BeginRecord(std::string_view name) override {
     // The final size is unknown, so the local header cannot announce a
     // zip64 size; the central directory and descriptor still carry it.
-    return Begin(name, 0);
+    return Begin(name, 0, 0, zip::kMethodStored);
   }
 
   Status Append(std::span<const uint8_t> piece) override {
@@ -227,6 +266,7 @@ class WriterImpl : public ArchiveWriter {
     }
     if (options_.compute_crc32) current_.crc = Crc32(current_.crc, piece);
     current_.size += piece.size();
+    current_.compressed_size += piece.size();
     return Emit(piece);
   }
 
@@ -255,10 +295,10 @@ class WriterImpl : public ArchiveWriter {
     Put32(d, zip::kDataDescriptorSig);
     Put32(d, current_.crc);
     if (zip64) {
-      Put64(d, current_.size);
+      Put64(d, current_.compressed_size);
       Put64(d, current_.size);
     } else {
-      Put32(d, static_cast<uint32_t>(current_.size));
+      Put32(d, static_cast<uint32_t>(current_.compressed_size));
       Put32(d, static_cast<uint32_t>(current_.size));
     }
     CloseEntry();
@@ -336,7 +376,41 @@ class WriterImpl : public ArchiveWriter {
     entries_.push_back(std::move(current_));
   }
 
-  Status Begin(std::string_view name, uint64_t known_size) {
+  // The deflated bytes of `data` (valid until the next call), or nullopt when
+  // the record is to be stored: deflate is off, the record is empty or past
+  // max_deflate_size, or it does not shrink.
+  Result<std::optional<std::span<const uint8_t>>> Deflate(
+      std::string_view name, std::span<const uint8_t> data) {
+    if (options_.deflate_level == 0 || data.empty() ||
+        data.size() > options_.max_deflate_size) {
+      return std::optional<std::span<const uint8_t>>();
+    }
+    auto out_of_memory = [&] {
+      return Status::ResourceExhausted("archive " + name_ + ", record " +
+                                       EscapeName(name) +
+                                       ": out of memory to deflate it");
+    };
+    if (compressor_ == nullptr) {
+      compressor_.reset(libdeflate_alloc_compressor(options_.deflate_level));
+      if (compressor_ == nullptr) return out_of_memory();
+    }
+    // One byte less than the record: output that does not fit is not worth
+    // keeping, and libdeflate then reports 0.
+    const size_t room = data.size() - 1;
+    if (room > scratch_size_) {
+      scratch_.reset(new (std::nothrow) uint8_t[room]);
+      scratch_size_ = scratch_ == nullptr ? 0 : room;
+      if (scratch_ == nullptr) return out_of_memory();
+    }
+    const size_t n = libdeflate_deflate_compress(
+        compressor_.get(), data.data(), data.size(), scratch_.get(), room);
+    if (n == 0) return std::optional<std::span<const uint8_t>>();
+    return std::optional<std::span<const uint8_t>>(
+        std::span<const uint8_t>(scratch_.get(), n));
+  }
+
+  Status Begin(std::string_view name, uint64_t known_size,
+               uint64_t known_compressed_size, uint16_t method) {
     HERMETIC_RETURN_IF_ERROR(CheckOpen());
     if (open_) {
       return Status::FailedPrecondition("archive " + name_ + ": record " +
@@ -359,9 +433,9 @@ class WriterImpl : public ArchiveWriter {
     std::string h;
     h.reserve(zip::kLocalHeaderSize + full.size() + l.extra_length);
     Put32(h, zip::kLocalHeaderSig);
-    Put16(h, 0);  // version needed
+    Put16(h, VersionNeeded(method));
     Put16(h, zip::kWriterFlags);
-    Put16(h, zip::kMethodStored);
+    Put16(h, method);
     Put32(h, 0);  // time, date
     Put32(h, 0);  // crc
     Put32(h, 0);  // compressed size
@@ -374,14 +448,15 @@ class WriterImpl : public ArchiveWriter {
       Put16(h, l.zip64_extra_payload);
       if (l.size_zip64) {
         Put64(h, known_size);
-        Put64(h, known_size);
+        Put64(h, known_compressed_size);
       }
       if (l.offset_zip64) Put64(h, offset_);
     }
     Put16(h, zip::kPaddingExtraId);
     Put16(h, l.padding);
     h.append(l.padding, static_cast<char>(zip::kPaddingByte));
-    current_ = Entry{std::move(full), offset_, 0, 0, zip::kWriterFlags};
+    current_ =
+        Entry{std::move(full), offset_, 0, 0, 0, zip::kWriterFlags, method};
     open_ = true;
     return Emit(h);
   }
@@ -421,17 +496,21 @@ class WriterImpl : public ArchiveWriter {
               ? static_cast<uint16_t>(4 + (big_size ? 16 : 0) +
                                       (big_offset ? 8 : 0))
               : 0;
-      const uint32_t size32 =
-          big_size ? zip::kZip64Marker32 : static_cast<uint32_t>(e.size);
+      // A deflated record is smaller than its uncompressed size, so both
+      // sizes overflow together or it is the uncompressed one; both then go
+      // to the zip64 block, as for a stored record.
+      auto size32 = [&](uint64_t size) {
+        return big_size ? zip::kZip64Marker32 : static_cast<uint32_t>(size);
+      };
       Put32(cd, zip::kCentralHeaderSig);
       Put16(cd, 0);  // made by
-      Put16(cd, 0);  // needed
+      Put16(cd, VersionNeeded(e.method));
       Put16(cd, e.flags);
-      Put16(cd, zip::kMethodStored);
+      Put16(cd, e.method);
       Put32(cd, 0);  // time, date
       Put32(cd, e.crc);
-      Put32(cd, size32);
-      Put32(cd, size32);
+      Put32(cd, size32(e.compressed_size));
+      Put32(cd, size32(e.size));
       Put16(cd, static_cast<uint16_t>(e.full_name.size()));
       Put16(cd, extra);
       Put16(cd, 0);  // comment
@@ -446,7 +525,7 @@ class WriterImpl : public ArchiveWriter {
         Put16(cd, static_cast<uint16_t>(extra - 4));
         if (big_size) {
           Put64(cd, e.size);
-          Put64(cd, e.size);
+          Put64(cd, e.compressed_size);
         }
         if (big_offset) Put64(cd, e.header_offset);
       }
@@ -500,6 +579,9 @@ class WriterImpl : public ArchiveWriter {
   std::vector<Entry> entries_;
   std::unordered_set<std::string> names_;
   SerializationIdHasher id_;
+  std::unique_ptr<libdeflate_compressor, CompressorDeleter> compressor_;
+  std::unique_ptr<uint8_t[]> scratch_;  // Deflate's output
+  size_t scratch_size_ = 0;
   Entry current_;
   bool open_ = false;
   bool finished_ = false;
@@ -510,6 +592,10 @@ Status CheckOptions(const WriterOptions& options) {
   if (options.alignment == 0 || options.alignment > 0x8000) {
     return Status::InvalidArgument("alignment must be in [1, 32768], got " +
                                    std::to_string(options.alignment));
+  }
+  if (options.deflate_level < 0 || options.deflate_level > 12) {
+    return Status::InvalidArgument("deflate_level must be in [0, 12], got " +
+                                   std::to_string(options.deflate_level));
   }
   return Status::Ok();
 }

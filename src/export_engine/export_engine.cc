@@ -124,8 +124,9 @@ class ExportEngineImpl final : public ExportEngine {
                        bool dependencies) override;
   Status AddPickle(std::string_view package, std::string_view resource,
                    std::span<const uint8_t> data, bool dependencies) override;
-  Status WriteRecord(std::string_view name,
-                     std::span<const uint8_t> data) override;
+  using ExportEngine::WriteRecord;
+  Status WriteRecord(std::string_view name, std::span<const uint8_t> data,
+                     Compression compression) override;
 
   bool HasRecord(std::string_view name) const override {
     return writer_->HasRecord(name);
@@ -597,11 +598,13 @@ Status ExportEngineImpl::AddPickle(std::string_view package,
                    std::string(package) + "`. ");
     }
   }
-  return WriteRecord(DottedToPath(package) + "/" + std::string(resource), data);
+  return WriteRecord(DottedToPath(package) + "/" + std::string(resource), data,
+                     Compression::kDeflate);
 }
 
 Status ExportEngineImpl::WriteRecord(std::string_view name,
-                                     std::span<const uint8_t> data) {
+                                     std::span<const uint8_t> data,
+                                     Compression compression) {
   auto [it, inserted] = written_.emplace(name);
   if (!inserted) {
     return Status::AlreadyExists(
@@ -615,7 +618,7 @@ Status ExportEngineImpl::WriteRecord(std::string_view name,
         "Tried to save a torch.package'd module as '" + std::string(name) +
         "'. Directly saving torch.package'd modules is not allowed.");
   }
-  return writer_->WriteRecord(name, data);
+  return writer_->WriteRecord(name, data, compression);
 }
 
 std::vector<std::string> ExportEngineImpl::ModulesWithAction(
@@ -752,14 +755,14 @@ std::vector<size_t> ExportEngineImpl::UnmatchedPatterns() const {
 
 Status ExportEngineImpl::WriteMockFile() {
   if (written_.contains("_mock.py")) return Status::Ok();
-  return WriteRecord("_mock.py", Bytes(mock_source_));
+  return WriteRecord("_mock.py", Bytes(mock_source_), Compression::kDeflate);
 }
 
 Status ExportEngineImpl::WriteSource(std::string_view module_name,
                                      std::string_view source, bool is_package) {
   std::string name = DottedToPath(module_name);
   name += is_package ? "/__init__.py" : ".py";
-  return WriteRecord(name, Bytes(source));
+  return WriteRecord(name, Bytes(source), Compression::kDeflate);
 }
 
 Status ExportEngineImpl::Finish(const ActionCallback& on_action,
@@ -817,14 +820,15 @@ Status ExportEngineImpl::Finish(const ActionCallback& on_action,
   }
   // torch writes one newline for an empty list too.
   if (extern_modules.empty()) extern_modules = "\n";
-  HERMETIC_RETURN_IF_ERROR(
-      WriteRecord(".data/extern_modules", Bytes(extern_modules)));
-  HERMETIC_RETURN_IF_ERROR(
-      WriteRecord(".data/python_version", Bytes(python_version)));
+  HERMETIC_RETURN_IF_ERROR(WriteRecord(
+      ".data/extern_modules", Bytes(extern_modules), Compression::kDeflate));
+  HERMETIC_RETURN_IF_ERROR(WriteRecord(
+      ".data/python_version", Bytes(python_version), Compression::kDeflate));
   if (options_.dependency_record) {
     HERMETIC_ASSIGN_OR_RETURN(DependencyRecord record, MakeDependencyRecord());
-    HERMETIC_RETURN_IF_ERROR(WriteRecord(
-        kDependencyRecord, Bytes(SerializeDependencyRecord(record))));
+    HERMETIC_RETURN_IF_ERROR(
+        WriteRecord(kDependencyRecord, Bytes(SerializeDependencyRecord(record)),
+                    Compression::kDeflate));
   }
   return writer_->Finish();
 }

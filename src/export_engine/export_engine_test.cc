@@ -741,5 +741,57 @@ TEST(PackagingErrorReasonTest, NamesAndTextsAreTorchs) {
             "Module was denied by a pattern.");
 }
 
+TEST(ExportEngineCompressionTest, AsksToDeflateSourcesAndPicklesOnly) {
+  std::string source;
+  for (int i = 0; i < 100; ++i) {
+    // Appended piece by piece: GCC 12 warns (-Wrestrict) on "v" + to_string.
+    source.append("v").append(std::to_string(i)).append(" = 1\n");
+  }
+  FakeProvider provider;
+  provider.Add("big", source);
+  auto bytes = std::make_shared<std::vector<uint8_t>>();
+  WriterOptions options;
+  options.deflate_level = kDefaultDeflateLevel;
+  Result<std::unique_ptr<ArchiveWriter>> writer =
+      ArchiveWriter::OpenMemory(bytes.get(), options);
+  ASSERT_TRUE(writer.ok());
+  Result<std::unique_ptr<ExportEngine>> engine = ExportEngine::Create(
+      std::move(writer).value(), &provider, "# mock runtime\n", {"os"});
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  ExportEngine& e = **engine;
+  ASSERT_TRUE(e.AddPattern(Glob({"big"}), Action::kIntern, false).ok());
+  ASSERT_TRUE(
+      e.SaveSourceString("m", "import big\n" + source, false, true).ok());
+  // PROTO 3, BINUNICODE of 2000 letters, STOP.
+  std::string pickle("\x80\x03X\xd0\x07\x00\x00", 7);
+  pickle += std::string(2000, 'p') + ".";
+  ASSERT_TRUE(e.AddPickle("r", "x.pkl", Bytes(pickle), true).ok());
+  // What callers write themselves is stored unless they ask.
+  ASSERT_TRUE(e.WriteRecord(".data/0.storage", Bytes(source)).ok());
+  ASSERT_TRUE(
+      e.WriteRecord("r/t.txt", Bytes(source), Compression::kDeflate).ok());
+  ASSERT_TRUE(
+      e.Finish([](std::string_view, Action) { return Status::Ok(); }, "3.11.7")
+          .ok());
+  Result<std::unique_ptr<ArchiveReader>> reader =
+      ArchiveReader::OpenBuffer(*bytes, bytes, "mem");
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  std::map<std::string, uint16_t> methods;
+  for (const RecordInfo& info : (*reader)->records()) {
+    methods[info.name] = info.method;
+  }
+  EXPECT_EQ(methods["m.py"], 8);
+  EXPECT_EQ(methods["big.py"], 8);
+  EXPECT_EQ(methods["r/x.pkl"], 8);
+  EXPECT_EQ(methods["r/t.txt"], 8);
+  EXPECT_EQ(methods[".data/0.storage"], 0);
+  // Asked too, but a line or two does not shrink.
+  EXPECT_EQ(methods[".data/extern_modules"], 0);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(
+                            (*reader)->Read("r/x.pkl")->data()),
+                        pickle.size()),
+            pickle);
+}
+
 }  // namespace
 }  // namespace hermetic

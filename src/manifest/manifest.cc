@@ -128,10 +128,13 @@ class ManifestWriter final : public ArchiveWriter {
     return inner_->archive_name();
   }
 
-  Status WriteRecord(std::string_view name,
-                     std::span<const uint8_t> data) override {
+  using ArchiveWriter::WriteRecord;
+  Status WriteRecord(std::string_view name, std::span<const uint8_t> data,
+                     Compression compression) override {
     if (Status s = Refuse(name); !s.ok()) return s;
-    if (Status s = inner_->WriteRecord(name, data); !s.ok()) return s;
+    if (Status s = inner_->WriteRecord(name, data, compression); !s.ok()) {
+      return s;
+    }
     entries_.push_back({std::string(name), data.size(), Sha256(data)});
     return Status::Ok();
   }
@@ -183,7 +186,9 @@ class ManifestWriter final : public ArchiveWriter {
                 return a.name < b.name;
               });
     const std::string text = SerializeManifest(manifest);
-    if (Status s = inner_->WriteRecord(kManifestRecord, Bytes(text)); !s.ok()) {
+    if (Status s = inner_->WriteRecord(kManifestRecord, Bytes(text),
+                                       Compression::kDeflate);
+        !s.ok()) {
       return s;
     }
     if (options_.sign_with) {
@@ -566,7 +571,9 @@ Status SignArchive(const std::string& path, const SecretKey& key,
   verify.manifest = options;
   auto report = VerifyManifest(**reader, verify);
   if (!report.ok()) return report.status();
-  auto writer = ArchiveWriter::OpenFile(path);
+  WriterOptions write_options;
+  write_options.deflate_level = kDefaultDeflateLevel;
+  auto writer = ArchiveWriter::OpenFile(path, write_options);
   if (!writer.ok()) return writer.status();
   std::unique_ptr<ArchiveWriter> out = std::move(*writer);
   std::vector<uint8_t> manifest;
@@ -583,6 +590,17 @@ Status SignArchive(const std::string& path, const SecretKey& key,
   }
   for (const RecordInfo& r : (*reader)->records()) {
     if (r.name == kSignatureRecord) continue;
+    // A deflated record stays deflated (re-deflated: the writer has no raw
+    // copy), so signing does not grow a compressed archive.
+    if (r.method != 0 && r.size <= write_options.max_deflate_size) {
+      auto bytes = (*reader)->Read(r.name);
+      if (!bytes.ok()) return bytes.status();
+      if (Status s = out->WriteRecord(r.name, *bytes, Compression::kDeflate);
+          !s.ok()) {
+        return s;
+      }
+      continue;
+    }
     if (Status s = out->BeginRecord(r.name); !s.ok()) return s;
     Status s = (*reader)->Stream(r.name, [&](std::span<const uint8_t> piece) {
       return out->Append(piece);

@@ -443,5 +443,48 @@ TEST(ManifestTest, SignArchiveAddsOrKeepsTheManifest) {
   EXPECT_TRUE(Unlink(path, "removing the test archive").ok());
 }
 
+TEST(ManifestTest, DeflatedRecordsStayDeflatedThroughWrappingAndSigning) {
+  std::string source;
+  for (int i = 0; i < 200; ++i) {
+    source.append("x_").append(std::to_string(i)).append(" = 1\n");
+  }
+  const std::string path = ::testing::TempDir() + "hermetic-sign-deflate.pt";
+  WriterOptions options;
+  options.deflate_level = kDefaultDeflateLevel;
+  auto inner = ArchiveWriter::OpenFile(path, options);
+  ASSERT_TRUE(inner.ok());
+  ManifestWriteOptions manifest;
+  manifest.reproducible = true;
+  auto w = WrapWithManifest(std::move(*inner), manifest);
+  ASSERT_TRUE(
+      w->WriteRecord("m/a.py", Bytes(source), Compression::kDeflate).ok());
+  ASSERT_TRUE(w->WriteRecord(".data/0.storage", Bytes(source)).ok());
+  ASSERT_TRUE(w->Finish().ok());
+  auto check = [&](bool signed_) {
+    auto r = ArchiveReader::OpenPath(path);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ((*r)->Find("m/a.py")->method, 8);
+    EXPECT_EQ((*r)->Find(".data/0.storage")->method, 0);
+    EXPECT_EQ((*r)->Find(".data/0.storage")->data_offset % 64, 0u);
+    // The manifest (one line per record) is text, deflated like any.
+    EXPECT_EQ((*r)->Find(kManifestRecord)->method, 8);
+    EXPECT_EQ((*r)->Find(kSignatureRecord) != nullptr, signed_);
+    auto report = VerifyManifest(**r, {});
+    EXPECT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_EQ(Str(*(*r)->Read("m/a.py")), source);
+  };
+  check(false);
+  // Signing rewrites the archive: its deflated records stay deflated.
+  const SecretKey key = NewKey();
+  ASSERT_TRUE(SignArchive(path, key).ok());
+  check(true);
+  auto r = ArchiveReader::OpenPath(path);
+  ASSERT_TRUE(r.ok());
+  VerifyOptions trusted;
+  trusted.trusted_keys = {key.public_key()};
+  EXPECT_TRUE(VerifyManifest(**r, trusted).ok());
+  EXPECT_TRUE(Unlink(path, "removing the test archive").ok());
+}
+
 }  // namespace
 }  // namespace hermetic

@@ -223,6 +223,18 @@ def _hermetic_writer_archive():
     return sink.getvalue()
 
 
+def _hermetic_compressed_archive():
+    # What PackageExporter(compress=True) writes: libdeflate streams.
+    from hermetic import PackageExporter
+    sink = io.BytesIO()
+    with PackageExporter(sink, compress=True) as exporter:
+        exporter.save_source_string("m", "def f():\n    return 1\n" * 30)
+        exporter.save_pickle("r", "p.pkl", {"w": [1.0, 2.0] * 50})
+        exporter.save_text("r", "n.txt", "some text " * 40)
+        exporter.save_binary("r", "b.bin", bytes(range(256)))
+    return sink.getvalue()
+
+
 def _builder_deflated_archive():
     return hz.build([E("archive/.data/version", b"6\n"),
                      E("archive/text.txt", b"abc" * 300, method=hz.DEFLATED),
@@ -234,6 +246,7 @@ CRC_BASES = {
     "hermetic_writer": _hermetic_writer_archive,
     "torch213_package": TORCH_PACKAGE.read_bytes,
     "builder_deflated": _builder_deflated_archive,
+    "hermetic_compressed": _hermetic_compressed_archive,
 }
 
 
@@ -389,6 +402,7 @@ TRUNCATION_BASES = {
     "hermetic_writer": _hermetic_writer_archive,
     "torch213_package": TORCH_PACKAGE.read_bytes,
     "zipfile_streamed": _zipfile_streamed_archive,
+    "hermetic_compressed": _hermetic_compressed_archive,
     "builder_zip64_deflated": lambda: hz.build(
         [E("archive/.data/version", b"6\n"),
          E("archive/text.txt", b"abc" * 100, method=hz.DEFLATED),

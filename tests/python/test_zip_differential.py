@@ -154,10 +154,25 @@ def base_hermetic_writer():
     return sink.getvalue()
 
 
-def base_hermetic_exporter():
+def base_hermetic_writer_deflated():
+    # Deflated (libdeflate) records between stored ones, as compress=True
+    # writes them: every reader must inflate the same bytes.
+    sink = io.BytesIO()
+    writer = _core.ArchiveWriter(sink, deflate_level=_core.DEFAULT_DEFLATE_LEVEL)
+    writer.write_record("model/model.pkl", PICKLE * 4, compress=True)
+    writer.write_record("data/blob.bin", BLOB)
+    writer.write_record("code/mod.py", SOURCE * 8, compress=True)
+    writer.write_record("data/text.txt", TEXT, compress=True)
+    writer.write_record("data/tiny.txt", b"ab", compress=True)  # stays stored
+    writer.write_record("empty", b"", compress=True)
+    writer.finish()
+    return sink.getvalue()
+
+
+def base_hermetic_exporter(compress=False):
     from hermetic import PackageExporter
     sink = io.BytesIO()
-    with PackageExporter(sink) as exporter:
+    with PackageExporter(sink, compress=compress) as exporter:
         exporter.save_source_string("mod", SOURCE.decode())
         exporter.save_pickle("res", "obj.pkl", {"a": [1, 2, 3]})
         exporter.save_text("res", "notes.txt", "some text")
@@ -280,6 +295,8 @@ BASES = {
     "builder_descriptors": base_builder_descriptors,
     "hermetic_writer": base_hermetic_writer,
     "hermetic_exporter": base_hermetic_exporter,
+    "hermetic_writer_deflated": base_hermetic_writer_deflated,
+    "hermetic_exporter_compressed": lambda: base_hermetic_exporter(compress=True),
     "torch_exporter": base_torch_exporter,
     "torch213_package": base_torch213_package,
     "zipfile_stored": lambda: _zipfile_base(zipfile.ZIP_STORED),
