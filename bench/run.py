@@ -4,7 +4,7 @@
 
 W1 code export and W2 code import (sympy), the scan of the W1 package, W3
 object pickles, a check that a code-only package never imports torch, then
-the archive and tensor (W4) benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
+the archive, tensor (W4) and remote-package benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
 runs. Tables go to stdout and, unless --no-readme, into bench/README.md.
 """
 
@@ -43,6 +43,7 @@ def _other_benchmarks(quick):
     others = [
         ("bench_archive.py", ["--gib", "0.25"] if quick else []),
         ("bench_tensors.py", ["--scale", "0.25"] if quick else []),
+        ("bench_remote.py", ["--gib", "0.25"] if quick else []),
     ]
     return [
         (script, arguments)
@@ -80,7 +81,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per figure")
     parser.add_argument("--only", choices=("code", "scan", "pickles"), default=None)
     parser.add_argument("--skip-others", action="store_true",
-                        help="skip bench_archive.py and bench_tensors.py")
+                        help="skip bench_archive.py, bench_tensors.py and bench_remote.py")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     if args.runs < 5:

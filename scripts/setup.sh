@@ -19,7 +19,8 @@ if ((${#need_apt[@]})); then
 fi
 
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-  "scikit-build-core>=0.10" "nanobind==3.1.0" cmake ninja pytest numpy mypy "sympy==1.14.0"
+  "scikit-build-core>=0.10" "nanobind==3.1.0" cmake ninja pytest numpy mypy "sympy==1.14.0" \
+  "fsspec==2026.9.0" "aiohttp==3.14.5"  # optional: remote packages (tests/python/test_remote.py)
 # torch is optional for hermetic; tests and benchmarks compare against it.
 # Pinned: the CPU build of 2.13 is the reference (a bare "torch" pulls CUDA).
 if [ "${HERMETIC_WITH_TORCH:-1}" = "1" ]; then

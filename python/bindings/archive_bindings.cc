@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 
 #include "bindings.h"
 #include "hermetic/archive.h"
+#include "hermetic/posix_file.h"
 
 namespace hermetic::python {
 namespace {
@@ -130,6 +132,114 @@ class PyArchiveWriter {
   std::mutex mu_;
   std::unique_ptr<ArchiveWriter> writer_;
 };
+
+// A seekable Python binary file object (fsspec files included) as the
+// bytes of an archive, read with seek() and readinto() (read() if it has
+// none). Calls come from GIL-released reader code, possibly on several
+// threads: the object's position is shared, so a mutex (taken without the
+// GIL, which a blocking readinto may release) makes seek and read one step.
+class PyFileSource : public RandomAccessSource {
+ public:
+  // Must hold the GIL. `display` names the file in errors.
+  PyFileSource(nb::object file, std::string display)
+      : file_(std::move(file)), display_(std::move(display)) {
+    size_ = nb::cast<uint64_t>(file_.attr("seek")(0, 2));
+    readinto_ = nb::hasattr(file_, "readinto");
+  }
+  ~PyFileSource() override {
+    nb::gil_scoped_acquire gil;
+    file_.reset();
+  }
+
+  uint64_t Size() const override { return size_; }
+
+  Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out) override {
+    nb::gil_scoped_acquire gil;
+    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+    {
+      nb::gil_scoped_release nogil;
+      lock.lock();
+    }
+    try {
+      file_.attr("seek")(offset);
+      size_t got = 0;
+      while (got < out.size()) {
+        const size_t n =
+            readinto_ ? ReadInto(out.subspan(got)) : ReadCopy(out.subspan(got));
+        if (n == 0) break;  // the end of the file
+        got += n;
+      }
+      return got;
+    } catch (nb::python_error& e) {
+      // KeyboardInterrupt and the like are re-raised as they are.
+      if (!e.matches(PyExc_Exception))
+        return StatusFromPythonError(std::move(e));
+      return Status::IOError("archive " + display_ + ": reading " +
+                             std::to_string(out.size()) + " bytes at offset " +
+                             std::to_string(offset) + " failed: " + e.what());
+    }
+  }
+
+ private:
+  size_t ReadInto(std::span<uint8_t> out) {
+    nb::object view = nb::steal(PyMemoryView_FromMemory(
+        reinterpret_cast<char*>(out.data()),
+        static_cast<Py_ssize_t>(out.size()), PyBUF_WRITE));
+    if (!view.is_valid()) throw nb::python_error();
+    nb::object n = file_.attr("readinto")(view);
+    // The memoryview must not outlive `out`: release it now.
+    view.attr("release")();
+    if (n.is_none()) return 0;  // a non-blocking stream with nothing ready
+    return Checked(nb::cast<int64_t>(n), out.size());
+  }
+  size_t ReadCopy(std::span<uint8_t> out) {
+    auto buf = PyBuffer::Get(file_.attr("read")(out.size()));
+    std::span<const uint8_t> got = buf->span();
+    const size_t n = Checked(static_cast<int64_t>(got.size()), out.size());
+    if (n > 0) std::memcpy(out.data(), got.data(), n);
+    return n;
+  }
+  size_t Checked(int64_t n, size_t asked) const {
+    if (n < 0 || static_cast<uint64_t>(n) > asked) {
+      PyErr_SetString(PyExc_ValueError,
+                      ("read " + std::to_string(n) + " bytes of " +
+                       std::to_string(asked) + " asked")
+                          .c_str());
+      throw nb::python_error();
+    }
+    return static_cast<size_t>(n);
+  }
+
+  nb::object file_;
+  std::string display_;
+  uint64_t size_ = 0;
+  bool readinto_ = false;
+  std::mutex mu_;
+};
+
+// A descriptor of its own for a Python file object that is a regular
+// local file (which a reader maps rather than reads through Python), else
+// an empty Fd.
+Fd RegularFileCopy(nb::handle file, const std::string& display) {
+  if (!nb::hasattr(file, "fileno")) return Fd();
+  int fd = -1;
+  try {
+    fd = nb::cast<int>(file.attr("fileno")());
+  } catch (nb::python_error&) {  // io.BytesIO and the like: no descriptor
+    return Fd();
+  } catch (nb::cast_error&) {
+    return Fd();
+  }
+  if (fd < 0) return Fd();
+  Fd borrowed(fd);  // the object's: released, never closed, below
+  Result<FileInfo> info = StatOpen(borrowed, {});
+  Result<Fd> copy = Fd();
+  if (info.ok() && info->kind == FileKind::kRegular) {
+    copy = borrowed.Duplicate("cannot duplicate the descriptor of " + display);
+  }
+  borrowed.release();
+  return ValueOrRaise(std::move(copy));
+}
 
 // A memoryview of `bytes` that keeps `owner` alive.
 template <typename Owner>
@@ -305,31 +415,64 @@ class PyArchiveReader {
       std::string path = FsPath(source);
       shared->reader =
           Open([&] { return ArchiveReader::OpenPath(path, options); });
-    } else {
-      std::string display = "<buffer>";
-      if (!PyObject_CheckBuffer(source.ptr())) {
-        if (!nb::hasattr(source, "read")) {
-          throw nb::type_error(
-              "ArchiveReader source must be a path, a bytes-like object or "
-              "have a read() method");
-        }
-        if (nb::hasattr(source, "name")) {
-          nb::object text = nb::str(source.attr("name"));
-          nb::bytes raw(text.attr("encode")("utf-8", "surrogateescape"));
-          display.assign(raw.c_str(), raw.size());
-        } else {
-          display = "<file>";
-        }
-        source = source.attr("read")();
-      }
+    } else if (PyObject_CheckBuffer(source.ptr())) {
       auto buf = PyBuffer::Get(source);
       std::span<const uint8_t> bytes = buf->span();
       shared->reader = Open([&] {
-        return ArchiveReader::OpenBuffer(bytes, std::move(buf), display,
+        return ArchiveReader::OpenBuffer(bytes, std::move(buf), "<buffer>",
                                          options);
       });
+    } else {
+      shared->reader = OpenFileObject(std::move(source), options);
     }
     shared_ = std::move(shared);
+  }
+
+  // A file object: a local file is mapped (its descriptor duplicated), a
+  // seekable one read through seek/readinto as records are asked for, any
+  // other read whole.
+  static std::unique_ptr<ArchiveReader> OpenFileObject(
+      nb::object file, const ReaderOptions& options) {
+    if (!nb::hasattr(file, "read")) {
+      throw nb::type_error(
+          "ArchiveReader source must be a path, a bytes-like object or "
+          "have a read() method");
+    }
+    std::string display = "<file>";
+    if (nb::hasattr(file, "name")) {
+      nb::object text = nb::str(file.attr("name"));
+      nb::bytes raw(text.attr("encode")("utf-8", "surrogateescape"));
+      display.assign(raw.c_str(), raw.size());
+    }
+    if (Fd own = RegularFileCopy(file, display); own.valid()) {
+      return Open([&] {
+        return ArchiveReader::OpenFile(std::move(own), display, options);
+      });
+    }
+    bool seekable = false;
+    if (nb::hasattr(file, "seekable")) {
+      seekable = nb::cast<bool>(file.attr("seekable")());
+    }
+    if (seekable) {
+      std::shared_ptr<PyFileSource> source;
+      try {
+        source = std::make_shared<PyFileSource>(std::move(file), display);
+      } catch (nb::python_error& e) {
+        if (!e.matches(PyExc_Exception)) throw;
+        RaiseStatus(Status::IOError("archive " + display +
+                                    ": cannot find its size (seek to the "
+                                    "end failed): " +
+                                    e.what()));
+      }
+      return Open([&] {
+        return ArchiveReader::OpenSource(std::move(source), display, options);
+      });
+    }
+    auto buf = PyBuffer::Get(file.attr("read")());
+    std::span<const uint8_t> bytes = buf->span();
+    return Open([&] {
+      return ArchiveReader::OpenBuffer(bytes, std::move(buf), display, options);
+    });
   }
 
   nb::str prefix() { return NameStr(Reader().prefix()); }

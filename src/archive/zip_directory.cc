@@ -103,7 +103,7 @@ class DirectoryParser {
 
 Status DirectoryParser::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
                                 uint64_t* count) {
-  const uint64_t n = source_.data().size();
+  const uint64_t n = source_.size();
   if (n < zip::kEndSize) {
     return source_.Corrupt("too short to be a zip archive (" +
                            std::to_string(n) + " bytes)");
@@ -544,7 +544,7 @@ Status DirectoryParser::CheckDescriptor(std::string_view full_name,
       const uint8_t* d, HeaderBytes(data_end,
                                     std::min(next + zip::kLocalHeaderSize +
                                                  kMaxFullName + kHeaderSlack,
-                                             source_.data().size()) -
+                                             source_.size()) -
                                         data_end,
                                     full_name));
   const bool signed_form = gap == 16 || gap == 24;
@@ -573,7 +573,7 @@ Status DirectoryParser::CheckDescriptor(std::string_view full_name,
 Result<const uint8_t*> DirectoryParser::HeaderBytes(uint64_t offset,
                                                     uint64_t max_length,
                                                     std::string_view record) {
-  if (!source_.from_file()) return &source_.data()[offset];
+  if (source_.in_memory()) return &source_.data()[offset];
   if (offset >= window_offset_ &&
       offset - window_offset_ + max_length <= scratch_.size()) {
     return scratch_.data() + (offset - window_offset_);
@@ -583,7 +583,7 @@ Result<const uint8_t*> DirectoryParser::HeaderBytes(uint64_t offset,
                      offset - window_offset_ < 2 * kWindow;
   const uint64_t length =
       std::min(close ? std::max(max_length, kWindow) : max_length,
-               source_.data().size() - offset);
+               source_.size() - offset);
   scratch_.resize(length);
   window_offset_ = offset;
   HERMETIC_RETURN_IF_ERROR(source_.ReadAt(offset, scratch_, record));
@@ -596,8 +596,8 @@ Status DirectoryParser::Parse() {
   // Small archives have their central directory in the tail already read.
   std::vector<uint8_t> cd_storage;
   std::span<const uint8_t> cd;
-  const uint64_t tail_start = source_.data().size() - tail_.size();
-  if (source_.from_file() && cd_offset >= tail_start) {
+  const uint64_t tail_start = source_.size() - tail_.size();
+  if (!source_.in_memory() && cd_offset >= tail_start) {
     cd = std::span<const uint8_t>(tail_).subspan(cd_offset - tail_start,
                                                  cd_size);
   } else {
