@@ -174,20 +174,36 @@ class PyFileSource : public RandomAccessSource {
       // KeyboardInterrupt and the like are re-raised as they are.
       if (!e.matches(PyExc_Exception))
         return StatusFromPythonError(std::move(e));
-      return Status::IOError("archive " + display_ + ": reading " +
-                             std::to_string(out.size()) + " bytes at offset " +
-                             std::to_string(offset) + " failed: " + e.what());
+      // The exception's type and text (what() would add its traceback).
+      return Failed(offset, out.size(),
+                    nb::cast<std::string>(nb::str(e.type().attr("__name__"))) +
+                        ": " + nb::cast<std::string>(nb::str(e.value())));
+    } catch (const nb::cast_error&) {
+      return Failed(offset, out.size(), "readinto() returned a non-integer");
     }
   }
 
  private:
+  Status Failed(uint64_t offset, size_t size, std::string_view why) const {
+    return Status::IOError("archive " + display_ + ": reading " +
+                           std::to_string(size) + " bytes at offset " +
+                           std::to_string(offset) +
+                           " failed: " + std::string(why));
+  }
   size_t ReadInto(std::span<uint8_t> out) {
     nb::object view = nb::steal(PyMemoryView_FromMemory(
         reinterpret_cast<char*>(out.data()),
         static_cast<Py_ssize_t>(out.size()), PyBUF_WRITE));
     if (!view.is_valid()) throw nb::python_error();
-    nb::object n = file_.attr("readinto")(view);
-    // The memoryview must not outlive `out`: release it now.
+    // The memoryview must not outlive `out` (a traceback could keep it):
+    // released whatever readinto did.
+    nb::object n;
+    try {
+      n = file_.attr("readinto")(view);
+    } catch (nb::python_error&) {
+      view.attr("release")();
+      throw;
+    }
     view.attr("release")();
     if (n.is_none()) return 0;  // a non-blocking stream with nothing ready
     return Checked(nb::cast<int64_t>(n), out.size());
@@ -438,11 +454,14 @@ class PyArchiveReader {
           "ArchiveReader source must be a path, a bytes-like object or "
           "have a read() method");
     }
+    // Errors name the file: its name, or an fsspec file's URL.
     std::string display = "<file>";
-    if (nb::hasattr(file, "name")) {
-      nb::object text = nb::str(file.attr("name"));
+    for (const char* attribute : {"name", "full_name"}) {
+      if (!nb::hasattr(file, attribute)) continue;
+      nb::object text = nb::str(file.attr(attribute));
       nb::bytes raw(text.attr("encode")("utf-8", "surrogateescape"));
       display.assign(raw.c_str(), raw.size());
+      break;
     }
     if (Fd own = RegularFileCopy(file, display); own.valid()) {
       return Open([&] {
@@ -459,10 +478,10 @@ class PyArchiveReader {
         source = std::make_shared<PyFileSource>(std::move(file), display);
       } catch (nb::python_error& e) {
         if (!e.matches(PyExc_Exception)) throw;
-        RaiseStatus(Status::IOError("archive " + display +
-                                    ": cannot find its size (seek to the "
-                                    "end failed): " +
-                                    e.what()));
+        RaiseStatus(Status::IOError(
+            "archive " + display +
+            ": cannot find its size (seek to the end failed): " +
+            nb::cast<std::string>(nb::str(e.value()))));
       }
       return Open([&] {
         return ArchiveReader::OpenSource(std::move(source), display, options);
