@@ -34,6 +34,11 @@ built into torch 2.13), drives the expectations below:
   MS-DOS directory attribute for a directory and returns an unwritten buffer
   for it.
 
+Every case is also read through a seekable file object (the reader's
+source mode, records fetched with seek/readinto): it must see exactly what
+the buffer reader sees, refusals and their messages included
+(file_object_disagrees).
+
 Families: bases (legitimate, accepted), end of central directory and layout
 (mutations applied to every base), structure, names, extra fields,
 compression (hand-built), every header byte flipped, and two consistency
