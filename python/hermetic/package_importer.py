@@ -322,7 +322,7 @@ class PackageImporter(Importer):
     it claims. Untrusted, packaged source is compiled, once per machine,
     into the local bytecode cache (_bytecode_cache; ``HERMETIC_CACHE_DIR``).
 
-    Attributes: ``filename`` (the path given, or ``"<binary>"``),
+    Attributes: ``filename`` (the path or URL given, or ``"<binary>"``),
     ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
     ``has_record(name)``, ``get_all_records()``; see _directory_reader),
     ``root`` (the module tree), ``modules`` (demangled name -> module, like
