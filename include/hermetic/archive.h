@@ -39,8 +39,9 @@
 //    Python file object) is the same zip parser over bytes fetched by
 //    ReadAt, so it accepts and refuses exactly what a mapped file's reader
 //    does. At open it reads the end records, the central directory and the
-//    local headers (the acceptance rules need them), nothing else; a
-//    record's bytes are fetched when first asked for, in one ReadAt.
+//    local headers (the acceptance rules need them; all of them in one
+//    ReadRanges call), nothing else; a record's bytes are fetched when
+//    first asked for, in one ReadAt.
 //    There is no zero-copy: View and RecordMap::View are private copies,
 //    CRC-checked when verify_reads (they are reads). A source that ends
 //    early gives IOError ("file shrank while being read"); changed bytes a
@@ -206,6 +207,15 @@ class RandomAccessSource {
   // Fills `out` with the bytes at `offset` and returns how many it got:
   // fewer than out.size() only where the source ends.
   virtual Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out) = 0;
+  // Several ranges at once (out[i] from offsets[i]), for sources where a
+  // round trip costs more than the bytes (an object store, HTTP): the
+  // reader asks for every local header in one call at open. Returns how
+  // many bytes each range got; a range that got fewer than it asked (the
+  // source ended, or that range failed) is read again through ReadAt,
+  // which reports the error. The default reads the ranges one by one.
+  virtual std::vector<size_t> ReadRanges(
+      std::span<const uint64_t> offsets,
+      std::span<const std::span<uint8_t>> out);
 };
 
 class ArchiveReader {

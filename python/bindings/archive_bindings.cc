@@ -9,6 +9,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -145,10 +146,65 @@ class PyFileSource : public RandomAccessSource {
       : file_(std::move(file)), display_(std::move(display)) {
     size_ = nb::cast<uint64_t>(file_.attr("seek")(0, 2));
     readinto_ = nb::hasattr(file_, "readinto");
+    // An fsspec file: its filesystem fetches many ranges concurrently.
+    if (nb::hasattr(file_, "fs") && nb::hasattr(file_, "path") &&
+        nb::hasattr(file_.attr("fs"), "cat_ranges")) {
+      cat_ranges_ = file_.attr("fs").attr("cat_ranges");
+      path_ = file_.attr("path");
+    }
   }
   ~PyFileSource() override {
     nb::gil_scoped_acquire gil;
+    cat_ranges_.reset();
+    path_.reset();
+    deferred_.reset();
     file_.reset();
+  }
+
+  // Through fsspec's cat_ranges where there is one (HTTP and object stores
+  // fetch the ranges at once), else one by one. A range that failed gets
+  // nothing: the reader reads it again with ReadAt, which names the error.
+  std::vector<size_t> ReadRanges(
+      std::span<const uint64_t> offsets,
+      std::span<const std::span<uint8_t>> out) override {
+    {
+      nb::gil_scoped_acquire gil;
+      if (!cat_ranges_.is_valid()) {
+        nb::gil_scoped_release nogil;
+        return RandomAccessSource::ReadRanges(offsets, out);
+      }
+    }
+    std::vector<size_t> got(out.size(), 0);
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::list paths, starts, ends;
+      for (size_t i = 0; i < out.size(); ++i) {
+        paths.append(path_);
+        starts.append(offsets[i]);
+        ends.append(offsets[i] + out[i].size());
+      }
+      nb::object pieces =
+          cat_ranges_(paths, starts, ends, nb::arg("on_error") = "return");
+      size_t i = 0;
+      for (nb::handle piece : pieces) {
+        if (i == out.size()) break;
+        if (PyBytes_Check(piece.ptr())) {
+          const size_t n = std::min<size_t>(
+              static_cast<size_t>(PyBytes_GET_SIZE(piece.ptr())),
+              out[i].size());
+          if (n > 0)
+            std::memcpy(out[i].data(), PyBytes_AS_STRING(piece.ptr()), n);
+          got[i] = n;
+        }
+        ++i;
+      }
+    } catch (nb::python_error& e) {
+      // Nothing prefetched; the reads that follow report what is wrong,
+      // the first of them a KeyboardInterrupt or the like itself.
+      std::fill(got.begin(), got.end(), 0);
+      if (!e.matches(PyExc_Exception)) deferred_.emplace(std::move(e));
+    }
+    return got;
   }
 
   uint64_t Size() const override { return size_; }
@@ -159,6 +215,11 @@ class PyFileSource : public RandomAccessSource {
     {
       nb::gil_scoped_release nogil;
       lock.lock();
+    }
+    if (deferred_) {
+      Status interrupted = StatusFromPythonError(std::move(*deferred_));
+      deferred_.reset();
+      return interrupted;
     }
     try {
       file_.attr("seek")(offset);
@@ -227,6 +288,11 @@ class PyFileSource : public RandomAccessSource {
   }
 
   nb::object file_;
+  nb::object cat_ranges_;  // the fsspec filesystem's, if any
+  nb::object path_;
+  // An exception that is not an Exception, met by ReadRanges, which cannot
+  // report it: the next ReadAt does.
+  std::optional<nb::python_error> deferred_;
   std::string display_;
   uint64_t size_ = 0;
   bool readinto_ = false;

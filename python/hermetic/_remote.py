@@ -8,8 +8,10 @@ bytes nobody uses. A URL and any seekable binary file object (an fsspec
 file, io.BytesIO) are read through ``seek``/``readinto`` by
 ``_core.ArchiveReader``: at open the end of the central directory (one read
 of its last 64 KiB), the directory and every local header (the acceptance
-rules of docs/format.md need them), then each record when first used and a
-tensor storage whole, in one read, when the first tensor of it is loaded.
+rules of docs/format.md need them; an fsspec file's are fetched in one
+``fs.cat_ranges`` call, concurrently for HTTP and object stores), then each
+record when first used and a tensor storage whole, in one read, when the
+first tensor of it is loaded.
 Nothing is zero-copy there: records and storages are private copies,
 CRC-checked as they arrive, so a file changing underneath gives
 CorruptArchiveError (changed bytes) or HermeticIOError (shorter), naming

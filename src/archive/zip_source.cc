@@ -38,6 +38,23 @@ Result<std::span<const uint8_t>> ZipSource::Fetch(
   return std::span<const uint8_t>(*storage);
 }
 
+std::vector<size_t> RandomAccessSource::ReadRanges(
+    std::span<const uint64_t> offsets,
+    std::span<const std::span<uint8_t>> out) {
+  std::vector<size_t> got(out.size(), 0);
+  for (size_t i = 0; i < out.size(); ++i) {
+    Result<size_t> n = ReadAt(offsets[i], out[i]);
+    if (n.ok()) got[i] = *n;
+  }
+  return got;
+}
+
+std::vector<size_t> ZipSource::ReadRanges(
+    std::span<const uint64_t> offsets,
+    std::span<const std::span<uint8_t>> out) const {
+  return source_->ReadRanges(offsets, out);
+}
+
 Status ZipSource::Corrupt(std::string_view what) const {
   return Status::Corrupt(where_ + ": " + std::string(what));
 }

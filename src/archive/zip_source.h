@@ -40,6 +40,8 @@ class ZipSource {
   bool in_memory() const { return !fd_.valid() && source_ == nullptr; }
   // A mapped file: data() is its mapping, fd() the file.
   bool mapped() const { return fd_.valid(); }
+  // A RandomAccessSource, whose round trips are worth batching.
+  bool batched() const { return source_ != nullptr; }
   std::span<const uint8_t> data() const { return data_; }
   const Fd& fd() const { return fd_; }
   const std::string& where() const { return where_; }
@@ -53,6 +55,10 @@ class ZipSource {
   Result<std::span<const uint8_t>> Fetch(uint64_t offset, uint64_t length,
                                          std::vector<uint8_t>* storage,
                                          std::string_view record) const;
+
+  // RandomAccessSource::ReadRanges of a batched() source.
+  std::vector<size_t> ReadRanges(std::span<const uint64_t> offsets,
+                                 std::span<const std::span<uint8_t>> out) const;
 
   Status Corrupt(std::string_view what) const;
   // `full_name` is the raw name as stored (escaped here).

@@ -24,8 +24,10 @@ using ::testing::HasSubstr;
 // tests may cut or change them while a reader is open.
 class MemorySource : public RandomAccessSource {
  public:
-  explicit MemorySource(std::vector<uint8_t> bytes)
-      : bytes_(std::move(bytes)), size_(bytes_.size()) {}
+  // `batches`: whether ReadRanges fills its ranges (one round trip) or
+  // fails them all (the reader must then read each alone).
+  explicit MemorySource(std::vector<uint8_t> bytes, bool batches = true)
+      : bytes_(std::move(bytes)), size_(bytes_.size()), batches_(batches) {}
 
   uint64_t Size() const override { return size_; }
   Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out) override {
@@ -38,8 +40,23 @@ class MemorySource : public RandomAccessSource {
     return n;
   }
 
+  std::vector<size_t> ReadRanges(
+      std::span<const uint64_t> offsets,
+      std::span<const std::span<uint8_t>> out) override {
+    ++calls_;
+    std::vector<size_t> got(out.size(), 0);
+    for (size_t i = 0; batches_ && error_.ok() && i < out.size(); ++i) {
+      if (offsets[i] >= bytes_.size()) continue;
+      got[i] = std::min<uint64_t>(out[i].size(), bytes_.size() - offsets[i]);
+      std::memcpy(out[i].data(), bytes_.data() + offsets[i], got[i]);
+      fetched_ += got[i];
+    }
+    return got;
+  }
+
   std::vector<uint8_t>& bytes() { return bytes_; }
   uint64_t fetched() const { return fetched_; }
+  // Round trips: ReadAt and ReadRanges calls.
   uint64_t calls() const { return calls_; }
   void Fail(Status error) { error_ = std::move(error); }
 
@@ -48,6 +65,7 @@ class MemorySource : public RandomAccessSource {
   uint64_t size_;
   uint64_t fetched_ = 0;
   uint64_t calls_ = 0;
+  bool batches_;
   Status error_ = Status::Ok();
 };
 
@@ -84,10 +102,13 @@ void ExpectSameOutcome(const std::vector<uint8_t>& bytes,
   // CRCs are left to the structure checks on both sides, like the hostile
   // catalogue does, so that every structural verdict is compared.
   const ReaderOptions options{.verify_reads = false};
-  EXPECT_EQ(
-      Outcome(OpenThrough(std::make_shared<MemorySource>(bytes), options)),
-      Outcome(Open(bytes, options)))
-      << what;
+  const std::string buffered = Outcome(Open(bytes, options));
+  for (bool batches : {true, false}) {
+    EXPECT_EQ(Outcome(OpenThrough(
+                  std::make_shared<MemorySource>(bytes, batches), options)),
+              buffered)
+        << what << (batches ? "" : ", every prefetched range failing");
+  }
 }
 
 std::vector<std::vector<uint8_t>> Bases() {
@@ -143,11 +164,11 @@ TEST(SourceReader, FetchesOnlyTheDirectoryHeadersAndTheRecordsRead) {
   auto source = std::make_shared<MemorySource>(BigArchive());
   auto r = OpenThrough(source);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  // The end records' 64 KiB window, the central directory in it, and one
-  // read per local header (records far apart).
+  // The end records' 64 KiB window with the central directory in it, then
+  // every local header in one batch.
   const uint64_t at_open = source->fetched();
   EXPECT_LT(at_open, uint64_t{80} << 10);
-  EXPECT_LE(source->calls(), 1 + (*r)->records().size());
+  EXPECT_EQ(source->calls(), 2u);
   auto small = (*r)->Read("small.txt");
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(Str(*small), "a small record");
@@ -171,6 +192,15 @@ TEST(SourceReader, FetchesOnlyTheDirectoryHeadersAndTheRecordsRead) {
   auto again = (*r)->Read(".data/3.storage");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)[0], 'd');
+}
+
+TEST(SourceReader, WithoutBatchesReadsEachHeaderAlone) {
+  auto source = std::make_shared<MemorySource>(BigArchive(), /*batches=*/false);
+  auto r = OpenThrough(source);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The tail, the failed batch, then a read per header (far apart).
+  EXPECT_LE(source->calls(), 2 + 2 * (*r)->records().size());
+  EXPECT_GT(source->calls(), (*r)->records().size());
 }
 
 TEST(SourceReader, MapOutlivesItsReader) {

@@ -147,6 +147,30 @@ def test_memory_filesystem_url_and_file_object(package):
         fs.rm("/remote-test", recursive=True)
 
 
+def test_fsspec_file_fetches_every_local_header_in_one_batch(package, monkeypatch):
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/remote-batch/model.pt", package.read_bytes())
+    batches = []
+    cat_ranges = type(fs).cat_ranges
+
+    def counted(self, paths, starts, ends, **kwargs):
+        batches.append(len(paths))
+        return cat_ranges(self, paths, starts, ends, **kwargs)
+
+    monkeypatch.setattr(type(fs), "cat_ranges", counted)
+    try:
+        counted_file = Counting(fs.open("/remote-batch/model.pt", "rb"))
+        counted_file.fs, counted_file.path = fs, "/remote-batch/model.pt"
+        importer = PackageImporter(counted_file)
+        records = importer.zip_reader.get_all_records()
+        assert len(batches) == 1 and 1 <= batches[0] <= len(records) + 1, batches
+        # Through the file object: the tail (and directory) only.
+        assert counted_file.read_bytes <= 64 * 1024 + 1024
+        assert importer.load_text("model", "config.txt") == CONFIG
+    finally:
+        fs.rm("/remote-batch", recursive=True)
+
+
 # --------------------------------------------------------------------------
 # Files that are cut or change
 
