@@ -114,7 +114,7 @@ class RangeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client went away
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
@@ -124,6 +124,12 @@ class RangeServer:
         self._httpd.shutdown()
         self._httpd.server_close()
         self._thread.join()
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    # Clients open connections for concurrent ranges at once; the default
+    # backlog of 5 would drop their SYNs into second-long retransmits.
+    request_queue_size = 256
 
 
 def _size(content):
