@@ -5,7 +5,7 @@
 W1 code export and W2 code import (sympy), the scan of the W1 package, W3
 object pickles, a check that a code-only package never imports torch, W5
 (a tiny transformers GPT-2 interned, if transformers is installed), then
-the archive, tensor (W4) and compression benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
+the archive, tensor (W4), compression and remote-package benchmarks. Every figure is the median (min-max) of R >= 5 fresh-process
 runs. Tables go to stdout and, unless --no-readme, into bench/README.md.
 """
 
@@ -46,6 +46,7 @@ def _other_benchmarks(quick):
         ("bench_archive.py", ["--gib", "0.25"] if quick else []),
         ("bench_tensors.py", ["--scale", "0.25"] if quick else []),
         ("bench_compress.py", ["--only", "w1"] if quick else []),
+        ("bench_remote.py", ["--gib", "0.25"] if quick else []),
     ]
     return [
         (script, arguments)
@@ -84,7 +85,7 @@ def main():
     parser.add_argument("--only", choices=("code", "scan", "pickles", "transformers"),
                         default=None)
     parser.add_argument("--skip-others", action="store_true",
-                        help="skip bench_archive.py, bench_tensors.py and bench_compress.py")
+                        help="skip bench_archive.py, bench_tensors.py, bench_compress.py and bench_remote.py")
     parser.add_argument("--no-readme", action="store_true")
     args = parser.parse_args()
     if args.runs < 5:

@@ -23,10 +23,12 @@ python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore 
   "scikit-build-core>=0.10" "nanobind==3.1.0" cmake ninja pytest numpy mypy "basedpyright==1.40.2" \
   "sympy==1.14.0" \
   "mkdocs==1.6.1" "mkdocs-material==9.8.2" "mkdocstrings==1.0.8" "mkdocstrings-python==2.0.11" \
-  "tqdm==4.70.1" "requests==2.34.2"
+  "tqdm==4.70.1" "requests==2.34.2" \
+  "fsspec==2026.9.0" "aiohttp==3.14.5"
 # basedpyright: pyright's checker with its own node, for tests/python/test_typing.py;
 # mkdocs*: the docs site; tqdm and requests: what the tutorial's model
-# imports (docs/tutorial.md mocks one and denies the other).
+# imports (docs/tutorial.md mocks one and denies the other); fsspec and
+# aiohttp: remote packages (optional; tests/python/test_remote.py).
 # torch is optional for hermetic; tests and benchmarks compare against it.
 # Pinned: the CPU build of 2.13 is the reference (a bare "torch" pulls CUDA).
 if [ "${HERMETIC_WITH_TORCH:-1}" = "1" ]; then

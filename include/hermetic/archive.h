@@ -43,6 +43,17 @@
 //    MapRecords) with pread: a file that shrinks while open gives IOError
 //    ("file shrank while being read"), never SIGBUS. Views are a memory map
 //    and fault like any (as torch.load(mmap=True) or safetensors would).
+//  - A reader over a RandomAccessSource (OpenSource: a remote object, a
+//    Python file object) is the same zip parser over bytes fetched by
+//    ReadAt, so it accepts and refuses exactly what a mapped file's reader
+//    does. At open it reads the end records, the central directory and the
+//    local headers (the acceptance rules need them; all of them in one
+//    ReadRanges call), nothing else; a record's bytes are fetched when
+//    first asked for, in one ReadAt.
+//    There is no zero-copy: View and RecordMap::View are private copies,
+//    CRC-checked when verify_reads (they are reads). A source that ends
+//    early gives IOError ("file shrank while being read"); changed bytes a
+//    CRC mismatch.
 //  - Record names given to and returned by both classes exclude the
 //    top-level folder (CheckRecordName is the rule). Every name in a
 //    reader's error message is EscapeName()d.
@@ -52,10 +63,12 @@
 //    threads at once (they share no mutable state: a file is read with
 //    pread, a folder's files are opened per call). View may too on a reader
 //    of a zip file (OpenPath on a file: views are slices of its mapping),
-//    but not on a buffer or folder reader, whose first View of a record
-//    makes a copy or a mapping: callers serialise View there. Likewise a
-//    RecordMap of a zip file may be viewed from several threads; buffer
-//    and folder maps may not (each thread may make its own map).
+//    but not on a buffer, source or folder reader, whose first View of a
+//    record makes a copy or a mapping: callers serialise View there.
+//    Likewise a RecordMap of a zip file may be viewed from several
+//    threads; buffer, source and folder maps may not (each thread may make
+//    its own map). A source reader calls its source from as many threads
+//    as call the reader.
 //  - Lifetimes: RecordInfo references (records(), Find) and View spans are
 //    valid while the reader lives; a RecordMap and its spans while the map
 //    lives, independently of the reader; Stream pieces only during the
@@ -75,6 +88,7 @@
 #include <string_view>
 #include <vector>
 
+#include "hermetic/posix_file.h"
 #include "hermetic/status.h"
 
 namespace hermetic {
@@ -212,6 +226,29 @@ class RecordMap {
   virtual std::span<uint8_t> memory() const { return {}; }
 };
 
+// Bytes of an archive that are not a local file's (an object store, a
+// Python file object), read at offsets. Implementations must be callable
+// from several threads at once (serialising inside if they must) and name
+// the archive in their errors.
+class RandomAccessSource {
+ public:
+  virtual ~RandomAccessSource() = default;
+  // The size in bytes, fixed when the reader opens.
+  virtual uint64_t Size() const = 0;
+  // Fills `out` with the bytes at `offset` and returns how many it got:
+  // fewer than out.size() only where the source ends.
+  virtual Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out) = 0;
+  // Several ranges at once (out[i] from offsets[i]), for sources where a
+  // round trip costs more than the bytes (an object store, HTTP): the
+  // reader asks for every local header in one call at open. Returns how
+  // many bytes each range got; a range that got fewer than it asked (the
+  // source ended, or that range failed) is read again through ReadAt,
+  // which reports the error. The default reads the ranges one by one.
+  virtual std::vector<size_t> ReadRanges(
+      std::span<const uint64_t> offsets,
+      std::span<const std::span<uint8_t>> out);
+};
+
 class ArchiveReader {
  public:
   // A regular file is memory-mapped (MAP_PRIVATE, so views are writable
@@ -219,6 +256,14 @@ class ArchiveReader {
   // as an unzipped package folder (the folder holding .data/).
   static Result<std::unique_ptr<ArchiveReader>> OpenPath(
       const std::string& path, const ReaderOptions& options = {});
+  // The regular file open as `fd`, mapped as OpenPath maps a path (the
+  // archive starts at the file's offset 0); `display_name` names it.
+  static Result<std::unique_ptr<ArchiveReader>> OpenFile(
+      Fd fd, std::string display_name, const ReaderOptions& options = {});
+  // A zip read through `source` (see RandomAccessSource and the contract).
+  static Result<std::unique_ptr<ArchiveReader>> OpenSource(
+      std::shared_ptr<RandomAccessSource> source, std::string display_name,
+      const ReaderOptions& options = {});
   // `owner` keeps `data` alive for the reader's lifetime.
   static Result<std::unique_ptr<ArchiveReader>> OpenBuffer(
       std::span<const uint8_t> data, std::shared_ptr<const void> owner,
@@ -240,8 +285,9 @@ class ArchiveReader {
   // those records, made from the file descriptor the reader keeps open (the
   // path is never reopened), so pages are read only when touched and each
   // map pays for one system call however many records it spans. A caller's
-  // buffer gives a copy per record, a folder a private mapping per file,
-  // both made on the record's first View.
+  // buffer or a source gives a copy per record (a source's in one ReadAt),
+  // a folder a private mapping per file, all made on the record's first
+  // View.
   virtual Result<std::unique_ptr<RecordMap>> MapRecords(
       std::string_view prefix) = 0;
   // The record's bytes, inflated if needed; CRC-checked when verify_reads.

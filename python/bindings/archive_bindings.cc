@@ -9,6 +9,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -22,6 +24,7 @@
 
 #include "bindings.h"
 #include "hermetic/archive.h"
+#include "hermetic/posix_file.h"
 
 namespace hermetic::python {
 namespace {
@@ -134,6 +137,195 @@ class PyArchiveWriter {
   std::mutex mu_;
   std::unique_ptr<ArchiveWriter> writer_;
 };
+
+// A seekable Python binary file object (fsspec files included) as the
+// bytes of an archive, read with seek() and readinto() (read() if it has
+// none). Calls come from GIL-released reader code, possibly on several
+// threads: the object's position is shared, so a mutex (taken without the
+// GIL, which a blocking readinto may release) makes seek and read one step.
+class PyFileSource : public RandomAccessSource {
+ public:
+  // Must hold the GIL. `display` names the file in errors.
+  PyFileSource(nb::object file, std::string display)
+      : file_(std::move(file)), display_(std::move(display)) {
+    size_ = nb::cast<uint64_t>(file_.attr("seek")(0, 2));
+    readinto_ = nb::hasattr(file_, "readinto");
+    // An fsspec file: its filesystem fetches many ranges concurrently.
+    if (nb::hasattr(file_, "fs") && nb::hasattr(file_, "path") &&
+        nb::hasattr(file_.attr("fs"), "cat_ranges")) {
+      cat_ranges_ = file_.attr("fs").attr("cat_ranges");
+      path_ = file_.attr("path");
+    }
+  }
+  ~PyFileSource() override {
+    nb::gil_scoped_acquire gil;
+    cat_ranges_.reset();
+    path_.reset();
+    deferred_.reset();
+    file_.reset();
+  }
+
+  // Through fsspec's cat_ranges where there is one (HTTP and object stores
+  // fetch the ranges at once), else one by one. A range that failed gets
+  // nothing: the reader reads it again with ReadAt, which names the error.
+  std::vector<size_t> ReadRanges(
+      std::span<const uint64_t> offsets,
+      std::span<const std::span<uint8_t>> out) override {
+    {
+      nb::gil_scoped_acquire gil;
+      if (!cat_ranges_.is_valid()) {
+        nb::gil_scoped_release nogil;
+        return RandomAccessSource::ReadRanges(offsets, out);
+      }
+    }
+    std::vector<size_t> got(out.size(), 0);
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::list paths, starts, ends;
+      for (size_t i = 0; i < out.size(); ++i) {
+        paths.append(path_);
+        starts.append(offsets[i]);
+        ends.append(offsets[i] + out[i].size());
+      }
+      nb::object pieces =
+          cat_ranges_(paths, starts, ends, nb::arg("on_error") = "return");
+      size_t i = 0;
+      for (nb::handle piece : pieces) {
+        if (i == out.size()) break;
+        if (PyBytes_Check(piece.ptr())) {
+          const size_t n = std::min<size_t>(
+              static_cast<size_t>(PyBytes_GET_SIZE(piece.ptr())),
+              out[i].size());
+          if (n > 0)
+            std::memcpy(out[i].data(), PyBytes_AS_STRING(piece.ptr()), n);
+          got[i] = n;
+        }
+        ++i;
+      }
+    } catch (nb::python_error& e) {
+      // Nothing prefetched; the reads that follow report what is wrong,
+      // the first of them a KeyboardInterrupt or the like itself.
+      std::fill(got.begin(), got.end(), 0);
+      if (!e.matches(PyExc_Exception)) deferred_.emplace(std::move(e));
+    }
+    return got;
+  }
+
+  uint64_t Size() const override { return size_; }
+
+  Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out) override {
+    nb::gil_scoped_acquire gil;
+    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+    {
+      nb::gil_scoped_release nogil;
+      lock.lock();
+    }
+    if (deferred_) {
+      Status interrupted = StatusFromPythonError(std::move(*deferred_));
+      deferred_.reset();
+      return interrupted;
+    }
+    try {
+      file_.attr("seek")(offset);
+      size_t got = 0;
+      while (got < out.size()) {
+        const size_t n =
+            readinto_ ? ReadInto(out.subspan(got)) : ReadCopy(out.subspan(got));
+        if (n == 0) break;  // the end of the file
+        got += n;
+      }
+      return got;
+    } catch (nb::python_error& e) {
+      // KeyboardInterrupt and the like are re-raised as they are.
+      if (!e.matches(PyExc_Exception))
+        return StatusFromPythonError(std::move(e));
+      // The exception's type and text (what() would add its traceback).
+      return Failed(offset, out.size(),
+                    nb::cast<std::string>(nb::str(e.type().attr("__name__"))) +
+                        ": " + nb::cast<std::string>(nb::str(e.value())));
+    } catch (const nb::cast_error&) {
+      return Failed(offset, out.size(), "readinto() returned a non-integer");
+    }
+  }
+
+ private:
+  Status Failed(uint64_t offset, size_t size, std::string_view why) const {
+    return Status::IOError("archive " + display_ + ": reading " +
+                           std::to_string(size) + " bytes at offset " +
+                           std::to_string(offset) +
+                           " failed: " + std::string(why));
+  }
+  size_t ReadInto(std::span<uint8_t> out) {
+    nb::object view = nb::steal(PyMemoryView_FromMemory(
+        reinterpret_cast<char*>(out.data()),
+        static_cast<Py_ssize_t>(out.size()), PyBUF_WRITE));
+    if (!view.is_valid()) throw nb::python_error();
+    // The memoryview must not outlive `out` (a traceback could keep it):
+    // released whatever readinto did.
+    nb::object n;
+    try {
+      n = file_.attr("readinto")(view);
+    } catch (nb::python_error&) {
+      view.attr("release")();
+      throw;
+    }
+    view.attr("release")();
+    if (n.is_none()) return 0;  // a non-blocking stream with nothing ready
+    return Checked(nb::cast<int64_t>(n), out.size());
+  }
+  size_t ReadCopy(std::span<uint8_t> out) {
+    auto buf = PyBuffer::Get(file_.attr("read")(out.size()));
+    std::span<const uint8_t> got = buf->span();
+    const size_t n = Checked(static_cast<int64_t>(got.size()), out.size());
+    if (n > 0) std::memcpy(out.data(), got.data(), n);
+    return n;
+  }
+  size_t Checked(int64_t n, size_t asked) const {
+    if (n < 0 || static_cast<uint64_t>(n) > asked) {
+      PyErr_SetString(PyExc_ValueError,
+                      ("read " + std::to_string(n) + " bytes of " +
+                       std::to_string(asked) + " asked")
+                          .c_str());
+      throw nb::python_error();
+    }
+    return static_cast<size_t>(n);
+  }
+
+  nb::object file_;
+  nb::object cat_ranges_;  // the fsspec filesystem's, if any
+  nb::object path_;
+  // An exception that is not an Exception, met by ReadRanges, which cannot
+  // report it: the next ReadAt does.
+  std::optional<nb::python_error> deferred_;
+  std::string display_;
+  uint64_t size_ = 0;
+  bool readinto_ = false;
+  std::mutex mu_;
+};
+
+// A descriptor of its own for a Python file object that is a regular
+// local file (which a reader maps rather than reads through Python), else
+// an empty Fd.
+Fd RegularFileCopy(nb::handle file, const std::string& display) {
+  if (!nb::hasattr(file, "fileno")) return Fd();
+  int fd = -1;
+  try {
+    fd = nb::cast<int>(file.attr("fileno")());
+  } catch (nb::python_error&) {  // io.BytesIO and the like: no descriptor
+    return Fd();
+  } catch (nb::cast_error&) {
+    return Fd();
+  }
+  if (fd < 0) return Fd();
+  Fd borrowed(fd);  // the object's: released, never closed, below
+  Result<FileInfo> info = StatOpen(borrowed, {});
+  Result<Fd> copy = Fd();
+  if (info.ok() && info->kind == FileKind::kRegular) {
+    copy = borrowed.Duplicate("cannot duplicate the descriptor of " + display);
+  }
+  borrowed.release();
+  return ValueOrRaise(std::move(copy));
+}
 
 // A memoryview of `bytes` that keeps `owner` alive.
 template <typename Owner>
@@ -309,31 +501,67 @@ class PyArchiveReader {
       std::string path = FsPath(source);
       shared->reader =
           Open([&] { return ArchiveReader::OpenPath(path, options); });
-    } else {
-      std::string display = "<buffer>";
-      if (!PyObject_CheckBuffer(source.ptr())) {
-        if (!nb::hasattr(source, "read")) {
-          throw nb::type_error(
-              "ArchiveReader source must be a path, a bytes-like object or "
-              "have a read() method");
-        }
-        if (nb::hasattr(source, "name")) {
-          nb::object text = nb::str(source.attr("name"));
-          nb::bytes raw(text.attr("encode")("utf-8", "surrogateescape"));
-          display.assign(raw.c_str(), raw.size());
-        } else {
-          display = "<file>";
-        }
-        source = source.attr("read")();
-      }
+    } else if (PyObject_CheckBuffer(source.ptr())) {
       auto buf = PyBuffer::Get(source);
       std::span<const uint8_t> bytes = buf->span();
       shared->reader = Open([&] {
-        return ArchiveReader::OpenBuffer(bytes, std::move(buf), display,
+        return ArchiveReader::OpenBuffer(bytes, std::move(buf), "<buffer>",
                                          options);
       });
+    } else {
+      shared->reader = OpenFileObject(std::move(source), options);
     }
     shared_ = std::move(shared);
+  }
+
+  // A file object: a local file is mapped (its descriptor duplicated), a
+  // seekable one read through seek/readinto as records are asked for, any
+  // other read whole.
+  static std::unique_ptr<ArchiveReader> OpenFileObject(
+      nb::object file, const ReaderOptions& options) {
+    if (!nb::hasattr(file, "read")) {
+      throw nb::type_error(
+          "ArchiveReader source must be a path, a bytes-like object or "
+          "have a read() method");
+    }
+    // Errors name the file: its name, or an fsspec file's URL.
+    std::string display = "<file>";
+    for (const char* attribute : {"name", "full_name"}) {
+      if (!nb::hasattr(file, attribute)) continue;
+      nb::object text = nb::str(file.attr(attribute));
+      nb::bytes raw(text.attr("encode")("utf-8", "surrogateescape"));
+      display.assign(raw.c_str(), raw.size());
+      break;
+    }
+    if (Fd own = RegularFileCopy(file, display); own.valid()) {
+      return Open([&] {
+        return ArchiveReader::OpenFile(std::move(own), display, options);
+      });
+    }
+    bool seekable = false;
+    if (nb::hasattr(file, "seekable")) {
+      seekable = nb::cast<bool>(file.attr("seekable")());
+    }
+    if (seekable) {
+      std::shared_ptr<PyFileSource> source;
+      try {
+        source = std::make_shared<PyFileSource>(std::move(file), display);
+      } catch (nb::python_error& e) {
+        if (!e.matches(PyExc_Exception)) throw;
+        RaiseStatus(Status::IOError(
+            "archive " + display +
+            ": cannot find its size (seek to the end failed): " +
+            nb::cast<std::string>(nb::str(e.value()))));
+      }
+      return Open([&] {
+        return ArchiveReader::OpenSource(std::move(source), display, options);
+      });
+    }
+    auto buf = PyBuffer::Get(file.attr("read")());
+    std::span<const uint8_t> bytes = buf->span();
+    return Open([&] {
+      return ArchiveReader::OpenBuffer(bytes, std::move(buf), display, options);
+    });
   }
 
   nb::str prefix() { return NameStr(Reader().prefix()); }

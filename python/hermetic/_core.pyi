@@ -72,9 +72,12 @@ class ArchiveWriter:
     def finished(self) -> bool: ...
 
 class ArchiveReader:
-    """Reads a zip archive (mmap of a path, a bytes-like object, or a file-like
-    object read whole) or an unzipped package folder (path to a directory).
-    Records are named without the top-level folder.
+    """Reads a zip archive (mmap of a path or of a file object whose fileno()
+    is a regular file; a bytes-like object; a seekable binary file object
+    read through seek/readinto as records are needed, views then being
+    CRC-checked private copies; any other file-like object read whole) or an
+    unzipped package folder (path to a directory). Records are named without
+    the top-level folder.
 
     Every read (read(), and what PackageImporter reads) checks the record's
     CRC-32; verify_crc also checks it on view() and RecordMap.view(). Names

@@ -37,7 +37,7 @@ try:
 except ImportError:  # Python < 3.11
     from importlib.abc import Traversable, TraversableResources
 
-from . import _core, _environment, _manifest
+from . import _core, _environment, _manifest, _remote
 from ._bytecode import ModuleCode, archive_bytecode_trusted
 from ._directory_reader import DirectoryReader, RecordReader
 from ._files import materialize
@@ -146,8 +146,11 @@ def _build_module_tree(extern_modules, record_names):
 
 
 def _open_records(file_or_buffer, verify):
-    """(reader, filename) for a path, a directory or a readable binary file;
-    `verify` makes the reader CRC-check views too (see PackageImporter)."""
+    """(reader, filename) for a path, a URL, a directory or a readable binary
+    file; `verify` makes the reader CRC-check views too (see PackageImporter)."""
+    if isinstance(file_or_buffer, str) and _remote.is_url(file_or_buffer):
+        source = _remote.open_url(file_or_buffer)
+        return RecordReader(_core.ArchiveReader(source, verify_crc=verify)), file_or_buffer
     if isinstance(file_or_buffer, (str, os.PathLike)):
         filename = os.fsdecode(os.fspath(file_or_buffer))
         if os.path.isdir(filename):
@@ -158,19 +161,17 @@ def _open_records(file_or_buffer, verify):
     read = getattr(file_or_buffer, "read", None)
     if not callable(read):
         raise TypeError(
-            "PackageImporter expects a path (str or os.PathLike), a directory, "
+            "PackageImporter expects a path (str or os.PathLike), a URL, a directory, "
             f"or a readable binary file object, got {type(file_or_buffer).__name__}"
         )
-    # Zip offsets count from the start of the stream, not from wherever the
-    # caller left it.
     seekable = getattr(file_or_buffer, "seekable", None)
     if callable(seekable) and seekable():
-        file_or_buffer.seek(0)
-    data = read()
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError(
-            f"PackageImporter needs a binary file object; read() returned {type(data).__name__}"
-        )
+        # Read where needed (a local file is mapped, see _remote), offsets
+        # counting from the start of the file, wherever the caller left it.
+        _remote.check_binary(file_or_buffer.read(0))
+        return RecordReader(_core.ArchiveReader(file_or_buffer, verify_crc=verify)), "<binary>"
+    # A stream that cannot seek (a pipe, a socket) is read whole.
+    data = _remote.check_binary(read())
     # Errors name the file the bytes came from, when the object knows it.
     name = getattr(file_or_buffer, "name", None)
     return _buffer_records(data if name is None else _NamedBytes(data, name), data,
@@ -269,8 +270,13 @@ class PackageImporter(Importer):
     """Imports modules and loads resources from a package archive.
 
     file_or_buffer: path of a zip archive or of an unzipped package folder
-    (the folder that holds ``.data/``; str or os.PathLike), a bytes-like
-    object, or a readable binary file object (read whole).
+    (the folder that holds ``.data/``; str or os.PathLike), a URL (a str
+    with ``://``, opened through fsspec when installed), a bytes-like
+    object, or a readable binary file object. A seekable file object
+    (fsspec files included) and a URL are read where needed: the central
+    directory and local headers at open, each record when first used, a
+    tensor storage whole in one read (see _remote); a local file object is
+    mapped like a path; a stream that cannot seek is read whole.
     module_allowed: called with every external module the package needs;
     returning False refuses the package with ImportError.
 
@@ -323,7 +329,7 @@ class PackageImporter(Importer):
     it claims. Untrusted, packaged source is compiled, once per machine,
     into the local bytecode cache (_bytecode_cache; ``HERMETIC_CACHE_DIR``).
 
-    Attributes: ``filename`` (the path given, or ``"<binary>"``),
+    Attributes: ``filename`` (the path or URL given, or ``"<binary>"``),
     ``zip_reader`` (a RecordReader/DirectoryReader: ``get_record(name)``,
     ``has_record(name)``, ``get_all_records()``; see _directory_reader),
     ``root`` (the module tree), ``modules`` (demangled name -> module, like

@@ -1,5 +1,6 @@
 // ArchiveReader's factories: a path is a package folder (folder_reader) or a
-// zip file mapped for zip_reader; a buffer is a zip.
+// zip file mapped for zip_reader; a descriptor is a zip file, a buffer or a
+// RandomAccessSource a zip.
 #include <memory>
 #include <span>
 #include <string>
@@ -9,6 +10,7 @@
 #include "hermetic/archive.h"
 #include "hermetic/posix_file.h"
 #include "zip_reader.h"
+#include "zip_source.h"
 
 namespace hermetic {
 
@@ -25,20 +27,41 @@ Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenPath(
     return Status::InvalidArgument(path + " is neither a file nor a directory");
   }
   HERMETIC_ASSIGN_OR_RETURN(Fd fd, Fd::Open(path, O_RDONLY, cannot_open));
-  HERMETIC_ASSIGN_OR_RETURN(info, StatOpen(fd, "cannot stat " + path));
+  return OpenFile(std::move(fd), path, options);
+}
+
+Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenFile(
+    Fd fd, std::string display_name, const ReaderOptions& options) {
+  HERMETIC_ASSIGN_OR_RETURN(FileInfo info,
+                            StatOpen(fd, "cannot stat " + display_name));
+  if (info.kind != FileKind::kRegular) {
+    return Status::InvalidArgument(display_name + " is not a regular file");
+  }
   HERMETIC_ASSIGN_OR_RETURN(
       std::shared_ptr<FileMapping> m,
       FileMapping::MapPrivate(fd, 0, info.size,
-                              "cannot map " + EscapeName(path)));
+                              "cannot map " + EscapeName(display_name)));
   std::span<const uint8_t> bytes = m->bytes();
-  return OpenZip(bytes, std::move(m), std::move(fd), path, options);
+  std::string where = "archive " + display_name;
+  return OpenZip(
+      ZipSource(bytes, std::move(m), std::move(fd), std::move(where)),
+      std::move(display_name), options);
+}
+
+Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenSource(
+    std::shared_ptr<RandomAccessSource> source, std::string display_name,
+    const ReaderOptions& options) {
+  std::string where = "archive " + display_name;
+  return OpenZip(ZipSource(std::move(source), std::move(where)),
+                 std::move(display_name), options);
 }
 
 Result<std::unique_ptr<ArchiveReader>> ArchiveReader::OpenBuffer(
     std::span<const uint8_t> data, std::shared_ptr<const void> owner,
     std::string display_name, const ReaderOptions& options) {
-  return OpenZip(data, std::move(owner), Fd(), std::move(display_name),
-                 options);
+  std::string where = "archive " + display_name;
+  return OpenZip(ZipSource(data, std::move(owner), Fd(), std::move(where)),
+                 std::move(display_name), options);
 }
 
 }  // namespace hermetic

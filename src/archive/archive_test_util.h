@@ -170,6 +170,21 @@ inline std::string Deflate(const std::string& data) {
   return out;
 }
 
+// Written by hermetic: stored records, data descriptors, zip64 end record.
+inline std::vector<uint8_t> WriterArchive() {
+  return WriteToBuffer(
+      {{"a.txt", "hello world"}, {"b/c", std::string(300, 'q')}});
+}
+
+// Built by hand: a deflated and a stored record, sizes in the local headers,
+// classic end record only.
+inline std::vector<uint8_t> HandArchive() {
+  const std::string text(2000, 't');
+  return BuildZip(
+      {{"p/t", Deflate(text), 8, text.size(), true, Crc32(0, Bytes(text))},
+       {"p/u", "stored bytes"}});
+}
+
 // Expects `bytes` to be rejected as corrupt with a message naming the
 // archive and containing `what` (the record and the reason).
 inline void ExpectCorrupt(const std::vector<uint8_t>& bytes,

@@ -85,17 +85,16 @@ class FileRecordMap final : public PrefixRecordMap {
   uint64_t end_;
 };
 
-// A private copy of each record of a caller's buffer, made when first asked.
-class BufferRecordMap final : public PrefixRecordMap {
+// A private copy of each record of a caller's buffer or a source, made when
+// first asked.
+class CopyRecordMap final : public PrefixRecordMap {
  public:
-  BufferRecordMap(std::shared_ptr<const Catalog> catalog, std::string prefix,
-                  std::string where, bool verify_crc,
-                  std::span<const uint8_t> data,
-                  std::shared_ptr<const void> owner)
+  CopyRecordMap(std::shared_ptr<const Catalog> catalog, std::string prefix,
+                std::string where, bool verify_crc,
+                std::shared_ptr<const ZipSource> source)
       : PrefixRecordMap(std::move(catalog), std::move(prefix), std::move(where),
                         verify_crc),
-        data_(data),
-        owner_(std::move(owner)) {}
+        source_(std::move(source)) {}
 
  protected:
   Result<std::span<uint8_t>> Bytes(const RecordInfo& r) override {
@@ -103,9 +102,12 @@ class BufferRecordMap final : public PrefixRecordMap {
         [&]() -> Result<std::span<uint8_t>> {
           auto [it, added] = copies_.try_emplace(&r);
           if (added) {
-            std::span<const uint8_t> stored =
-                data_.subspan(r.data_offset, r.size);
-            it->second.assign(stored.begin(), stored.end());
+            it->second.resize(r.size);
+            Status read = source_->ReadAt(r.data_offset, it->second, r.name);
+            if (!read.ok()) {
+              copies_.erase(it);
+              return read;
+            }
           }
           return std::span<uint8_t>(it->second);
         },
@@ -118,8 +120,7 @@ class BufferRecordMap final : public PrefixRecordMap {
   }
 
  private:
-  std::span<const uint8_t> data_;
-  std::shared_ptr<const void> owner_;
+  std::shared_ptr<const ZipSource> source_;
   std::map<const RecordInfo*, std::vector<uint8_t>> copies_;
 };
 
@@ -159,13 +160,13 @@ std::unique_ptr<RecordMap> NewFileRecordMap(
                                          std::move(mapping), base, end);
 }
 
-std::unique_ptr<RecordMap> NewBufferRecordMap(
+std::unique_ptr<RecordMap> NewCopyRecordMap(
     std::shared_ptr<const Catalog> catalog, std::string prefix,
-    std::string where, bool verify_crc, std::span<const uint8_t> data,
-    std::shared_ptr<const void> owner) {
-  return std::make_unique<BufferRecordMap>(std::move(catalog),
-                                           std::move(prefix), std::move(where),
-                                           verify_crc, data, std::move(owner));
+    std::string where, bool verify_crc,
+    std::shared_ptr<const ZipSource> source) {
+  return std::make_unique<CopyRecordMap>(std::move(catalog), std::move(prefix),
+                                         std::move(where), verify_crc,
+                                         std::move(source));
 }
 
 std::unique_ptr<RecordMap> NewFolderRecordMap(

@@ -1,8 +1,8 @@
 // The RecordMaps ArchiveReader::MapRecords returns, one per kind of source:
-// a mapping of a zip file's pages, copies out of a caller's buffer, a
-// mapping per file of a package folder. All share the name checks of
-// RecordMap::View (archive.h) and keep the reader's Catalog alive, so a map
-// may outlive its reader.
+// a mapping of a zip file's pages, copies out of a caller's buffer or a
+// RandomAccessSource, a mapping per file of a package folder. All share the
+// name checks of RecordMap::View (archive.h) and keep the reader's Catalog
+// alive, so a map may outlive its reader.
 #ifndef HERMETIC_SRC_ARCHIVE_RECORD_MAP_H_
 #define HERMETIC_SRC_ARCHIVE_RECORD_MAP_H_
 
@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "hermetic/archive.h"
 #include "hermetic/posix_file.h"
+#include "zip_source.h"
 
 namespace hermetic {
 
@@ -27,11 +28,12 @@ std::unique_ptr<RecordMap> NewFileRecordMap(
     std::string where, bool verify_crc, std::shared_ptr<FileMapping> mapping,
     uint64_t base, uint64_t end);
 
-// Copies records out of `data` (kept alive by `owner`) on first View.
-std::unique_ptr<RecordMap> NewBufferRecordMap(
+// Copies records out of `source` (a buffer or a RandomAccessSource, never
+// a mapped file) on first View, each in one read.
+std::unique_ptr<RecordMap> NewCopyRecordMap(
     std::shared_ptr<const Catalog> catalog, std::string prefix,
-    std::string where, bool verify_crc, std::span<const uint8_t> data,
-    std::shared_ptr<const void> owner);
+    std::string where, bool verify_crc,
+    std::shared_ptr<const ZipSource> source);
 
 // Maps the file `root`/<name> of a package folder on its first View.
 std::unique_ptr<RecordMap> NewFolderRecordMap(

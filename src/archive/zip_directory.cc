@@ -91,6 +91,8 @@ class DirectoryParser {
                          uint64_t next, uint64_t* end);
   Result<const uint8_t*> HeaderBytes(uint64_t offset, uint64_t max_length,
                                      std::string_view record);
+  void Prefetch(const std::vector<CentralEntry*>& by_offset,
+                uint64_t cd_offset);
 
   const ZipSource& source_;
   const ReaderOptions& options_;
@@ -99,11 +101,17 @@ class DirectoryParser {
   std::vector<uint8_t> tail_;     // the file's last bytes
   std::vector<uint8_t> scratch_;  // file bytes from window_offset_ on
   uint64_t window_offset_ = 0;
+  // Header bytes a batched source fetched up front (Prefetch), by offset.
+  struct Fetched {
+    uint64_t offset;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<Fetched> prefetched_;
 };
 
 Status DirectoryParser::FindEnd(uint64_t* cd_offset, uint64_t* cd_size,
                                 uint64_t* count) {
-  const uint64_t n = source_.data().size();
+  const uint64_t n = source_.size();
   if (n < zip::kEndSize) {
     return source_.Corrupt("too short to be a zip archive (" +
                            std::to_string(n) + " bytes)");
@@ -539,14 +547,17 @@ Status DirectoryParser::CheckDescriptor(std::string_view full_name,
                        "(12 to 24 bytes) must be");
   }
   // Read with the next local header and its longest name, so that the next
-  // HeaderBytes call finds it in this read.
+  // HeaderBytes call finds it in this read; prefetched, it is already there.
   HERMETIC_ASSIGN_OR_RETURN(
-      const uint8_t* d, HeaderBytes(data_end,
-                                    std::min(next + zip::kLocalHeaderSize +
-                                                 kMaxFullName + kHeaderSlack,
-                                             source_.data().size()) -
-                                        data_end,
-                                    full_name));
+      const uint8_t* d,
+      HeaderBytes(data_end,
+                  !prefetched_.empty()
+                      ? gap
+                      : std::min(next + zip::kLocalHeaderSize + kMaxFullName +
+                                     kHeaderSlack,
+                                 source_.size()) -
+                            data_end,
+                  full_name));
   const bool signed_form = gap == 16 || gap == 24;
   if (signed_form && Get32(d) != zip::kDataDescriptorSig) {
     return source_.CorruptRecord(full_name, "bad data descriptor signature");
@@ -573,7 +584,16 @@ Status DirectoryParser::CheckDescriptor(std::string_view full_name,
 Result<const uint8_t*> DirectoryParser::HeaderBytes(uint64_t offset,
                                                     uint64_t max_length,
                                                     std::string_view record) {
-  if (!source_.from_file()) return &source_.data()[offset];
+  if (source_.in_memory()) return &source_.data()[offset];
+  auto after = std::upper_bound(
+      prefetched_.begin(), prefetched_.end(), offset,
+      [](uint64_t o, const Fetched& f) { return o < f.offset; });
+  if (after != prefetched_.begin()) {
+    const Fetched& f = *(after - 1);
+    if (offset - f.offset + max_length <= f.bytes.size()) {
+      return f.bytes.data() + (offset - f.offset);
+    }
+  }
   if (offset >= window_offset_ &&
       offset - window_offset_ + max_length <= scratch_.size()) {
     return scratch_.data() + (offset - window_offset_);
@@ -583,11 +603,58 @@ Result<const uint8_t*> DirectoryParser::HeaderBytes(uint64_t offset,
                      offset - window_offset_ < 2 * kWindow;
   const uint64_t length =
       std::min(close ? std::max(max_length, kWindow) : max_length,
-               source_.data().size() - offset);
+               source_.size() - offset);
   scratch_.resize(length);
   window_offset_ = offset;
   HERMETIC_RETURN_IF_ERROR(source_.ReadAt(offset, scratch_, record));
   return scratch_.data();
+}
+
+// Fetches, in one ReadRanges call, what CheckLocalHeader and
+// CheckDescriptor will ask HeaderBytes for: each local header with its name
+// and slack, and the up to 24 bytes of data descriptor before it (and
+// before the central directory). Offsets come from the central directory
+// and are not trusted: the checks run on these bytes exactly as on bytes
+// read one at a time, and whatever is missing here (a range the source
+// did not fill, a longer extra field) is read then as without a prefetch.
+void DirectoryParser::Prefetch(const std::vector<CentralEntry*>& by_offset,
+                               uint64_t cd_offset) {
+  constexpr uint64_t kDescriptorMax = 24;
+  // Past this the batch would cost more memory than it saves round trips.
+  constexpr uint64_t kMaxPrefetch = uint64_t{64} << 20;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [begin, end)
+  uint64_t total = 0;
+  auto add = [&](uint64_t begin, uint64_t end) {
+    if (!ranges.empty() && begin <= ranges.back().second) {
+      total += end > ranges.back().second ? end - ranges.back().second : 0;
+      ranges.back().second = std::max(ranges.back().second, end);
+    } else {
+      ranges.emplace_back(begin, end);
+      total += end - begin;
+    }
+  };
+  for (const CentralEntry* e : by_offset) {
+    const uint64_t off = e->header_offset;
+    if (off >= cd_offset) break;  // refused by the checks that follow
+    add(off >= kDescriptorMax ? off - kDescriptorMax : 0,
+        off + std::min(cd_offset - off,
+                       zip::kLocalHeaderSize + e->name_len + kHeaderSlack));
+    if (total > kMaxPrefetch) return;
+  }
+  add(cd_offset >= kDescriptorMax ? cd_offset - kDescriptorMax : 0, cd_offset);
+  std::vector<uint64_t> offsets;
+  std::vector<std::span<uint8_t>> out;
+  prefetched_.reserve(ranges.size());
+  for (const auto& [begin, end] : ranges) {
+    prefetched_.push_back({begin, std::vector<uint8_t>(end - begin)});
+    offsets.push_back(begin);
+    out.push_back(prefetched_.back().bytes);
+  }
+  std::vector<size_t> got = source_.ReadRanges(offsets, out);
+  for (size_t i = 0; i < prefetched_.size(); ++i) {
+    prefetched_[i].bytes.resize(i < got.size() ? std::min(got[i], out[i].size())
+                                               : 0);
+  }
 }
 
 Status DirectoryParser::Parse() {
@@ -596,8 +663,8 @@ Status DirectoryParser::Parse() {
   // Small archives have their central directory in the tail already read.
   std::vector<uint8_t> cd_storage;
   std::span<const uint8_t> cd;
-  const uint64_t tail_start = source_.data().size() - tail_.size();
-  if (source_.from_file() && cd_offset >= tail_start) {
+  const uint64_t tail_start = source_.size() - tail_.size();
+  if (!source_.in_memory() && cd_offset >= tail_start) {
     cd = std::span<const uint8_t>(tail_).subspan(cd_offset - tail_start,
                                                  cd_size);
   } else {
@@ -709,6 +776,7 @@ Status DirectoryParser::Parse() {
             [](const CentralEntry* a, const CentralEntry* b) {
               return a->header_offset < b->header_offset;
             });
+  if (source_.batched()) Prefetch(by_offset, cd_offset);
   uint64_t expected = 0;
   const CentralEntry* prev = nullptr;
   for (size_t i = 0; i < by_offset.size(); ++i) {

@@ -31,21 +31,6 @@ using ::testing::Not;
 
 // ------------------------------------------------------------ base archives
 
-// Written by hermetic: stored records, data descriptors, zip64 end record.
-std::vector<uint8_t> WriterArchive() {
-  return WriteToBuffer(
-      {{"a.txt", "hello world"}, {"b/c", std::string(300, 'q')}});
-}
-
-// Built by hand: a deflated and a stored record, sizes in the local headers,
-// classic end record only.
-std::vector<uint8_t> HandArchive() {
-  const std::string text(2000, 't');
-  return BuildZip(
-      {{"p/t", Deflate(text), 8, text.size(), true, Crc32(0, Bytes(text))},
-       {"p/u", "stored bytes"}});
-}
-
 // Offsets of the structures of an archive the reader accepts.
 struct Layout {
   uint64_t local0 = 0, local1 = 0;  // first two local headers

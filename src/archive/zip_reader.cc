@@ -26,21 +26,20 @@ constexpr size_t kInflateInput = size_t{256} << 10;
 
 class ZipReader : public CatalogReader {
  public:
-  // A valid `fd` is the mapped file. Every read but a zero-copy view goes
-  // through pread: a file that shrinks under the reader then gives a short
-  // read (an error) where touching the mapping would raise SIGBUS, and the
-  // mapping stays unpopulated until someone asks for a view.
-  ZipReader(std::span<const uint8_t> data, std::shared_ptr<const void> owner,
-            Fd fd, std::string display_name, const ReaderOptions& options)
-      : source_(data, std::move(fd), "archive " + display_name),
-        owner_(std::move(owner)),
+  // For a mapped file, every read but a zero-copy view goes through pread:
+  // a file that shrinks under the reader then gives a short read (an error)
+  // where touching the mapping would raise SIGBUS, and the mapping stays
+  // unpopulated until someone asks for a view.
+  ZipReader(std::shared_ptr<const ZipSource> source, std::string display_name,
+            const ReaderOptions& options)
+      : source_(std::move(source)),
         display_name_(std::move(display_name)),
         options_(options) {}
 
   Status Parse() {
     return GuardAllocation(
         [&] {
-          return ParseCentralDirectory(source_, options_, catalog_.get(),
+          return ParseCentralDirectory(*source_, options_, catalog_.get(),
                                        &prefix_);
         },
         [&] {
@@ -61,26 +60,30 @@ class ZipReader : public CatalogReader {
       return Status::Unsupported(where() + ": record " + EscapeName(r->name) +
                                  " is compressed; it has no zero-copy view");
     }
-    std::span<const uint8_t> stored =
-        source_.data().subspan(r->data_offset, r->size);
-    if (options_.verify_views) {
-      HERMETIC_RETURN_IF_ERROR(CheckCrc(where(), *r, Crc32(0, stored)));
-    }
-    if (source_.from_file()) {
+    if (source_->mapped()) {
+      std::span<const uint8_t> stored =
+          source_->data().subspan(r->data_offset, r->size);
+      if (options_.verify_views) {
+        HERMETIC_RETURN_IF_ERROR(CheckCrc(where(), *r, Crc32(0, stored)));
+      }
       // The mapping is MAP_PRIVATE|PROT_WRITE: writes stay in this process.
       return std::span<uint8_t>(const_cast<uint8_t*>(stored.data()),
                                 stored.size());
     }
-    // A caller's buffer must not change under it: hand out a private copy
-    // that lives as long as the reader.
+    // A caller's buffer must not change under it, and a source has no
+    // memory to point into: hand out a private copy that lives as long as
+    // the reader.
     return GuardAllocation(
         [&]() -> Result<std::span<uint8_t>> {
           auto it = copies_.find(r->name);
           if (it == copies_.end()) {
-            it = copies_
-                     .emplace(r->name, std::vector<uint8_t>(stored.begin(),
-                                                            stored.end()))
-                     .first;
+            std::vector<uint8_t> copy(r->size);
+            HERMETIC_RETURN_IF_ERROR(
+                source_->ReadAt(r->data_offset, copy, r->name));
+            if (VerifyCopies()) {
+              HERMETIC_RETURN_IF_ERROR(CheckCrc(where(), *r, Crc32(0, copy)));
+            }
+            it = copies_.emplace(r->name, std::move(copy)).first;
           }
           return std::span<uint8_t>(it->second);
         },
@@ -151,7 +154,14 @@ class ZipReader : public CatalogReader {
   }
 
  private:
-  const std::string& where() const { return source_.where(); }
+  const std::string& where() const { return source_->where(); }
+  // A copy of a source's bytes is a read (verify_reads); a copy of a
+  // caller's buffer stands for a view of it (verify_views).
+  bool VerifyCopies() const {
+    return source_->in_memory()
+               ? options_.verify_views
+               : options_.verify_views || options_.verify_reads;
+  }
   Status OutOfMemory(const RecordInfo& r) const {
     return Status::ResourceExhausted(where() + ", record " +
                                      EscapeName(r.name) +
@@ -185,7 +195,7 @@ class ZipReader : public CatalogReader {
   // and CRC-checked when the options ask for it.
   Status ReadRecordInto(const RecordInfo& r, std::span<uint8_t> out) const {
     if (r.method == zip::kMethodStored) {
-      HERMETIC_RETURN_IF_ERROR(source_.ReadAt(r.data_offset, out, r.name));
+      HERMETIC_RETURN_IF_ERROR(source_->ReadAt(r.data_offset, out, r.name));
       if (options_.verify_reads) return CheckCrc(where(), r, Crc32(0, out));
       return Status::Ok();
     }
@@ -221,8 +231,7 @@ class ZipReader : public CatalogReader {
       const RecordInfo& r, uint32_t* crc,
       const std::function<Status(std::span<const uint8_t>)>& consume) const;
 
-  ZipSource source_;
-  std::shared_ptr<const void> owner_;
+  std::shared_ptr<const ZipSource> source_;
   std::string display_name_;
   ReaderOptions options_;
   std::unordered_map<std::string, std::vector<uint8_t>> copies_;
@@ -247,7 +256,7 @@ Status ZipReader::StreamStored(
     const uint64_t n = std::min<uint64_t>(kMaxStreamPiece, r.size - done);
     HERMETIC_ASSIGN_OR_RETURN(
         std::span<const uint8_t> piece,
-        source_.Fetch(r.data_offset + done, n, &buffer, r.name));
+        source_->Fetch(r.data_offset + done, n, &buffer, r.name));
     *crc = Crc32(*crc, piece);
     HERMETIC_RETURN_IF_ERROR(consume(piece));
     done += n;
@@ -275,7 +284,7 @@ Status ZipReader::StreamDeflated(
           std::min<uint64_t>(kInflateInput, r.compressed_size - consumed);
       HERMETIC_ASSIGN_OR_RETURN(
           std::span<const uint8_t> chunk,
-          source_.Fetch(r.data_offset + consumed, n, &input, r.name));
+          source_->Fetch(r.data_offset + consumed, n, &input, r.name));
       z.next_in = const_cast<Bytef*>(chunk.data());
       z.avail_in = static_cast<uInt>(chunk.size());
       consumed += n;
@@ -285,7 +294,7 @@ Status ZipReader::StreamDeflated(
     const int rc = inflate(&z, Z_NO_FLUSH);
     const size_t got = output.size() - z.avail_out;
     if (got > r.size - produced) {
-      return source_.CorruptRecord(
+      return source_->CorruptRecord(
           r.name, "inflates past its declared size " + std::to_string(r.size));
     }
     if (got > 0) {
@@ -296,7 +305,7 @@ Status ZipReader::StreamDeflated(
     }
     if (rc == Z_STREAM_END) {
       if (z.avail_in != 0 || consumed != r.compressed_size) {
-        return source_.CorruptRecord(
+        return source_->CorruptRecord(
             r.name,
             "deflate data ends " +
                 std::to_string(z.avail_in + r.compressed_size - consumed) +
@@ -306,14 +315,14 @@ Status ZipReader::StreamDeflated(
     }
     if (rc == Z_MEM_ERROR) return OutOfMemory(r);
     if (rc == Z_BUF_ERROR && z.avail_in == 0 && consumed == r.compressed_size) {
-      return source_.CorruptRecord(r.name, "deflate data is truncated");
+      return source_->CorruptRecord(r.name, "deflate data is truncated");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      return source_.CorruptRecord(r.name, "invalid deflate data");
+      return source_->CorruptRecord(r.name, "invalid deflate data");
     }
   }
   if (produced != r.size) {
-    return source_.CorruptRecord(
+    return source_->CorruptRecord(
         r.name, "inflates to " + std::to_string(produced) +
                     " bytes, declared " + std::to_string(r.size));
   }
@@ -323,9 +332,9 @@ Status ZipReader::StreamDeflated(
 Result<std::unique_ptr<RecordMap>> ZipReader::MapRecords(
     std::string_view prefix) {
   std::string where = "archive " + display_name_;
-  if (!source_.from_file()) {
-    return NewBufferRecordMap(catalog_, std::string(prefix), std::move(where),
-                              options_.verify_views, source_.data(), owner_);
+  if (!source_->mapped()) {
+    return NewCopyRecordMap(catalog_, std::string(prefix), std::move(where),
+                            VerifyCopies(), source_);
   }
   uint64_t begin = UINT64_MAX, end = 0;
   for (auto it = catalog_->index.lower_bound(prefix);
@@ -341,7 +350,7 @@ Result<std::unique_ptr<RecordMap>> ZipReader::MapRecords(
     base = begin - begin % PageSize();
     HERMETIC_ASSIGN_OR_RETURN(
         mapping,
-        FileMapping::MapPrivate(source_.fd(), base, end - base,
+        FileMapping::MapPrivate(source_->fd(), base, end - base,
                                 "cannot map " + EscapeName(display_name_)));
   }
   return NewFileRecordMap(catalog_, std::string(prefix), std::move(where),
@@ -350,11 +359,12 @@ Result<std::unique_ptr<RecordMap>> ZipReader::MapRecords(
 
 }  // namespace
 
-Result<std::unique_ptr<ArchiveReader>> OpenZip(
-    std::span<const uint8_t> data, std::shared_ptr<const void> owner, Fd fd,
-    std::string display_name, const ReaderOptions& options) {
+Result<std::unique_ptr<ArchiveReader>> OpenZip(ZipSource source,
+                                               std::string display_name,
+                                               const ReaderOptions& options) {
   auto reader = std::make_unique<ZipReader>(
-      data, std::move(owner), std::move(fd), std::move(display_name), options);
+      std::make_shared<const ZipSource>(std::move(source)),
+      std::move(display_name), options);
   HERMETIC_RETURN_IF_ERROR(reader->Parse());
   return std::unique_ptr<ArchiveReader>(std::move(reader));
 }

@@ -1,6 +1,6 @@
-// ArchiveReader over a zip (a mapped file or a caller's buffer): record
-// access (views, reads, streams, inflating, CRC checks) and RecordMaps, on a
-// catalog that zip_directory parsed and accepted.
+// ArchiveReader over a zip (a mapped file, a caller's buffer or a source):
+// record access (views, reads, streams, inflating, CRC checks) and RecordMaps,
+// on a catalog that zip_directory parsed and accepted.
 #ifndef HERMETIC_SRC_ARCHIVE_ZIP_READER_H_
 #define HERMETIC_SRC_ARCHIVE_ZIP_READER_H_
 
@@ -10,17 +10,18 @@
 #include <string>
 
 #include "hermetic/archive.h"
-#include "hermetic/posix_file.h"
+#include "zip_source.h"
 
 namespace hermetic {
 
-// Parses the zip in `data` (kept alive by `owner`). A valid `fd` is the file
-// `data` is a MAP_PRIVATE mapping of: the reader then reads through pread,
-// leaves views on the mapping and makes RecordMaps from `fd`. Without one,
-// `data` is a caller's buffer, never written: views are private copies.
-Result<std::unique_ptr<ArchiveReader>> OpenZip(
-    std::span<const uint8_t> data, std::shared_ptr<const void> owner, Fd fd,
-    std::string display_name, const ReaderOptions& options);
+// Parses the zip `source` holds (see ZipSource) and reads records from it:
+// a mapped file through pread, with views on its mapping and RecordMaps
+// made from its descriptor; a caller's buffer (never written) or a
+// RandomAccessSource with private copies for views. `display_name` names
+// the archive ("archive <display_name>" is the source's `where`).
+Result<std::unique_ptr<ArchiveReader>> OpenZip(ZipSource source,
+                                               std::string display_name,
+                                               const ReaderOptions& options);
 
 }  // namespace hermetic
 

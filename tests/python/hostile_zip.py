@@ -565,6 +565,12 @@ def hermetic_view(source):
     return View("ok", tuple(sorted(records)))
 
 
+def hermetic_file_view(data):
+    """hermetic_view of `data` read through a seekable file object (the
+    reader's source mode: seek/readinto as records are needed)."""
+    return hermetic_view(io.BytesIO(data))
+
+
 def hermetic_in_order(path):
     """(name, bytes) of every record in central-directory order, or the
     View of a refusal."""

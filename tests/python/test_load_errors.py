@@ -131,7 +131,7 @@ def test_not_an_archive_on_every_kind_of_source(tmp_path, content):
     import io
 
     for source, name in ((str(path), str(path)), (path, str(path)), (content, "<buffer>"),
-                         (io.BytesIO(content), "<buffer>")):
+                         (io.BytesIO(content), "<file>")):
         with pytest.raises(CorruptArchiveError) as info:
             PackageImporter(source)
         _named(info.value, name)

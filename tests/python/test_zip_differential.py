@@ -34,6 +34,11 @@ built into torch 2.13), drives the expectations below:
   MS-DOS directory attribute for a directory and returns an unwritten buffer
   for it.
 
+Every case is also read through a seekable file object (the reader's
+source mode, records fetched with seek/readinto): it must see exactly what
+the buffer reader sees, refusals and their messages included
+(file_object_disagrees).
+
 Families: bases (legitimate, accepted), end of central directory and layout
 (mutations applied to every base), structure, names, extra fields,
 compression (hand-built), every header byte flipped, and two consistency
@@ -104,11 +109,27 @@ def check(tmp_path, data, expect="judge", name="case.pt"):
                                                   hermetic.records):
         problems.append(f"hermetic reads the path ({hermetic.short()}) and "
                         f"the buffer ({buffered.short()}) differently")
+    problems += file_object_disagrees(data, buffered)
     if problems:
         seen = "\n".join(f"  {k}: {v.short()}" for k, v in
                          {"hermetic": hermetic, **others}.items())
         pytest.fail("\n".join(problems) + "\nwhat each reader saw:\n" + seen)
     return hermetic, others
+
+
+def file_object_disagrees(data, buffered):
+    """The reader over a seekable file object (read through seek/readinto,
+    not mapped) must see exactly what the buffer reader sees: the same
+    records, or the same refusal with the same message."""
+    streamed = hz.in_worker("hermetic_file_view", data)
+    same = (streamed.status, streamed.records, streamed.error_type,
+            streamed.message.replace("<file>", "<buffer>")) == (
+        buffered.status, buffered.records, buffered.error_type,
+        buffered.message)
+    if same:
+        return []
+    return [f"hermetic reads the buffer ({buffered.short()}) and a file "
+            f"object over it ({streamed.short()}) differently"]
 
 
 # ---------------------------------------------------------------------------
@@ -1237,6 +1258,8 @@ def test_every_header_byte_flipped(tmp_path, name, flip):
         path.write_bytes(hostile)
         hermetic = hz.in_worker("hermetic_view", str(path))
         found = hz.judge(path, hermetic, readers(path))
+        found += file_object_disagrees(
+            bytes(hostile), hz.in_worker("hermetic_view", bytes(hostile)))
         problems += [f"byte {offset}: {p}" for p in found]
     assert not problems, (f"{len(problems)} problems, e.g.:\n"
                           + "\n".join(problems[:20]))
