@@ -213,7 +213,10 @@ def _torch_reader(importer):
     source = getattr(records, "source", None)
     if source is None:
         source = importer.filename
-    if not isinstance(source, str):
+    if callable(getattr(source, "read", None)):
+        # hermetic's reader left the file anywhere; torch's reads from here.
+        source.seek(0)
+    elif not isinstance(source, str):
         # BytesIO over bytes shares them; other buffers are copied once.
         source = io.BytesIO(source if isinstance(source, bytes) else bytes(source))
     reader = importer._hermetic_torch_reader = torch._C.PyTorchFileReader(source)

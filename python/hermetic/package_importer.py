@@ -150,7 +150,7 @@ def _open_records(file_or_buffer, verify):
     file; `verify` makes the reader CRC-check views too (see PackageImporter)."""
     if isinstance(file_or_buffer, str) and _remote.is_url(file_or_buffer):
         source = _remote.open_url(file_or_buffer)
-        return RecordReader(_core.ArchiveReader(source, verify_crc=verify)), file_or_buffer
+        return _file_records(source, verify), file_or_buffer
     if isinstance(file_or_buffer, (str, os.PathLike)):
         filename = os.fsdecode(os.fspath(file_or_buffer))
         if os.path.isdir(filename):
@@ -169,13 +169,20 @@ def _open_records(file_or_buffer, verify):
         # Read where needed (a local file is mapped, see _remote), offsets
         # counting from the start of the file, wherever the caller left it.
         _remote.check_binary(file_or_buffer.read(0))
-        return RecordReader(_core.ArchiveReader(file_or_buffer, verify_crc=verify)), "<binary>"
+        return _file_records(file_or_buffer, verify), "<binary>"
     # A stream that cannot seek (a pipe, a socket) is read whole.
     data = _remote.check_binary(read())
     # Errors name the file the bytes came from, when the object knows it.
     name = getattr(file_or_buffer, "name", None)
     return _buffer_records(data if name is None else _NamedBytes(data, name), data,
                            verify), "<binary>"
+
+
+def _file_records(file, verify):
+    reader = RecordReader(_core.ArchiveReader(file, verify_crc=verify))
+    # torch's reader of TorchScript records reads the same file object.
+    reader.source = file
+    return reader
 
 
 def _buffer_records(source, data, verify):
