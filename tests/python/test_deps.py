@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sysconfig
 import zipfile
 
 import pytest
@@ -21,6 +22,15 @@ RECORD = ".data/hermetic/dependencies"
 
 def run(*args, env=None):
     return subprocess.run([CLI, *map(str, args)], capture_output=True, env=env)
+
+
+def _program(cli):
+    """The CLI's executable itself: a launcher script on PATH (pyenv's shim,
+    as CI finds it) needs a PATH to run, and the test empties PATH."""
+    with open(cli, "rb") as f:
+        if f.read(2) != b"#!":
+            return cli
+    return os.path.join(sysconfig.get_path("scripts"), "hermetic")
 
 
 @pytest.fixture
@@ -204,7 +214,8 @@ def test_deps_svg_or_a_clear_message(package, tmp_path):
         assert svg.returncode == 0, svg.stderr
         assert b"<svg" in svg.stdout and b"app.util" in svg.stdout
     env = dict(os.environ, PATH=str(tmp_path))  # no dot on this PATH
-    missing = run("deps", "--format", "svg", package, env=env)
+    missing = subprocess.run([_program(CLI), "deps", "--format", "svg", str(package)],
+                             capture_output=True, env=env)
     assert missing.returncode == 4
     assert b"needs Graphviz's 'dot' program" in missing.stderr
     assert missing.stdout == b""
