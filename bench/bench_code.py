@@ -80,6 +80,15 @@ class _MirrorToSysModules(weakref.WeakValueDictionary):
         sys.modules[mangled_name] = module
 
 
+def save_w1(exporter, modules):
+    """W1's policy and saves, for every benchmark that exports W1."""
+    exporter.intern("sympy.**")
+    exporter.extern("mpmath.**")
+    exporter.extern("**")
+    for name in modules:
+        exporter.save_module(name)
+
+
 def export_child(params):
     """W1: one export of the first k modules with params["contender"]."""
     modules = sympy_modules()[: params["k"]]
@@ -95,11 +104,7 @@ def export_child(params):
 
     def run():
         with PackageExporter(params["path"]) as exporter:
-            exporter.intern("sympy.**")
-            exporter.extern("mpmath.**")
-            exporter.extern("**")
-            for name in modules:
-                exporter.save_module(name)
+            save_w1(exporter, modules)
 
     return {"seconds": common.timed(run)}
 

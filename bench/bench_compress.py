@@ -80,11 +80,7 @@ def w1_export_child(params):
 
     def run():
         with _open_exporter(params) as exporter:
-            exporter.intern("sympy.**")
-            exporter.extern("mpmath.**")
-            exporter.extern("**")
-            for name in modules:
-                exporter.save_module(name)
+            bench_code.save_w1(exporter, modules)
 
     return {"seconds": common.timed(run)}
 

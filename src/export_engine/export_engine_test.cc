@@ -114,6 +114,20 @@ class ExportEngineTest : public ::testing::Test {
                                          /*dependencies=*/true);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
+  // pkg.a imports an extern (json), two mocks (mocked, a package, and flat)
+  // and pkg.b, which imports another extern (os); pkg is their package.
+  void SaveMixedPackage() {
+    provider_.Add("json", "");
+    provider_.Add("mocked", "", /*is_package=*/true);
+    provider_.Add("flat", "");
+    provider_.Add("pkg.b", "import os\n");
+    provider_.Add("os", "");
+    AddPattern({"mocked", "flat"}, Action::kMock);
+    AddPattern({"pkg.**"}, Action::kIntern);
+    SaveSource("pkg.a",
+               "import json\nimport mocked\nfrom pkg import b\nimport flat\n");
+    SaveSource("pkg", "", /*is_package=*/true);
+  }
   std::optional<Action> ActionOf(std::string_view name) {
     const NodeAttributes* node = engine_->FindNode(name);
     return node ? node->action : std::nullopt;
@@ -544,16 +558,7 @@ constexpr std::string_view kPickleOfPkgB =
     "cpkg.b\nC\n.";
 
 TEST_F(ExportEngineTest, FinishWritesRecordsInNodeOrder) {
-  provider_.Add("json", "");
-  provider_.Add("mocked", "", /*is_package=*/true);
-  provider_.Add("flat", "");
-  provider_.Add("pkg.b", "import os\n");
-  provider_.Add("os", "");
-  AddPattern({"mocked", "flat"}, Action::kMock);
-  AddPattern({"pkg.**"}, Action::kIntern);
-  SaveSource("pkg.a",
-             "import json\nimport mocked\nfrom pkg import b\nimport flat\n");
-  SaveSource("pkg", "", /*is_package=*/true);
+  SaveMixedPackage();
   ASSERT_TRUE(
       engine_->AddPickle("res", "m.pkl", Bytes(kPickleOfPkgB), true).ok());
   std::vector<std::pair<std::string, Action>> calls;
@@ -598,16 +603,7 @@ TEST_F(ExportEngineTest, DependencyRecordHoldsKindsEdgesAndRoots) {
   ExportOptions options;
   options.dependency_record = true;
   Recreate(options);
-  provider_.Add("json", "");
-  provider_.Add("mocked", "", /*is_package=*/true);
-  provider_.Add("flat", "");
-  provider_.Add("pkg.b", "import os\n");
-  provider_.Add("os", "");
-  AddPattern({"mocked", "flat"}, Action::kMock);
-  AddPattern({"pkg.**"}, Action::kIntern);
-  SaveSource("pkg.a",
-             "import json\nimport mocked\nfrom pkg import b\nimport flat\n");
-  SaveSource("pkg", "", /*is_package=*/true);
+  SaveMixedPackage();
   // The pickle's global (pkg.b) is its dependency, not a root.
   ASSERT_TRUE(
       engine_->AddPickle("res", "m.pkl", Bytes(kPickleOfPkgB), true).ok());

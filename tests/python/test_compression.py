@@ -65,6 +65,20 @@ def test_sources_texts_and_pickles_are_deflated_storages_and_binaries_stored(tmp
     assert infos["pkg/__init__.py"].method == 0
 
 
+def _check_loads(importer, tensors):
+    """What _export wrote, read back through `importer` (hermetic's or torch's)."""
+    import torch
+
+    assert importer.import_module("mod").f299(1) == 300
+    assert importer.import_module("mod").f10(5) == 15
+    assert importer.import_module("pkg").sub.VALUE == 42
+    assert importer.load_pickle("res", "words.pkl") == WORDS
+    assert importer.load_text("res", "notes.txt") == TEXT
+    assert importer.load_binary("res", "blob.bin") == BLOB
+    loaded = importer.load_pickle("res", "tensors.pkl")
+    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+
+
 def test_compressed_archive_is_smaller_and_loads_the_same(tmp_path):
     torch = pytest.importorskip("torch")
     tensors = _tensors()
@@ -73,14 +87,7 @@ def test_compressed_archive_is_smaller_and_loads_the_same(tmp_path):
     stored, deflated = (tmp_path / "stored.pt"), (tmp_path / "deflated.pt")
     assert deflated.stat().st_size * 2 < stored.stat().st_size
     for path in (stored, deflated):
-        importer = PackageImporter(str(path))
-        assert importer.import_module("mod").f299(1) == 300
-        assert importer.import_module("pkg").sub.VALUE == 42
-        assert importer.load_pickle("res", "words.pkl") == WORDS
-        assert importer.load_text("res", "notes.txt") == TEXT
-        assert importer.load_binary("res", "blob.bin") == BLOB
-        loaded = importer.load_pickle("res", "tensors.pkl")
-        assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+        _check_loads(PackageImporter(str(path)), tensors)
 
 
 def test_storages_of_a_compressed_archive_load_zero_copy(tmp_path):
@@ -104,14 +111,7 @@ def test_torch_package_importer_loads_a_compressed_archive(tmp_path):
     path = tmp_path / "p.pt"
     tensors = _tensors()
     _export(path, tensors=tensors)
-    importer = TorchImporter(str(path))
-    assert importer.import_module("mod").f10(5) == 15
-    assert importer.import_module("pkg").sub.VALUE == 42
-    assert importer.load_pickle("res", "words.pkl") == WORDS
-    assert importer.load_text("res", "notes.txt") == TEXT
-    assert importer.load_binary("res", "blob.bin") == BLOB
-    loaded = importer.load_pickle("res", "tensors.pkl")
-    assert all(torch.equal(loaded[k], tensors[k]) for k in tensors)
+    _check_loads(TorchImporter(str(path)), tensors)
 
 
 def test_pytorch_file_reader_and_zipfile_read_every_record_alike(tmp_path):
